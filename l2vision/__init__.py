@@ -1,0 +1,30 @@
+"""l2vision: classical image classification with L2-regularized linear models.
+
+Features (HOG, color histograms, LBP texture, tiny images, frozen-CNN
+embeddings) are standardized and fed to scikit-learn's ridge classifier or L2
+logistic regression, with the regularization strength chosen by
+cross-validation.
+"""
+
+__version__ = "0.1.0"
+
+from l2vision.datasets import ImageSet, load_csv, load_dataset, load_digits_images, load_image_folder
+from l2vision.features import HOG, LBP, ColorHistogram, ImageFeatures, TinyImage
+from l2vision.images import ImageNotFoundError, ImageReadError, read_image
+
+__all__ = [
+    "HOG",
+    "LBP",
+    "ColorHistogram",
+    "ImageFeatures",
+    "ImageNotFoundError",
+    "ImageReadError",
+    "ImageSet",
+    "TinyImage",
+    "__version__",
+    "load_csv",
+    "load_dataset",
+    "load_digits_images",
+    "load_image_folder",
+    "read_image",
+]

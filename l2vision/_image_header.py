@@ -1,0 +1,105 @@
+"""Read an encoded image's size and completeness from its bytes, without decoding.
+
+This is the decompression-bomb guard of :func:`l2vision.images.read_image`: a
+tiny PNG can declare 100,000 × 100,000 pixels, so the size is read from the
+header before any pixel is decoded. Only the fixed headers of the common
+formats are parsed (PNG, JPEG, GIF, BMP, WebP); for other formats the size is
+checked after decoding.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_END = b"IEND\xaeB`\x82"
+# JPEG start-of-frame markers (baseline, progressive, lossless, arithmetic).
+_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+_JPEG_STANDALONE = {0x01, *range(0xD0, 0xD8)}
+
+
+class HeaderInfo(NamedTuple):
+    """What the header says: format name, size, and whether the file is complete.
+
+    ``complete`` is None when the format gives no cheap way to tell.
+    """
+
+    format: str
+    width: int | None
+    height: int | None
+    complete: bool | None
+
+
+def _u16be(data: bytes, i: int) -> int:
+    """Big-endian unsigned 16-bit integer at offset ``i``."""
+    return int.from_bytes(data[i : i + 2], "big")
+
+
+def _jpeg_info(data: bytes) -> HeaderInfo:
+    """Walk the JPEG segments up to the first scan; the file is complete if an
+    end-of-image marker follows the scan (markers inside scans are byte-stuffed)."""
+    width = height = None
+    i, n = 2, len(data)
+    while i + 4 <= n:
+        if data[i] != 0xFF:
+            return HeaderInfo("jpeg", width, height, False)
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in _JPEG_STANDALONE:
+            i += 2
+            continue
+        length = _u16be(data, i + 2)
+        if marker in _JPEG_SOF and i + 9 <= n:
+            height, width = _u16be(data, i + 5), _u16be(data, i + 7)
+        if marker == 0xDA:  # start of scan: entropy-coded data follows
+            return HeaderInfo("jpeg", width, height, data.find(b"\xff\xd9", i) != -1)
+        i += 2 + length
+    return HeaderInfo("jpeg", width, height, False)
+
+
+def _webp_info(data: bytes) -> HeaderInfo:
+    """Canvas size from the first chunk of a RIFF/WebP file."""
+    chunk = data[12:16]
+    if chunk == b"VP8 " and len(data) >= 30:
+        w = int.from_bytes(data[26:28], "little") & 0x3FFF
+        h = int.from_bytes(data[28:30], "little") & 0x3FFF
+        return HeaderInfo("webp", w, h, None)
+    if chunk == b"VP8L" and len(data) >= 25:
+        b = data[21:25]
+        w = 1 + (((b[1] & 0x3F) << 8) | b[0])
+        h = 1 + (((b[3] & 0x0F) << 10) | (b[2] << 2) | ((b[1] & 0xC0) >> 6))
+        return HeaderInfo("webp", w, h, None)
+    if chunk == b"VP8X" and len(data) >= 30:
+        w = 1 + int.from_bytes(data[24:27], "little")
+        h = 1 + int.from_bytes(data[27:30], "little")
+        return HeaderInfo("webp", w, h, None)
+    return HeaderInfo("webp", None, None, None)
+
+
+def read_header(data: bytes) -> HeaderInfo | None:
+    """Parse the header of an encoded image; None when the format is not one we parse.
+
+    Examples
+    --------
+    >>> import cv2, numpy as np
+    >>> ok, buf = cv2.imencode(".png", np.zeros((3, 5), np.uint8))
+    >>> read_header(buf.tobytes())
+    HeaderInfo(format='png', width=5, height=3, complete=True)
+    """
+    if data.startswith(_PNG_SIGNATURE) and len(data) >= 24:
+        w, h = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+        return HeaderInfo("png", w, h, data.rfind(_PNG_END) != -1)
+    if data.startswith(b"\xff\xd8"):
+        return _jpeg_info(data)
+    if data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
+        w, h = int.from_bytes(data[6:8], "little"), int.from_bytes(data[8:10], "little")
+        return HeaderInfo("gif", w, h, None)
+    if data.startswith(b"BM") and len(data) >= 26:
+        w = int.from_bytes(data[18:22], "little", signed=True)
+        h = int.from_bytes(data[22:26], "little", signed=True)
+        return HeaderInfo("bmp", abs(w), abs(h), None)
+    if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
+        return _webp_info(data)
+    return None

@@ -1,0 +1,187 @@
+"""The extractor contract shared by every image feature extractor.
+
+An extractor is a stateless scikit-learn transformer. It declares the image it
+wants (``_input_spec``: a canonical size or None, and ``"bgr"`` or ``"gray"``)
+and turns a list of such images into a float32 matrix (``_extract``). Reading,
+checking, color conversion and resizing happen outside, in one place, so that
+:class:`~l2vision.features.ImageFeatures` can decode each image once and hand
+the same prepared view to every extractor that asks for it.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from numbers import Integral
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from l2vision.images import (
+    DEFAULT_MAX_PIXELS,
+    as_image,
+    convert_color,
+    image_sequence,
+    resize_image,
+)
+
+__all__ = ["ImageExtractor", "prepare_view"]
+
+
+def prepare_view(image: np.ndarray, spec: tuple) -> np.ndarray:
+    """Convert a checked image to an extractor's ``(size, color)`` spec."""
+    size, color = spec
+    return convert_color(resize_image(image, size), color)
+
+
+class ImageExtractor(TransformerMixin, BaseEstimator):
+    """Base class of the image feature extractors (stateless transformers).
+
+    Subclasses implement ``_check_params``, ``_input_spec``, ``_n_features``,
+    ``_feature_names`` and ``_extract``. ``transform`` accepts a sequence of
+    images: ``uint8`` arrays in BGR order (``(H, W, 3)``) or gray (``(H, W)``),
+    paths, or encoded bytes, and returns float32 ``(n_images, n_features)``.
+    """
+
+    # -- the contract subclasses fill in ------------------------------------
+    def _check_params(self) -> None:
+        """Raise ValueError naming the first invalid parameter."""
+        raise NotImplementedError
+
+    def _input_spec(self) -> tuple:
+        """``(size, color)``: canonical ``(width, height)`` or None, and the color."""
+        raise NotImplementedError
+
+    def _n_features(self) -> int:
+        """Length of one feature vector."""
+        raise NotImplementedError
+
+    def _feature_names(self) -> list[str]:
+        """One name per output column."""
+        raise NotImplementedError
+
+    def _extract(self, images: list[np.ndarray]) -> np.ndarray:
+        """Features of prepared images (already at ``_input_spec``), float32."""
+        raise NotImplementedError
+
+    # -- scikit-learn API ----------------------------------------------------
+    def fit(self, X=None, y=None):
+        """Check the parameters and record the output width; no data is needed.
+
+        Returns
+        -------
+        self : object
+        """
+        self._check_params()
+        self.n_features_out_ = self._n_features()
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        """Compute the features of a sequence of images.
+
+        Parameters
+        ----------
+        X : sequence of ndarray, path or bytes
+            The images. An :class:`~l2vision.datasets.ImageSet` is accepted too.
+
+        Returns
+        -------
+        features : ndarray of float32, shape (n_images, n_features)
+
+        Raises
+        ------
+        ImageReadError
+            An image cannot be read or has the wrong type or shape; the message
+            names it (its path, or ``X[i]``).
+        """
+        check_is_fitted(self)
+        self._check_params()
+        spec = self._input_spec()
+        views = [
+            prepare_view(as_image(item, name=f"X[{i}]", max_pixels=DEFAULT_MAX_PIXELS), spec)
+            for i, item in enumerate(image_sequence(X))
+        ]
+        if not views:
+            return np.empty((0, self._n_features()), np.float32)
+        return self._extract(views)
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """Names of the output columns, as an object array of str."""
+        self._check_params()
+        return np.asarray(self._feature_names(), dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = False
+        tags.input_tags.two_d_array = False
+        tags.non_deterministic = False
+        return tags
+
+    # -- helpers for _check_params ---------------------------------------------
+    def _fail(self, name: str, allowed: str) -> None:
+        """Raise the scikit-learn-shaped message for parameter ``name``."""
+        raise ValueError(
+            f"The {name!r} parameter of {type(self).__name__} must be {allowed}. "
+            f"Got {getattr(self, name)!r}."
+        )
+
+    def _check_int(self, name: str, low: int) -> None:
+        value = getattr(self, name)
+        if not isinstance(value, Integral) or isinstance(value, bool) or value < low:
+            self._fail(name, f"an int >= {low}")
+
+    def _check_pair(self, name: str, low: int, *, optional: bool = False) -> None:
+        """A ``(width, height)`` pair of ints >= low (or None when optional)."""
+        value = getattr(self, name)
+        if value is None and optional:
+            return
+        ok = (isinstance(value, (tuple, list)) and len(value) == 2
+              and all(isinstance(v, Integral) and not isinstance(v, bool) and v >= low
+                      for v in value))
+        if not ok:
+            none = " or None" if optional else ""
+            self._fail(name, f"a (width, height) pair of ints >= {low}{none}")
+
+    def _check_option(self, name: str, options: tuple) -> None:
+        if getattr(self, name) not in options:
+            self._fail(name, "one of " + ", ".join(repr(o) for o in options))
+
+    def _check_grid(self) -> None:
+        """``grid``: a non-empty tuple of pyramid levels (ints >= 1)."""
+        grid = self.grid
+        ok = (isinstance(grid, (tuple, list)) and len(grid) > 0
+              and all(isinstance(g, Integral) and not isinstance(g, bool) and g >= 1
+                      for g in grid))
+        if not ok:
+            self._fail("grid", "a non-empty tuple of ints >= 1, e.g. (1, 2)")
+
+
+def grid_cells(height: int, width: int, grid) -> list[tuple[int, slice, slice]]:
+    """Spatial-pyramid cells: for each level ``n`` in ``grid``, ``n * n`` windows.
+
+    Returns ``(level, rows, cols)`` triples in level, row, column order.
+
+    Examples
+    --------
+    >>> [(n, r.start, r.stop) for n, r, _ in grid_cells(4, 4, (1, 2))]
+    [(1, 0, 4), (2, 0, 2), (2, 0, 2), (2, 2, 4), (2, 2, 4)]
+    """
+    return _grid_cells(height, width, tuple(grid))
+
+
+@lru_cache(maxsize=256)
+def _grid_cells(height: int, width: int, grid: tuple) -> list[tuple[int, slice, slice]]:
+    """Cached body of :func:`grid_cells` (the same sizes recur image after image)."""
+    cells = []
+    for level in grid:
+        ys = np.linspace(0, height, level + 1).round().astype(int).tolist()
+        xs = np.linspace(0, width, level + 1).round().astype(int).tolist()
+        for r in range(level):
+            for c in range(level):
+                cells.append((level, slice(ys[r], ys[r + 1]), slice(xs[c], xs[c + 1])))
+    return cells
+
+
+def grid_cell_names(grid) -> list[str]:
+    """Names of the cells returned by :func:`grid_cells`, e.g. ``"g2r0c1"``."""
+    return [f"g{n}r{r}c{c}" for n in grid for r in range(n) for c in range(n)]

@@ -1,0 +1,133 @@
+"""Color histograms (HSV, Lab or RGB), joint or per channel, over a spatial pyramid."""
+
+from __future__ import annotations
+
+from numbers import Integral
+
+import cv2
+import numpy as np
+
+from l2vision.features.base import ImageExtractor, grid_cell_names, grid_cells
+
+__all__ = ["ColorHistogram"]
+
+# OpenCV conversion, channel names and value range of each channel for uint8.
+_SPACES = {
+    "hsv": (cv2.COLOR_BGR2HSV, ("h", "s", "v"), (180, 256, 256)),
+    "lab": (cv2.COLOR_BGR2LAB, ("L", "a", "b"), (256, 256, 256)),
+    "rgb": (cv2.COLOR_BGR2RGB, ("r", "g", "b"), (256, 256, 256)),
+}
+
+
+class ColorHistogram(ImageExtractor):
+    """Normalized color histograms, optionally over a spatial pyramid of cells.
+
+    Parameters
+    ----------
+    space : {"hsv", "lab", "rgb"}, default="hsv"
+        Color space (OpenCV's 8-bit conventions: hue is 0-179).
+    bins : int or (int, int, int), default=(8, 4, 4)
+        Bins per channel.
+    mode : {"joint", "per-channel"}, default="joint"
+        ``"joint"``: one 3-D histogram with ``b0 * b1 * b2`` bins per cell.
+        ``"per-channel"``: three 1-D histograms, ``b0 + b1 + b2`` bins per cell.
+    grid : tuple of int, default=(1,)
+        Spatial pyramid levels: level ``n`` splits the image into ``n x n``
+        cells, e.g. ``(1, 2)`` gives the whole image plus four quadrants.
+    sqrt : bool, default=False
+        Take the square root of each normalized bin (the Hellinger / RootSIFT
+        mapping), which makes Euclidean distances behave like the Bhattacharyya
+        kernel and usually helps linear models.
+    size : (int, int) or None, default=None
+        Resize to ``(width, height)`` first; None keeps the image's size.
+
+    Attributes
+    ----------
+    n_features_out_ : int
+        ``n_cells * bins_per_cell`` with ``n_cells = sum(n * n for n in grid)``.
+
+    Notes
+    -----
+    Each cell's histogram is L1-normalized (divided by its pixel count, and by
+    3 in ``"per-channel"`` mode), so features do not depend on image size. Hue
+    is circular: pure red (hue 0) and magenta-red (hue 179) fall in the first
+    and last hue bins.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> red = np.zeros((8, 8, 3), np.uint8); red[..., 2] = 255
+    >>> f = ColorHistogram(bins=(4, 2, 2)).fit_transform([red])
+    >>> f.shape, float(f[0, 3])  # h0, s1, v1: the red hue bin, saturated, bright
+    ((1, 16), 1.0)
+    """
+
+    def __init__(self, space="hsv", *, bins=(8, 4, 4), mode="joint", grid=(1,),
+                 sqrt=False, size=None):
+        self.space = space
+        self.bins = bins
+        self.mode = mode
+        self.grid = grid
+        self.sqrt = sqrt
+        self.size = size
+
+    def _bins3(self) -> tuple:
+        return (self.bins,) * 3 if isinstance(self.bins, Integral) else tuple(self.bins)
+
+    def _check_params(self) -> None:
+        self._check_option("space", tuple(_SPACES))
+        bins = self.bins
+        ok = (isinstance(bins, Integral) and not isinstance(bins, bool) and 1 <= bins <= 256) or (
+            isinstance(bins, (tuple, list)) and len(bins) == 3
+            and all(isinstance(b, Integral) and not isinstance(b, bool) and 1 <= b <= 256
+                    for b in bins))
+        if not ok:
+            self._fail("bins", "an int or three ints in [1, 256]")
+        self._check_option("mode", ("joint", "per-channel"))
+        self._check_grid()
+        self._check_option("sqrt", (False, True))
+        self._check_pair("size", 1, optional=True)
+
+    def _input_spec(self) -> tuple:
+        return (None if self.size is None else tuple(self.size), "bgr")
+
+    def _bins_per_cell(self) -> int:
+        b = self._bins3()
+        return b[0] * b[1] * b[2] if self.mode == "joint" else sum(b)
+
+    def _n_features(self) -> int:
+        return sum(n * n for n in self.grid) * self._bins_per_cell()
+
+    def _feature_names(self) -> list[str]:
+        names = _SPACES[self.space][1]
+        b = self._bins3()
+        if self.mode == "joint":
+            bins = [f"{names[0]}{i}_{names[1]}{j}_{names[2]}{k}"
+                    for i in range(b[0]) for j in range(b[1]) for k in range(b[2])]
+        else:
+            bins = [f"{names[c]}{i}" for c in range(3) for i in range(b[c])]
+        return [f"{self.space}_{cell}_{name}" for cell in grid_cell_names(self.grid)
+                for name in bins]
+
+    def _bin_index(self, image: np.ndarray) -> np.ndarray:
+        """Per-pixel bin index, shape (H, W) for joint mode or (3, H, W) per channel."""
+        code, _, ranges = _SPACES[self.space]
+        converted = cv2.cvtColor(image, code)
+        b = self._bins3()
+        idx = [(converted[:, :, c].astype(np.int32) * b[c]) // ranges[c] for c in range(3)]
+        if self.mode == "joint":
+            return (idx[0] * b[1] + idx[1]) * b[2] + idx[2]
+        offsets = np.cumsum((0,) + b[:2])
+        return np.stack([idx[c] + offsets[c] for c in range(3)])
+
+    def _extract(self, images: list[np.ndarray]) -> np.ndarray:
+        n_bins = self._bins_per_cell()
+        out = np.empty((len(images), self._n_features()), np.float32)
+        for i, image in enumerate(images):
+            index = self._bin_index(image)
+            hists = []
+            for _, rows, cols in grid_cells(image.shape[0], image.shape[1], self.grid):
+                counts = np.bincount(index[..., rows, cols].ravel(), minlength=n_bins)
+                hists.append(counts / max(counts.sum(), 1))
+            out[i] = np.concatenate(hists)
+        return np.sqrt(out) if self.sqrt else out

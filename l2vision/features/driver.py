@@ -1,0 +1,269 @@
+"""The feature driver: decode each image once, run every extractor, in parallel batches."""
+
+from __future__ import annotations
+
+from numbers import Integral
+
+import cv2
+import numpy as np
+from joblib import Parallel, delayed, effective_n_jobs
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from l2vision.features.base import ImageExtractor, prepare_view
+from l2vision.images import DEFAULT_MAX_PIXELS, ImageReadError, as_image, image_sequence, resize_image
+
+__all__ = ["ImageFeatures"]
+
+
+def _featurize_batch(named, items, start, size, max_pixels, on_error, single_thread):
+    """Features of one batch: ``(float32 (n, d), {global index: ImageReadError})``.
+
+    Each item is decoded once and resized once per distinct canonical size;
+    every extractor then sees the view it asked for. Rows of failed images are
+    zero and reported in the error dict (``on_error="record"``), or the first
+    failure is raised (``on_error="raise"``).
+    """
+    if single_thread:
+        cv2.setNumThreads(1)  # joblib already uses the cores; avoid oversubscription
+    specs = {ext._input_spec() for _, ext in named}
+    views = {spec: [] for spec in specs}
+    ok_rows, errors = [], {}
+    for j, item in enumerate(items):
+        try:
+            image = resize_image(as_image(item, name=f"X[{start + j}]", max_pixels=max_pixels),
+                                 size)
+            resized = {}
+            prepared = {}
+            for spec in specs:
+                if spec[0] not in resized:
+                    resized[spec[0]] = resize_image(image, spec[0])
+                prepared[spec] = prepare_view(resized[spec[0]], (None, spec[1]))
+        except ImageReadError as exc:
+            if on_error == "raise":
+                raise
+            errors[start + j] = exc
+            continue
+        ok_rows.append(j)
+        for spec in specs:
+            views[spec].append(prepared[spec])
+    widths = [ext._n_features() for _, ext in named]
+    out = np.zeros((len(items), sum(widths)), np.float32)
+    if ok_rows:
+        blocks = [ext._extract(views[ext._input_spec()]) for _, ext in named]
+        out[ok_rows] = np.hstack(blocks)
+    return out, errors
+
+
+class ImageFeatures(TransformerMixin, BaseEstimator):
+    """Compute several extractors' features on a sequence of images, efficiently.
+
+    Each image is read and decoded once, optionally resized to a working
+    ``size``, then resized once per distinct canonical size the extractors ask
+    for; every extractor sees the same decoded pixels. Images are processed in
+    batches, in parallel with joblib, and the columns of the extractors are
+    concatenated in order. The output does not depend on ``n_jobs`` or
+    ``batch_size``.
+
+    Parameters
+    ----------
+    extractors : list of extractor or (name, extractor)
+        The extractors, e.g. ``[HOG(), ColorHistogram()]``. Unnamed ones are
+        named after their class in lower case (``"hog"``, ``"colorhistogram"``),
+        with ``-1``, ``-2`` suffixes on repeats; names prefix the feature names
+        and the nested parameters (``hog__orientations``).
+    size : (int, int) or None, default=None
+        Working ``(width, height)`` every image is resized to right after
+        decoding (extractors with their own ``size`` resize from there). None
+        keeps each image's size; set it for large photos.
+    n_jobs : int or None, default=None
+        Parallel jobs (joblib semantics: None is 1 unless in a
+        ``joblib.parallel_config`` context, -1 is all cores).
+    batch_size : int, default=256
+        Images per batch (the unit of parallel work and of memory).
+    max_pixels : int or None, default=100_000_000
+        Decompression-bomb guard passed to :func:`~l2vision.images.read_image`.
+    progress : bool, default=False
+        Show a tqdm progress bar on stderr.
+
+    Attributes
+    ----------
+    n_features_out_ : int
+        Total number of columns, set by ``fit``.
+
+    See Also
+    --------
+    sklearn.pipeline.FeatureUnion : the generic version, which would decode
+        every image once per extractor.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from l2vision.features import HOG, ColorHistogram
+    >>> images = [np.full((32, 32, 3), v, np.uint8) for v in (0, 128, 255)]
+    >>> ImageFeatures([HOG(), ColorHistogram()]).fit_transform(images).shape
+    (3, 1892)
+    """
+
+    def __init__(self, extractors, *, size=None, n_jobs=None, batch_size=256,
+                 max_pixels=DEFAULT_MAX_PIXELS, progress=False):
+        self.extractors = extractors
+        self.size = size
+        self.n_jobs = n_jobs
+        self.batch_size = batch_size
+        self.max_pixels = max_pixels
+        self.progress = progress
+
+    # -- naming and nested parameters -----------------------------------------
+    def _named(self) -> list[tuple[str, ImageExtractor]]:
+        """``(name, extractor)`` pairs, naming unnamed extractors like make_union."""
+        items = [e if isinstance(e, tuple) else (None, e) for e in self.extractors]
+        auto = [type(e).__name__.lower() for n, e in items if n is None]
+        counts = {name: auto.count(name) for name in auto}
+        seen: dict[str, int] = {}
+        named = []
+        for name, ext in items:
+            if name is None:
+                name = type(ext).__name__.lower()
+                if counts[name] > 1:
+                    seen[name] = seen.get(name, 0) + 1
+                    name = f"{name}-{seen[name]}"
+            named.append((name, ext))
+        return named
+
+    def get_params(self, deep=True):
+        """Parameters of the driver and, with ``deep``, ``name__param`` of each extractor."""
+        params = super().get_params(deep=False)
+        if deep and isinstance(self.extractors, (list, tuple)):
+            for name, ext in self._named():
+                params[name] = ext
+                for key, value in ext.get_params(deep=True).items():
+                    params[f"{name}__{key}"] = value
+        return params
+
+    def set_params(self, **params):
+        """Set driver parameters, replace an extractor by name, or set ``name__param``."""
+        valid = isinstance(self.extractors, (list, tuple))
+        names = [n for n, _ in self._named()] if valid else []
+        replace = {k: params.pop(k) for k in list(params) if k in names}
+        if replace:
+            self.extractors = [
+                (name, replace[name]) if name in replace else item
+                for (name, _), item in zip(self._named(), self.extractors)
+            ]
+        return super().set_params(**params)
+
+    # -- checks ---------------------------------------------------------------
+    def _check_params(self) -> None:
+        if not isinstance(self.extractors, (list, tuple)) or not self.extractors:
+            raise ValueError(
+                "The 'extractors' parameter of ImageFeatures must be a non-empty list "
+                f"of extractors, e.g. [HOG(), ColorHistogram()]. Got {self.extractors!r}."
+            )
+        named = self._named()
+        for name, ext in named:
+            if not isinstance(ext, ImageExtractor):
+                raise ValueError(
+                    "The 'extractors' parameter of ImageFeatures must hold l2vision "
+                    f"extractors (HOG, ColorHistogram, LBP, TinyImage, CNNEmbedding). Got {ext!r}."
+                )
+            ext._check_params()
+        if len({n for n, _ in named}) != len(named):
+            raise ValueError(f"Extractor names must be unique. Got {[n for n, _ in named]}.")
+        for name, low in (("batch_size", 1),):
+            value = getattr(self, name)
+            if not isinstance(value, Integral) or isinstance(value, bool) or value < low:
+                raise ValueError(f"The {name!r} parameter of ImageFeatures must be an int "
+                                 f">= {low}. Got {value!r}.")
+        if self.size is not None and not (
+            isinstance(self.size, (tuple, list)) and len(self.size) == 2
+            and all(isinstance(v, Integral) and v >= 1 for v in self.size)
+        ):
+            raise ValueError("The 'size' parameter of ImageFeatures must be a (width, height) "
+                             f"pair of ints >= 1 or None. Got {self.size!r}.")
+
+    # -- scikit-learn API -------------------------------------------------------
+    def fit(self, X=None, y=None):
+        """Check the parameters and record the output width; no data is needed.
+
+        Returns
+        -------
+        self : object
+        """
+        self._check_params()
+        for _, ext in self._named():
+            ext.fit()
+        self.n_features_out_ = sum(ext._n_features() for _, ext in self._named())
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        """Features of a sequence of images (arrays, paths or bytes, or an ImageSet).
+
+        Returns
+        -------
+        features : ndarray of float32, shape (n_images, n_features_out_)
+
+        Raises
+        ------
+        ImageReadError
+            At the first image that cannot be read; training must never drop
+            samples silently. Use :meth:`transform_with_errors` to carry on.
+        """
+        features, _ = self._run(image_sequence(X), on_error="raise")
+        return features
+
+    def transform_with_errors(self, X) -> tuple[np.ndarray, dict[int, ImageReadError]]:
+        """Like :meth:`transform`, but bad images are reported instead of raised.
+
+        Returns
+        -------
+        features : ndarray of float32, shape (n_images, n_features_out_)
+            Rows of failed images are zeros.
+        errors : dict of int to ImageReadError
+            The failed images by position in ``X``.
+        """
+        return self._run(image_sequence(X), on_error="record")
+
+    def _run(self, images, on_error):
+        check_is_fitted(self)
+        self._check_params()
+        named = [(name, ext) for name, ext in self._named()]
+        size = None if self.size is None else tuple(self.size)
+        n = len(images)
+        starts = range(0, n, self.batch_size)
+        n_jobs = min(effective_n_jobs(self.n_jobs), max(len(starts), 1))
+        calls = (delayed(_featurize_batch)(named, list(images[s:s + self.batch_size]), s, size,
+                                           self.max_pixels, on_error, n_jobs > 1)
+                 for s in starts)
+        if n_jobs == 1:
+            results = (call(*args, **kwargs) for call, args, kwargs in calls)
+        else:
+            results = Parallel(n_jobs=n_jobs, return_as="generator")(calls)
+        blocks, errors = [], {}
+        with _progress(self.progress, n) as bar:
+            for block, block_errors in results:
+                blocks.append(block)
+                errors.update(block_errors)
+                bar.update(len(block))
+        if not blocks:
+            return np.empty((0, sum(e._n_features() for _, e in named)), np.float32), errors
+        return np.vstack(blocks), errors
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """``"<extractor name>__<feature name>"`` for every column."""
+        self._check_params()
+        return np.asarray([f"{name}__{feat}" for name, ext in self._named()
+                           for feat in ext._feature_names()], dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = False
+        tags.input_tags.two_d_array = False
+        return tags
+
+
+def _progress(enabled: bool, total: int):
+    """A tqdm bar on stderr (disabled when not wanted or stderr is not a terminal)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="img", disable=not enabled or None, leave=False)

@@ -1,0 +1,163 @@
+"""Histograms of oriented gradients with ``cv2.HOGDescriptor``."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from l2vision.features.base import ImageExtractor
+
+__all__ = ["HOG"]
+
+_NORMS = ("L2-Hys",)  # OpenCV implements only L2-Hys (and ignores its threshold argument)
+_COLORS = ("gray", "max", "per-channel")
+
+
+class HOG(ImageExtractor):
+    """Histogram of oriented gradients (Dalal & Triggs), computed by OpenCV.
+
+    Each image is resized to ``size``, gradients are binned into
+    ``orientations`` histograms per ``cell_size`` cell, and overlapping blocks
+    of ``block_size`` cells are normalized and concatenated.
+
+    Parameters
+    ----------
+    orientations : int, default=9
+        Orientation bins over 0-180° (or 0-360° with ``signed=True``). Bin ``k``
+        is centred on ``(k + 0.5) * 180 / orientations`` degrees.
+    size : (int, int), default=(64, 64)
+        Canonical ``(width, height)`` every image is resized to.
+    cell_size : (int, int), default=(8, 8)
+        Cell size in pixels.
+    block_size : (int, int), default=(2, 2)
+        Block size in cells.
+    block_stride : (int, int), default=(1, 1)
+        Step between blocks, in cells.
+    block_norm : {"L2-Hys"}, default="L2-Hys"
+        L2 normalize, clip at 0.2, renormalize: the only block normalization
+        OpenCV implements (its threshold argument has no effect in
+        opencv-python 4.14, so other thresholds are not offered).
+    color : {"gray", "max", "per-channel"}, default="gray"
+        ``"gray"``: HOG of the gray image. ``"max"``: at each pixel the channel
+        with the largest gradient wins (Dalal & Triggs' color HOG). ``"per-channel"``:
+        one HOG per B, G, R channel, concatenated (3x the features).
+    signed : bool, default=False
+        Use signed gradients (0-360°).
+    gamma_correction : bool, default=False
+        Take the square root of intensities first (skimage's ``transform_sqrt``).
+
+    Attributes
+    ----------
+    n_features_out_ : int
+        Length of the descriptor, set by ``fit``.
+
+    Returns
+    -------
+    The output has ``channels * blocks_x * blocks_y * cells_per_block *
+    orientations`` columns, with ``blocks_x = (width - block_px) / stride_px + 1``.
+
+    See Also
+    --------
+    skimage.feature.hog : the scikit-image implementation.
+
+    Notes
+    -----
+    OpenCV follows Dalal & Triggs [1]_ more closely than ``skimage.feature.hog``:
+    votes are interpolated bilinearly between neighbouring orientation bins and
+    trilinearly between cells, and a Gaussian window (σ = (block width + block
+    height) / 8 pixels) weights each block. scikit-image assigns each gradient
+    to one bin and one cell without a window, and orders the output differently.
+    The two agree on the distribution of gradient energy over orientations when
+    gradients fall on bin centres (tested), not element by element. OpenCV is
+    about 20x faster.
+
+    References
+    ----------
+    .. [1] N. Dalal and B. Triggs, "Histograms of oriented gradients for human
+       detection", CVPR 2005. :doi:`10.1109/CVPR.2005.177`
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> image = np.tile(np.arange(64, dtype=np.uint8) * 4, (64, 1))
+    >>> HOG().fit_transform([image]).shape
+    (1, 1764)
+    """
+
+    def __init__(self, orientations=9, *, size=(64, 64), cell_size=(8, 8),
+                 block_size=(2, 2), block_stride=(1, 1), block_norm="L2-Hys",
+                 color="gray", signed=False, gamma_correction=False):
+        self.orientations = orientations
+        self.size = size
+        self.cell_size = cell_size
+        self.block_size = block_size
+        self.block_stride = block_stride
+        self.block_norm = block_norm
+        self.color = color
+        self.signed = signed
+        self.gamma_correction = gamma_correction
+
+    def _check_params(self) -> None:
+        self._check_int("orientations", 1)
+        for name in ("size", "cell_size", "block_size", "block_stride"):
+            self._check_pair(name, 1)
+        self._check_option("block_norm", _NORMS)
+        self._check_option("color", _COLORS)
+        self._check_option("signed", (False, True))
+        self._check_option("gamma_correction", (False, True))
+        block_px, stride_px = self._pixels()
+        for axis, name in ((0, "width"), (1, "height")):
+            if self.size[axis] < block_px[axis] or (self.size[axis] - block_px[axis]) % stride_px[axis]:
+                raise ValueError(
+                    f"The 'size' parameter of HOG must hold whole blocks: the {name} "
+                    f"{self.size[axis]} must be at least the block's {block_px[axis]} px "
+                    f"and exceed it by a multiple of the {stride_px[axis]} px stride. "
+                    f"Got size={self.size!r}."
+                )
+
+    def _pixels(self):
+        block = (self.block_size[0] * self.cell_size[0], self.block_size[1] * self.cell_size[1])
+        stride = (self.block_stride[0] * self.cell_size[0],
+                  self.block_stride[1] * self.cell_size[1])
+        return block, stride
+
+    def _input_spec(self) -> tuple:
+        return (tuple(self.size), "gray" if self.color == "gray" else "bgr")
+
+    def _n_blocks(self) -> int:
+        block_px, stride_px = self._pixels()
+        return (((self.size[0] - block_px[0]) // stride_px[0] + 1)
+                * ((self.size[1] - block_px[1]) // stride_px[1] + 1))
+
+    def _n_channels(self) -> int:
+        return 3 if self.color == "per-channel" else 1
+
+    def _n_features(self) -> int:
+        cells = self.block_size[0] * self.block_size[1]
+        return self._n_channels() * self._n_blocks() * cells * self.orientations
+
+    def _feature_names(self) -> list[str]:
+        cells = self.block_size[0] * self.block_size[1]
+        channels = ["b", "g", "r"] if self.color == "per-channel" else [""]
+        return [f"{ch}block{b}_cell{c}_o{o}" for ch in channels
+                for b in range(self._n_blocks()) for c in range(cells)
+                for o in range(self.orientations)]
+
+    def _descriptor(self) -> cv2.HOGDescriptor:
+        block_px, stride_px = self._pixels()
+        return cv2.HOGDescriptor(
+            tuple(self.size), block_px, stride_px, tuple(self.cell_size),
+            self.orientations, 1, -1.0, cv2.HOGDESCRIPTOR_L2HYS, 0.2,
+            bool(self.gamma_correction), 64, bool(self.signed),
+        )
+
+    def _extract(self, images: list[np.ndarray]) -> np.ndarray:
+        hog = self._descriptor()
+        out = np.empty((len(images), self._n_features()), np.float32)
+        for i, image in enumerate(images):
+            if self.color == "per-channel":
+                out[i] = np.concatenate([hog.compute(np.ascontiguousarray(image[:, :, c]))
+                                         for c in range(3)])
+            else:
+                out[i] = hog.compute(image)
+        return out

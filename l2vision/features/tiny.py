@@ -1,0 +1,70 @@
+"""Tiny images: downsampled raw pixels, the classic baseline."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from l2vision.features.base import ImageExtractor
+
+__all__ = ["TinyImage"]
+
+
+class TinyImage(ImageExtractor):
+    """Raw pixels of the image shrunk to a tiny size (Torralba et al.'s baseline).
+
+    Parameters
+    ----------
+    size : (int, int), default=(16, 16)
+        ``(width, height)`` of the tiny image (area interpolation).
+    color : {"bgr", "gray"}, default="bgr"
+        Keep the three channels or use gray.
+    normalize : bool, default=True
+        Subtract each image's mean and divide by its L2 norm (zero-mean,
+        unit-norm), which removes brightness and contrast. False returns the
+        pixels scaled to [0, 1].
+
+    Attributes
+    ----------
+    n_features_out_ : int
+        ``width * height * channels``.
+
+    References
+    ----------
+    .. [1] A. Torralba, R. Fergus and W. T. Freeman, "80 million tiny images",
+       IEEE TPAMI 30(11), 2008. :doi:`10.1109/TPAMI.2008.128`
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> TinyImage(size=(4, 4), color="gray").fit_transform([np.eye(8, dtype=np.uint8)]).shape
+    (1, 16)
+    """
+
+    def __init__(self, size=(16, 16), *, color="bgr", normalize=True):
+        self.size = size
+        self.color = color
+        self.normalize = normalize
+
+    def _check_params(self) -> None:
+        self._check_pair("size", 1)
+        self._check_option("color", ("bgr", "gray"))
+        self._check_option("normalize", (False, True))
+
+    def _input_spec(self) -> tuple:
+        return (tuple(self.size), self.color)
+
+    def _n_features(self) -> int:
+        return self.size[0] * self.size[1] * (3 if self.color == "bgr" else 1)
+
+    def _feature_names(self) -> list[str]:
+        channels = ("b", "g", "r") if self.color == "bgr" else ("gray",)
+        return [f"tiny_y{y}_x{x}_{c}" for y in range(self.size[1])
+                for x in range(self.size[0]) for c in channels]
+
+    def _extract(self, images: list[np.ndarray]) -> np.ndarray:
+        out = np.stack([image.reshape(-1) for image in images]).astype(np.float32) / 255
+        if self.normalize:
+            out -= out.mean(axis=1, keepdims=True)
+            norms = np.linalg.norm(out, axis=1, keepdims=True)
+            out /= np.where(norms > 0, norms, 1)
+        return out

@@ -1,0 +1,291 @@
+"""Read, check and convert images: the only place that touches files and pixels formats.
+
+Everything downstream (the extractors, the driver, batch scoring) receives
+``uint8`` arrays in OpenCV's BGR channel order, shape ``(H, W, 3)``, or gray
+``(H, W)``. Every failure to turn a file into such an array raises
+:class:`ImageReadError`, whose message names the file and the reason.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Union
+
+import cv2
+import numpy as np
+
+from l2vision._image_header import read_header
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "IMAGE_EXTENSIONS",
+    "ImageNotFoundError",
+    "ImageReadError",
+    "ImageSource",
+    "as_image",
+    "check_image",
+    "convert_color",
+    "read_image",
+    "resize_image",
+]
+
+#: File name endings treated as images when scanning folders (lower case).
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".dib", ".tif", ".tiff", ".webp",
+     ".gif", ".ppm", ".pgm", ".pbm", ".pnm", ".ras", ".sr", ".avif"}
+)
+#: Default decompression-bomb guard: images with more pixels are refused.
+DEFAULT_MAX_PIXELS = 100_000_000
+
+ImageSource = Union[str, os.PathLike, bytes, np.ndarray]
+_COLORS = ("bgr", "gray")
+
+
+class ImageReadError(ValueError):
+    """An image could not be read or is not a usable image.
+
+    Attributes
+    ----------
+    source : str
+        The file path (or ``"<bytes>"`` / ``"image[i]"``) that failed.
+    reason : str
+        What was wrong, in a few words.
+    """
+
+    def __init__(self, source: str, reason: str):
+        self.source = str(source)
+        self.reason = reason
+        super().__init__(f"{self.source}: {reason}")
+
+    def __reduce__(self):
+        # Keep the two-argument constructor working across process boundaries.
+        return (type(self), (self.source, self.reason))
+
+
+class ImageNotFoundError(ImageReadError, FileNotFoundError):
+    """The image file does not exist (also a :class:`FileNotFoundError`)."""
+
+
+def _check_color(color: str) -> None:
+    if color not in _COLORS:
+        raise ValueError(f"The 'color' parameter must be one of {_COLORS}. Got {color!r}.")
+
+
+def _read_bytes(path: str | os.PathLike) -> bytes:
+    """Read a whole file, mapping OS errors to :class:`ImageReadError`."""
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise ImageNotFoundError(path, "file not found") from None
+    except IsADirectoryError:
+        raise ImageReadError(path, "is a directory, not an image file") from None
+    except OSError as exc:
+        raise ImageReadError(path, f"cannot be read ({exc.strerror or exc})") from None
+
+
+def read_image(
+    source: str | os.PathLike | bytes,
+    *,
+    color: str = "bgr",
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+) -> np.ndarray:
+    """Decode an image file (or its bytes) into a ``uint8`` BGR or gray array.
+
+    The file is read with Python and decoded with ``cv2.imdecode``, so paths
+    with non-ASCII characters work on every platform. JPEG, PNG, BMP, TIFF,
+    WebP, GIF and the Netpbm formats are supported.
+
+    Parameters
+    ----------
+    source : str, os.PathLike or bytes
+        A file path, or the encoded bytes of an image.
+    color : {"bgr", "gray"}, default="bgr"
+        ``"bgr"`` gives ``(H, W, 3)`` in OpenCV's channel order; ``"gray"``
+        gives ``(H, W)``.
+    max_pixels : int or None, default=100_000_000
+        Refuse images with more pixels (a decompression-bomb guard). For PNG,
+        JPEG, GIF, BMP and WebP the size is read from the header before any
+        pixel is decoded; other formats are checked after decoding. None
+        disables the check (OpenCV's own limit of 2**30 pixels remains).
+
+    Returns
+    -------
+    image : ndarray of uint8, shape (H, W, 3) or (H, W)
+        Gray files are replicated to three channels in ``"bgr"`` mode; an alpha
+        channel is dropped (pixels are not composited); palette images are
+        expanded; 16-bit images are scaled to 8 bits (the high byte is kept);
+        the EXIF orientation of JPEG files is applied.
+
+    Raises
+    ------
+    ImageNotFoundError
+        The file does not exist.
+    ImageReadError
+        The file is empty, is not an image, is truncated, or has more than
+        ``max_pixels`` pixels. The message names the file and the reason.
+
+    Examples
+    --------
+    >>> import cv2, numpy as np
+    >>> ok, png = cv2.imencode(".png", np.full((4, 6, 3), 200, np.uint8))
+    >>> read_image(png.tobytes()).shape
+    (4, 6, 3)
+    >>> read_image(png.tobytes(), color="gray").shape
+    (4, 6)
+    """
+    _check_color(color)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        name, data = "<bytes>", bytes(source)
+    else:
+        name, data = os.fspath(source), _read_bytes(source)
+    if not data:
+        raise ImageReadError(name, "file is empty (0 bytes)")
+    header = read_header(data)
+    if header is not None:
+        _check_size(name, header.width, header.height, max_pixels)
+        if header.complete is False:
+            raise ImageReadError(
+                name, f"truncated {header.format.upper()} file (the data ends early)"
+            )
+    flag = cv2.IMREAD_COLOR if color == "bgr" else cv2.IMREAD_GRAYSCALE
+    try:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
+    except cv2.error as exc:
+        raise ImageReadError(name, f"cannot be decoded ({exc.err})") from None
+    if image is None:
+        what = header.format.upper() if header else "a supported image format"
+        reason = (f"cannot be decoded as {what} (corrupt or truncated data)" if header
+                  else "not an image, or not a format OpenCV can decode")
+        raise ImageReadError(name, reason)
+    _check_size(name, image.shape[1], image.shape[0], max_pixels)
+    return image
+
+
+def _check_size(name: str, width, height, max_pixels: int | None) -> None:
+    """Raise when ``width * height`` is over the pixel limit."""
+    if max_pixels is None or width is None or height is None:
+        return
+    if width * height > max_pixels:
+        raise ImageReadError(
+            name,
+            f"image is {width}x{height} = {width * height:,} pixels, more than the "
+            f"limit of {max_pixels:,} (raise max_pixels if the file is trusted)",
+        )
+
+
+def check_image(image, *, name: str = "image") -> np.ndarray:
+    """Check a decoded image and return it as ``(H, W)`` or ``(H, W, 3)`` uint8.
+
+    A single-channel ``(H, W, 1)`` image is squeezed to ``(H, W)``; a BGRA
+    ``(H, W, 4)`` image loses its alpha channel.
+
+    Parameters
+    ----------
+    image : array-like
+        The image to check.
+    name : str, default="image"
+        How to name the image in error messages, e.g. ``"X[3]"``.
+
+    Raises
+    ------
+    ImageReadError
+        Not a uint8 array, wrong number of dimensions or channels, or empty.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> check_image(np.zeros((4, 4, 1), np.uint8)).shape
+    (4, 4)
+    """
+    if not isinstance(image, np.ndarray):
+        raise ImageReadError(name, f"expected a numpy array or a path, got {type(image).__name__}")
+    if image.dtype != np.uint8:
+        raise ImageReadError(
+            name,
+            f"images must be uint8, got {image.dtype}; convert floats in [0, 1] "
+            "with skimage.util.img_as_ubyte",
+        )
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    elif image.ndim == 3 and image.shape[2] == 4:
+        image = image[:, :, :3]
+    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
+        raise ImageReadError(
+            name, f"expected shape (H, W) or (H, W, 3) in BGR order, got {image.shape}"
+        )
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise ImageReadError(name, f"image is empty, shape {image.shape}")
+    return image
+
+
+def convert_color(image: np.ndarray, color: str) -> np.ndarray:
+    """Return a checked image as ``"bgr"`` (H, W, 3) or ``"gray"`` (H, W).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> convert_color(np.zeros((2, 3), np.uint8), "bgr").shape
+    (2, 3, 3)
+    """
+    if color == "gray":
+        return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    return image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+
+
+def resize_image(image: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
+    """Resize to ``size = (width, height)``; area interpolation when shrinking.
+
+    ``None`` or the image's own size returns the image unchanged.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> resize_image(np.zeros((10, 20), np.uint8), (5, 4)).shape
+    (4, 5)
+    """
+    if size is None or (image.shape[1], image.shape[0]) == tuple(size):
+        return image
+    shrink = size[0] * size[1] < image.shape[0] * image.shape[1]
+    return cv2.resize(image, tuple(size),
+                      interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+def as_image(item: ImageSource, *, name: str = "image",
+             max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """One element of an image sequence (a path, bytes or an array) as a checked array.
+
+    Paths and bytes are decoded in BGR; arrays are checked, not copied.
+    """
+    if isinstance(item, np.ndarray):
+        return check_image(item, name=name)
+    if isinstance(item, (str, os.PathLike, bytes, bytearray, memoryview)):
+        return read_image(item, max_pixels=max_pixels)
+    return check_image(item, name=name)
+
+
+def is_image_path(path: str | os.PathLike) -> bool:
+    """True when the file name ends with a known image extension."""
+    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def image_sequence(X) -> Sequence:
+    """Accept a sequence of images (or an ImageSet) and return something indexable.
+
+    A single 2-D or 3-D array is ambiguous and treated as a batch along axis 0
+    only when it is 3-D or 4-D, like iterating over it would do.
+    """
+    images = getattr(X, "images", X)
+    if isinstance(images, (str, os.PathLike, bytes)):
+        raise ValueError(
+            "Expected a sequence of images or paths, got a single "
+            f"{type(images).__name__}; wrap it in a list: [{images!r}]"
+        )
+    if isinstance(images, np.ndarray) and images.ndim < 3:
+        raise ValueError(
+            f"Expected a sequence of images, got one array of shape {images.shape}; "
+            "wrap a single image in a list."
+        )
+    return images
