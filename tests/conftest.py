@@ -70,3 +70,16 @@ def make_folder(tmp_path, rng):
         return root
 
     return make
+
+
+@pytest.fixture
+def color_folder(tmp_path):
+    """A learnable ImageFolder: noisy red, green and blue images, 12 of each."""
+    rng = np.random.default_rng(7)
+    root = tmp_path / "colors"
+    for channel, name in enumerate(("blue", "green", "red")):
+        for i in range(12):
+            image = rng.integers(0, 90, (20, 24, 3), dtype=np.uint8)
+            image[:, :, channel] += 150
+            write_image(root / name / f"{i:02d}.png", image)
+    return root

@@ -11,6 +11,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from l2vision.features.base import ImageExtractor, prepare_view
+from l2vision.features.cache import cache_key, load_cached, save_cached
 from l2vision.images import DEFAULT_MAX_PIXELS, ImageReadError, as_image, image_sequence, resize_image
 
 __all__ = ["ImageFeatures"]
@@ -85,6 +86,10 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
         Decompression-bomb guard passed to :func:`~l2vision.images.read_image`.
     progress : bool, default=False
         Show a tqdm progress bar on stderr.
+    cache_dir : str, os.PathLike or None, default=None
+        Cache feature matrices there (see :mod:`l2vision.features.cache`): a
+        second ``transform`` of the same images (by content) with the same
+        extractor parameters and l2vision version loads instead of computing.
 
     Attributes
     ----------
@@ -106,13 +111,14 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
     """
 
     def __init__(self, extractors, *, size=None, n_jobs=None, batch_size=256,
-                 max_pixels=DEFAULT_MAX_PIXELS, progress=False):
+                 max_pixels=DEFAULT_MAX_PIXELS, progress=False, cache_dir=None):
         self.extractors = extractors
         self.size = size
         self.n_jobs = n_jobs
         self.batch_size = batch_size
         self.max_pixels = max_pixels
         self.progress = progress
+        self.cache_dir = cache_dir
 
     # -- naming and nested parameters -----------------------------------------
     def _named(self) -> list[tuple[str, ImageExtractor]]:
@@ -209,8 +215,28 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
             At the first image that cannot be read; training must never drop
             samples silently. Use :meth:`transform_with_errors` to carry on.
         """
-        features, _ = self._run(image_sequence(X), on_error="raise")
+        images = image_sequence(X)
+        key = None
+        if self.cache_dir is not None:
+            check_is_fitted(self)
+            self._check_params()
+            key = cache_key(images, self._config())
+            width = sum(ext._n_features() for _, ext in self._named())
+            cached = key and load_cached(self.cache_dir, key, (len(images), width))
+            if cached is not None:
+                return cached
+        features, _ = self._run(images, on_error="raise")
+        if key:
+            save_cached(self.cache_dir, key, features)
         return features
+
+    def _config(self) -> str:
+        """Everything that determines the output, as text (part of the cache key)."""
+        skip = {"n_jobs", "batch_size", "progress", "cache_dir"}
+        params = {k: v for k, v in self.get_params(deep=True).items()
+                  if k not in skip and "__" in k or k in {"size", "max_pixels"}}
+        names = [(name, type(ext).__name__) for name, ext in self._named()]
+        return repr((names, sorted((k, repr(v)) for k, v in params.items())))
 
     def transform_with_errors(self, X) -> tuple[np.ndarray, dict[int, ImageReadError]]:
         """Like :meth:`transform`, but bad images are reported instead of raised.

@@ -65,7 +65,7 @@ class _KFoldLambdaSearch(ClassifierMixin, BaseEstimator):
         classes, y_index = np.unique(y, return_inverse=True)
         if len(classes) < 2:
             raise ValueError(f"{type(self).__name__} needs at least 2 classes to train a "
-                             f"classifier; the labels hold only {classes[0]!r}.")
+                             f"classifier; got 1 class, {str(classes[0])!r}.")
         return X, y, classes, y_index
 
     def _folds(self, X, y) -> list[np.ndarray]:
@@ -76,13 +76,18 @@ class _KFoldLambdaSearch(ClassifierMixin, BaseEstimator):
         return [test for _, test in cv.split(X, y)]
 
     def _select(self, lambdas, scores) -> None:
-        """Record the CV table and the best λ (first of ties, like GridSearchCV)."""
+        """Record the CV table and the best λ; ties go to the largest λ (the simplest model).
+
+        That is GridSearchCV's choice (first of the best) on the grid in
+        descending order.
+        """
         mean, std = scores.mean(axis=0), scores.std(axis=0)
         self.lambdas_ = lambdas
         self.cv_results_ = {"lambda": lambdas, "mean_test_score": mean, "std_test_score": std,
                             **{f"split{k}_test_score": s for k, s in enumerate(scores)},
                             "rank_test_score": _rank(mean)}
-        self.best_index_ = int(np.argmax(mean))
+        best = np.flatnonzero(mean >= mean.max() - 1e-12)
+        self.best_index_ = int(best[-1])
         self.lambda_ = float(lambdas[self.best_index_])
         self.best_score_ = float(mean[self.best_index_])
         if len(lambdas) > 1 and self.best_index_ in (0, len(lambdas) - 1):
@@ -117,8 +122,8 @@ class RidgeClassifierKFoldCV(_KFoldLambdaSearch):
     """Ridge classification with λ chosen by exact k-fold CV, about one eigendecomposition per fold.
 
     Equivalent to ``GridSearchCV(make_pipeline(StandardScaler(),
-    RidgeClassifier()), {"ridgeclassifier__alpha": lambdas}, cv=folds)`` (same
-    scores, same choice, tested), but each fold costs one eigendecomposition
+    RidgeClassifier()), {"ridgeclassifier__alpha": lambdas[::-1]}, cv=folds)``
+    (same scores; same choice, ties going to the largest λ; tested), but each fold costs one eigendecomposition
     of the d x d standardized scatter matrix instead of one fit per λ. Suited to
     n_samples >> n_features (image feature matrices); memory is O(k d²).
 
@@ -220,7 +225,7 @@ class LogisticRegressionKFoldCV(_KFoldLambdaSearch):
     ----------
     lambdas : int or array-like of float, default=20
         The λ grid (``C = 1 / λ``). An int gives that many values log-spaced
-        from ``1e-5 * n`` to ``1 * n``.
+        from ``1e-7 * n`` to ``1 * n``.
     cv : int or cross-validation splitter, default=5
         Folds; an int means ``StratifiedKFold(cv, shuffle=True, random_state)``.
     random_state : int, RandomState or None, default=0
@@ -263,12 +268,12 @@ class LogisticRegressionKFoldCV(_KFoldLambdaSearch):
     --------
     >>> from sklearn.datasets import load_digits
     >>> X, y = load_digits(return_X_y=True)
-    >>> model = LogisticRegressionKFoldCV(lambdas=[1, 100, 10_000]).fit(X, y)
+    >>> model = LogisticRegressionKFoldCV(lambdas=[0.1, 1, 10, 100]).fit(X, y)
     >>> model.lambda_, round(model.best_score_, 2)
-    (100.0, 0.97)
+    (1.0, 0.97)
     """
 
-    _default_range = (1e-5, 1.0)
+    _default_range = (1e-7, 1.0)
 
     def __init__(self, lambdas=20, *, cv=5, random_state=0, max_iter=200, tol=1e-4,
                  n_jobs=None):

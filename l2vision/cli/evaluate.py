@@ -1,0 +1,68 @@
+"""``l2vision evaluate``: metrics and a report of a saved model on labelled images."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from l2vision.cli import EXIT_OK, EXIT_SOME_FAILED, log, show_progress
+
+HELP = """\
+Evaluate a saved model (from 'l2vision train') on labelled images: accuracy,
+balanced accuracy, per-class precision/recall/F1 and the confusion matrix.
+Images that cannot be read are listed and left out of the metrics (exit code 3).
+
+DATA is an image folder (one sub-folder per class) or a CSV manifest with
+'path' and 'label' columns.
+
+Examples:
+  l2vision evaluate model.joblib test_photos/
+  l2vision evaluate model.joblib test.csv --report eval_report --out metrics.json
+"""
+
+
+def add_parser(subparsers, common) -> None:
+    p = subparsers.add_parser("evaluate", parents=[common], help="metrics of a model on labelled images",
+                              description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", type=Path, metavar="MODEL", help="model file from 'l2vision train'")
+    p.add_argument("data", metavar="DATA", help="labelled image folder or CSV manifest")
+    p.add_argument("--report", type=Path, default=None, metavar="DIR",
+                   help="also write metrics.json, figures and report.html there")
+    p.add_argument("-o", "--out", type=Path, default=None,
+                   help="write the metrics as JSON to this file (default: a summary on stdout)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.add_argument("-j", "--n-jobs", type=int, default=None, help="parallel jobs (-1: all cores)")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from l2vision.datasets import load_dataset
+    from l2vision.pipelines.evaluate import evaluate_images
+    from l2vision.pipelines.persist import load
+    from l2vision.report import write_report
+
+    for target in (args.out, args.report and args.report / "report.html"):
+        if target is not None and target.exists() and not args.overwrite:
+            raise FileExistsError(f"{target}: file exists; use --overwrite")
+    model, meta = load(args.model, with_metadata=True)
+    images = load_dataset(args.data)
+    log(args, f"evaluating {args.model} on {images.n_images} images from {images.source}")
+    metrics = evaluate_images(model, images, n_jobs=args.n_jobs, progress=show_progress(args))
+    failed = metrics.get("failed", [])
+    for item in failed:
+        log(args, f"failed: {item['path']}: {item['error']}")
+    print(f"accuracy: {metrics['accuracy']:.2%} (balanced {metrics['balanced_accuracy']:.2%}, "
+          f"{metrics['n_samples']} images{f', {len(failed)} unreadable' if failed else ''})")
+    for name, m in metrics["per_class"].items():
+        print(f"  {name:>20}  precision {m['precision']:.3f}  recall {m['recall']:.3f}  "
+              f"f1 {m['f1']:.3f}  n={m['support']}")
+    if args.out:
+        args.out.write_text(json.dumps(metrics, indent=2))
+        print(f"metrics: {args.out}")
+    if args.report:
+        report = write_report(args.report, metrics, title=f"l2vision evaluate: {images.source}",
+                              details={"model file": str(args.model), "data": images.source,
+                                       "trained on": meta.get("data", "?")})
+        print(f"report: {report}")
+    return EXIT_SOME_FAILED if failed else EXIT_OK

@@ -1,0 +1,65 @@
+"""``l2vision extract``: compute a feature matrix and save it (NumPy .npz)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from l2vision.cli import EXIT_OK, EXIT_SOME_FAILED, log, parse_size, show_progress
+
+HELP = """\
+Compute image features (no model) and save them as a NumPy .npz file with
+arrays X (float32, n_images x n_features), paths, labels (if any), the
+feature names, and failed (paths that could not be read; their rows are 0).
+
+DATA is an image folder, a CSV manifest, or nothing for the built-in digits.
+
+Examples:
+  l2vision extract photos/ --features hog,color -o photos_features.npz
+  python -c "import numpy as np; print(np.load('photos_features.npz')['X'].shape)"
+"""
+
+
+def add_parser(subparsers, common) -> None:
+    p = subparsers.add_parser("extract", parents=[common], help="compute and save image features",
+                              description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("data", nargs="?", default=None, metavar="DATA",
+                   help="image folder or CSV manifest (default: the built-in digits)")
+    p.add_argument("-f", "--features", default="hog,color,lbp",
+                   help="comma-separated: hog, color, lbp, tiny, best (default: hog,color,lbp)")
+    p.add_argument("--size", type=parse_size, default=None, metavar="WxH",
+                   help="resize every image to WxH right after decoding")
+    p.add_argument("-o", "--out", type=Path, default=Path("features.npz"),
+                   help="output .npz file (default: features.npz)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.add_argument("-j", "--n-jobs", type=int, default=None, help="parallel jobs (-1: all cores)")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from l2vision.datasets import load_dataset
+    from l2vision.pipelines.build import make_features
+
+    if args.out.exists() and not args.overwrite:
+        raise FileExistsError(f"{args.out}: file exists; use --overwrite or another --out")
+    images = load_dataset(args.data)
+    features = make_features(args.features, size=args.size, n_jobs=args.n_jobs,
+                             progress=show_progress(args)).fit()
+    X, errors = features.transform_with_errors(images.images)
+    for i, error in sorted(errors.items()):
+        log(args, f"failed: {error}")
+    paths = [str(p) if not isinstance(p, np.ndarray) else f"image[{i}]"
+             for i, p in enumerate(images.images)]
+    arrays = {"X": X, "paths": np.asarray(paths), "feature_names":
+              features.get_feature_names_out().astype(str),
+              "failed": np.asarray([paths[i] for i in sorted(errors)], dtype=str)}
+    if images.labels is not None:
+        arrays["labels"] = np.asarray(images.labels).astype(str)
+    tmp = args.out.with_name(args.out.name + ".partial.npz")
+    np.savez(tmp, **arrays)
+    tmp.replace(args.out)
+    print(f"{X.shape[0]} images x {X.shape[1]} features -> {args.out}"
+          f"{f' ({len(errors)} unreadable)' if errors else ''}")
+    return EXIT_SOME_FAILED if errors else EXIT_OK

@@ -1,0 +1,17 @@
+"""Standardize → regularize → train: pipelines, λ search, evaluation, persistence."""
+
+from l2vision.pipelines.build import FEATURE_SETS, make_features, make_pipeline
+from l2vision.pipelines.search import (
+    LambdaAtEdgeWarning,
+    LogisticRegressionKFoldCV,
+    RidgeClassifierKFoldCV,
+)
+
+__all__ = [
+    "FEATURE_SETS",
+    "LambdaAtEdgeWarning",
+    "LogisticRegressionKFoldCV",
+    "RidgeClassifierKFoldCV",
+    "make_features",
+    "make_pipeline",
+]

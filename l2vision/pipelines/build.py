@@ -1,0 +1,168 @@
+"""Build the standard pipeline: features → [L2 normalize] → standardize → L2 linear model."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sklearn.linear_model import LogisticRegression, RidgeClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import Normalizer, StandardScaler
+
+from l2vision.features import HOG, LBP, ColorHistogram, ImageExtractor, ImageFeatures, TinyImage
+from l2vision.pipelines.search import LogisticRegressionKFoldCV, RidgeClassifierKFoldCV
+
+__all__ = ["FEATURE_SETS", "MODELS", "make_features", "make_pipeline", "split_pipeline"]
+
+MODELS = ("logreg", "ridge")
+
+
+def _cifar_best() -> list:
+    """The strongest hand-crafted set for small photos (see benchmarks/accuracy.py)."""
+    return [
+        ("hog8", HOG(size=(64, 64), cell_size=(8, 8), color="max")),
+        ("hog4", HOG(size=(32, 32), cell_size=(4, 4), color="max")),
+        ("color", ColorHistogram(grid=(1, 2, 4), sqrt=True)),
+        ("lbp", LBP(grid=(1, 2, 4))),
+        ("lbp2", LBP(16, radius=2, grid=(1, 2))),
+    ]
+
+
+#: Short names understood by :func:`make_features` and the CLI's ``--features``.
+FEATURE_SETS = {
+    "hog": lambda: [HOG()],
+    "color": lambda: [ColorHistogram(grid=(1, 2), sqrt=True)],
+    "lbp": lambda: [LBP(grid=(1, 2))],
+    "tiny": lambda: [TinyImage()],
+    "best": _cifar_best,
+}
+
+
+def make_features(spec: str | Sequence | ImageFeatures, *, size=None, n_jobs=None,
+                  batch_size=256, progress=False) -> ImageFeatures:
+    """An :class:`ImageFeatures` from short names, extractors, or as given.
+
+    Parameters
+    ----------
+    spec : str, list or ImageFeatures
+        Comma-separated names from :data:`FEATURE_SETS` (``"hog,color,lbp"``),
+        a list of extractors or names, or a ready ImageFeatures (returned as is).
+    size, n_jobs, batch_size, progress :
+        Passed to :class:`ImageFeatures`.
+
+    Raises
+    ------
+    ValueError
+        An unknown feature name (the message lists the known ones).
+
+    Examples
+    --------
+    >>> make_features("hog,lbp").get_params()["hog__orientations"]
+    9
+    """
+    if isinstance(spec, ImageFeatures):
+        return spec
+    items = [s.strip() for s in spec.split(",")] if isinstance(spec, str) else list(spec)
+    extractors = []
+    for item in items:
+        if isinstance(item, (ImageExtractor, tuple)):
+            extractors.append(item)
+        elif item in FEATURE_SETS:
+            extractors += FEATURE_SETS[item]()
+        else:
+            known = ", ".join(FEATURE_SETS)
+            raise ValueError(f"Unknown feature {item!r}; choose from {known} "
+                             "(comma-separated, e.g. 'hog,color,lbp').")
+    if not extractors:
+        raise ValueError("No features given; choose from " + ", ".join(FEATURE_SETS) + ".")
+    return ImageFeatures(extractors, size=size, n_jobs=n_jobs, batch_size=batch_size,
+                         progress=progress)
+
+
+def make_pipeline(features, model: str = "logreg", *, lam: float | None = None,
+                  lambdas=None, cv=5, normalize: str | None = None, random_state=0,
+                  n_jobs=None) -> Pipeline:
+    """The l2vision pipeline as a plain scikit-learn ``Pipeline``.
+
+    Steps: ``features`` (:class:`ImageFeatures`) → ``normalize``
+    (``Normalizer("l2")``, optional) → ``scale`` (``StandardScaler``) → ``clf``.
+    With a fixed ``lam`` the classifier is ``LogisticRegression(C=1/lam)`` or
+    ``RidgeClassifier(alpha=lam)``; with ``lam=None`` it is
+    :class:`LogisticRegressionKFoldCV` or :class:`RidgeClassifierKFoldCV`,
+    which choose λ by cross-validation and standardize inside each fold (so
+    there is no separate ``scale`` step, which would leak the test folds'
+    statistics into training).
+
+    Parameters
+    ----------
+    features : str, list of extractors, or ImageFeatures
+        See :func:`make_features`.
+    model : {"logreg", "ridge"}, default="logreg"
+        L2 (multinomial) logistic regression or ridge classification.
+    lam : float or None, default=None
+        Fixed regularization strength λ > 0, or None to choose it by CV.
+    lambdas : int, array-like or None, default=None
+        The CV grid (None: 20 values for logreg, 40 for ridge).
+    cv : int or splitter, default=5
+        CV folds when ``lam`` is None.
+    normalize : {None, "l2"}, default=None
+        L2-normalize each feature vector before standardizing.
+    random_state : int, default=0
+        Seed of the CV folds.
+    n_jobs : int or None, default=None
+        Parallel feature extraction.
+
+    Returns
+    -------
+    sklearn.pipeline.Pipeline
+
+    Notes
+    -----
+    One λ axis for both models: each minimizes ``Σᵢ ℓᵢ + (λ/2) ||w||²``
+    over standardized features, with ``ℓ`` the multinomial log-loss (logreg)
+    or ``½ ||yᵢ - f(xᵢ)||²`` with ±1 targets (ridge). In scikit-learn terms,
+    ``C = 1 / λ`` (C multiplies the data term) and ``alpha = λ``. The logistic
+    model is L2-regularized through its default penalty (``penalty`` is
+    deprecated since scikit-learn 1.8 and is not passed).
+
+    Examples
+    --------
+    >>> pipe = make_pipeline("hog,color", "ridge", lam=10.0)
+    >>> [name for name, _ in pipe.steps], pipe.named_steps["clf"].alpha
+    (['features', 'scale', 'clf'], 10.0)
+    """
+    if model not in MODELS:
+        raise ValueError(f"The 'model' parameter must be one of {MODELS}. Got {model!r}.")
+    if normalize not in (None, "l2"):
+        raise ValueError(f"The 'normalize' parameter must be None or 'l2'. Got {normalize!r}.")
+    if lam is not None and not lam > 0:
+        raise ValueError(f"The 'lam' parameter must be a float > 0 or None. Got {lam!r}.")
+    steps = [("features", make_features(features, n_jobs=n_jobs))]
+    if normalize == "l2":
+        steps.append(("normalize", Normalizer("l2")))
+    if lam is None:
+        grid = lambdas if lambdas is not None else (20 if model == "logreg" else 40)
+        search = LogisticRegressionKFoldCV if model == "logreg" else RidgeClassifierKFoldCV
+        steps.append(("clf", search(grid, cv=cv, random_state=random_state)))
+    else:
+        steps.append(("scale", StandardScaler()))
+        steps.append(("clf", LogisticRegression(C=1.0 / lam, max_iter=1000) if model == "logreg"
+                      else RidgeClassifier(alpha=lam)))
+    return Pipeline(steps)
+
+
+def split_pipeline(model: Pipeline):
+    """``(features, head)``: the ImageFeatures step of a fitted pipeline and the steps after it.
+
+    Lets callers extract with :meth:`ImageFeatures.transform_with_errors`
+    (carry on past bad images) and predict the readable rows with ``head``.
+
+    Raises
+    ------
+    ValueError
+        ``model`` is not a pipeline starting with ImageFeatures.
+    """
+    if not isinstance(model, Pipeline) or not isinstance(model.steps[0][1], ImageFeatures):
+        raise ValueError("Expected an l2vision pipeline whose first step is ImageFeatures "
+                         f"(a model from l2vision train); got {type(model).__name__}.")
+    head = model[1:] if len(model.steps) > 2 else model.steps[-1][1]
+    return model.steps[0][1], head

@@ -1,0 +1,173 @@
+"""Save and load models with metadata, an integrity check, and atomic writes.
+
+A model file is a joblib container holding a format marker, a metadata dict,
+the pickled model bytes and their sha256. ``load`` checks the marker and the
+hash before unpickling the model, and warns when the installed library
+versions differ from the ones that saved it. Like every pickle, a model file
+can run code when loaded: load only files you trust.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tempfile
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+
+import joblib
+
+__all__ = ["ModelFileError", "ModelVersionWarning", "library_versions", "load", "read_metadata",
+           "save"]
+
+FORMAT = "l2vision-model"
+FORMAT_VERSION = 1
+
+
+class ModelFileError(ValueError):
+    """A file is not an l2vision model, or is damaged."""
+
+
+class ModelVersionWarning(UserWarning):
+    """The model was saved with other library versions (like sklearn's InconsistentVersionWarning)."""
+
+
+def library_versions() -> dict:
+    """Versions of l2vision and the libraries whose behaviour a model depends on."""
+    import cv2
+    import numpy
+    import sklearn
+    import skimage
+
+    from l2vision import __version__
+
+    return {"l2vision": __version__, "scikit-learn": sklearn.__version__,
+            "numpy": numpy.__version__, "opencv": cv2.__version__,
+            "scikit-image": skimage.__version__}
+
+
+def save(model, path: str | os.PathLike, *, metadata: dict | None = None,
+         overwrite: bool = False) -> Path:
+    """Save a fitted model atomically, with metadata.
+
+    Parameters
+    ----------
+    model : object
+        Usually a fitted pipeline from :func:`~l2vision.pipelines.train.train`.
+    path : str or os.PathLike
+        Destination file (``.joblib`` by convention).
+    metadata : dict or None, default=None
+        Extra metadata (class names, feature configuration, λ, CV curve,
+        training-set size and fingerprint...). Library versions and the creation
+        time are added.
+    overwrite : bool, default=False
+        Replace an existing file. Without it an existing file is never touched.
+
+    Returns
+    -------
+    Path
+        The written file.
+
+    Raises
+    ------
+    FileExistsError
+        ``path`` exists and ``overwrite`` is False.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from sklearn.dummy import DummyClassifier
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "m.joblib"
+    >>> _ = save(DummyClassifier().fit([[0]], [1]), path, metadata={"classes": ["1"]})
+    >>> read_metadata(path)["classes"], type(load(path)).__name__
+    (['1'], 'DummyClassifier')
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path}: file exists; pass overwrite=True (CLI: --overwrite) "
+                              "to replace it")
+    buffer = io.BytesIO()
+    joblib.dump(model, buffer)
+    payload = buffer.getvalue()
+    meta = {**(metadata or {}), "versions": library_versions(),
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    container = {"format": FORMAT, "format_version": FORMAT_VERSION, "metadata": meta,
+                 "sha256": hashlib.sha256(payload).hexdigest(), "model": payload}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            joblib.dump(container, f)
+            f.flush()
+            os.fsync(f.fileno())
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)  # atomic, and fails if a file appeared meanwhile
+            os.unlink(tmp)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _read_container(path: Path) -> dict:
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: model file not found")
+    try:
+        container = joblib.load(path)
+    except Exception as exc:  # joblib/pickle raise many types on foreign files
+        raise ModelFileError(f"{path}: not an l2vision model file ({type(exc).__name__}: "
+                             f"{exc}); train one with `l2vision train`") from None
+    if not isinstance(container, dict) or container.get("format") != FORMAT:
+        raise ModelFileError(f"{path}: not an l2vision model file (no l2vision format "
+                             "marker); train one with `l2vision train`")
+    if container.get("format_version", 0) > FORMAT_VERSION:
+        raise ModelFileError(f"{path}: saved by a newer l2vision (format "
+                             f"{container['format_version']}); upgrade l2vision to load it")
+    return container
+
+
+def read_metadata(path: str | os.PathLike) -> dict:
+    """The metadata of a model file, without unpickling the model."""
+    return _read_container(Path(path))["metadata"]
+
+
+def load(path: str | os.PathLike, *, with_metadata: bool = False):
+    """Load a model saved by :func:`save`, after checking its integrity.
+
+    Returns
+    -------
+    model : object
+        The model, or ``(model, metadata)`` with ``with_metadata=True``.
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    ModelFileError
+        Not an l2vision model file, or its content does not match its sha256.
+
+    Warns
+    -----
+    ModelVersionWarning
+        A library version differs from the one the model was saved with.
+    """
+    path = Path(path)
+    container = _read_container(path)
+    payload = container.get("model", b"")
+    if hashlib.sha256(payload).hexdigest() != container.get("sha256"):
+        raise ModelFileError(f"{path}: the model data does not match its sha256 checksum "
+                             "(the file is damaged); retrain or restore it from a backup")
+    saved = container["metadata"].get("versions", {})
+    drift = {k: (v, library_versions().get(k)) for k, v in saved.items()
+             if library_versions().get(k) != v}
+    if drift:
+        text = ", ".join(f"{k} {old} -> {new}" for k, (old, new) in drift.items())
+        warnings.warn(f"{path}: saved with other library versions ({text}); predictions may "
+                      "differ. Retrain with the installed versions to be sure.",
+                      ModelVersionWarning, stacklevel=2)
+    model = joblib.load(io.BytesIO(payload))
+    return (model, container["metadata"]) if with_metadata else model

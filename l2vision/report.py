@@ -1,0 +1,137 @@
+"""Figures and a self-contained HTML report of a training or evaluation run."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["plot_confusion_matrix", "plot_lambda_curve", "write_report"]
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_lambda_curve(cv_results: dict, best_lambda: float, path, *, model: str = "") -> Path:
+    """CV accuracy against λ (log axis) with a ±1 std band and the chosen λ marked."""
+    plt = _pyplot()
+    lambdas = np.asarray(cv_results["lambda"])
+    mean = np.asarray(cv_results["mean_test_score"])
+    std = np.asarray(cv_results["std_test_score"])
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
+    ax.semilogx(lambdas, mean, marker="o", markersize=3, label="mean CV accuracy")
+    ax.fill_between(lambdas, mean - std, mean + std, alpha=0.25, label="±1 std over folds")
+    best = int(np.argmin(np.abs(lambdas - best_lambda)))
+    ax.axvline(best_lambda, color="C3", linestyle="--",
+               label=f"chosen λ = {best_lambda:.3g} ({mean[best]:.1%})")
+    ax.set_xlabel("λ (regularization strength)")
+    ax.set_ylabel("accuracy")
+    ax.set_title(f"Cross-validated accuracy vs λ {model}".strip())
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_confusion_matrix(matrix, classes, path) -> Path:
+    """The confusion matrix (rows true, columns predicted) with counts and class names."""
+    plt = _pyplot()
+    matrix = np.asarray(matrix)
+    n = len(classes)
+    side = min(4 + 0.45 * n, 18)
+    fig, ax = plt.subplots(figsize=(side, side * 0.85), dpi=110)
+    image = ax.imshow(matrix, cmap="Blues")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    ax.set_xticks(range(n), classes, rotation=45, ha="right")
+    ax.set_yticks(range(n), classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    if n <= 30:
+        threshold = matrix.max() / 2 if matrix.size else 0
+        for i in range(n):
+            for j in range(n):
+                ax.text(j, i, int(matrix[i, j]), ha="center", va="center", fontsize=7,
+                        color="white" if matrix[i, j] > threshold else "black")
+    ax.set_title("Confusion matrix")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
+def _embed(png: Path) -> str:
+    data = base64.b64encode(png.read_bytes()).decode()
+    return f'<img alt="{html.escape(png.stem)}" src="data:image/png;base64,{data}">'
+
+
+def write_report(directory: str | os.PathLike, metrics: dict, *, search: dict | None = None,
+                 title: str = "l2vision report", details: dict | None = None) -> Path:
+    """Write ``metrics.json``, the PNG figures and a self-contained ``report.html``.
+
+    Parameters
+    ----------
+    directory : str or os.PathLike
+        Created if needed; files of the same names are replaced.
+    metrics : dict
+        From :func:`~l2vision.pipelines.evaluate.classification_metrics`.
+    search : dict or None, default=None
+        ``{"cv_results": ..., "lambda": ..., "model": ...}`` to plot the λ curve.
+    title : str, default="l2vision report"
+    details : dict or None, default=None
+        Extra key/value lines for the report's summary table (data, features...).
+
+    Returns
+    -------
+    Path
+        The report.html file.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    record = {"metrics": metrics, **({"details": details} if details else {})}
+    if search:
+        record["search"] = {"lambda": search["lambda"], "model": search.get("model"),
+                            "cv_results": {k: np.asarray(v).tolist()
+                                           for k, v in search["cv_results"].items()}}
+    (directory / "metrics.json").write_text(json.dumps(record, indent=2))
+    figures = [plot_confusion_matrix(metrics["confusion_matrix"], metrics["classes"],
+                                     directory / "confusion_matrix.png")]
+    if search:
+        figures.insert(0, plot_lambda_curve(search["cv_results"], search["lambda"],
+                                            directory / "lambda_curve.png",
+                                            model=f"({search.get('model', '')})"))
+    rows = {"images evaluated": metrics["n_samples"], "accuracy": f"{metrics['accuracy']:.2%}",
+            "balanced accuracy": f"{metrics['balanced_accuracy']:.2%}", **(details or {})}
+    summary = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+                      for k, v in rows.items())
+    per_class = "".join(
+        f"<tr><td>{html.escape(c)}</td><td>{m['precision']:.3f}</td><td>{m['recall']:.3f}</td>"
+        f"<td>{m['f1']:.3f}</td><td>{m['support']}</td></tr>"
+        for c, m in metrics["per_class"].items())
+    page = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em}}
+table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:.3em .6em;
+text-align:left}}img{{max-width:100%}}</style></head><body>
+<h1>{html.escape(title)}</h1>
+<table>{summary}</table>
+{"".join(f"<p>{_embed(f)}</p>" for f in figures)}
+<h2>Per class</h2>
+<table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>
+{per_class}</table>
+</body></html>
+"""
+    report = directory / "report.html"
+    report.write_text(page, encoding="utf-8")
+    return report

@@ -1,0 +1,173 @@
+"""λ search: the fast paths against brute-force cross-validation, and no leakage."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits, make_classification
+from sklearn.linear_model import LogisticRegression, RidgeClassifier
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from l2vision.pipelines import (
+    LambdaAtEdgeWarning,
+    LogisticRegressionKFoldCV,
+    RidgeClassifierKFoldCV,
+)
+
+pytestmark = pytest.mark.filterwarnings("ignore::l2vision.pipelines.LambdaAtEdgeWarning")
+
+FOLDS = StratifiedKFold(5, shuffle=True, random_state=3)
+GRID = np.logspace(-2, 4, 13)
+
+
+def _grid_search(X, y, lambdas=GRID, cv=FOLDS):
+    pipe = make_pipeline(StandardScaler(), RidgeClassifier())
+    # Descending: GridSearchCV takes the first of tied bests, we take the largest λ.
+    return GridSearchCV(pipe, {"ridgeclassifier__alpha": lambdas[::-1]}, cv=cv).fit(X, y)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_digits(return_X_y=True)
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_ridge_path_equals_grid_search(digits, binary):
+    X, y = digits
+    y = (y > 4).astype(int) if binary else y
+    ours = RidgeClassifierKFoldCV(GRID, cv=FOLDS).fit(X, y)
+    brute = _grid_search(X, y)
+    np.testing.assert_allclose(ours.cv_results_["mean_test_score"],
+                               brute.cv_results_["mean_test_score"][::-1], atol=1e-12)
+    for k in range(5):
+        np.testing.assert_allclose(ours.cv_results_[f"split{k}_test_score"],
+                                   brute.cv_results_[f"split{k}_test_score"][::-1], atol=1e-12)
+    np.testing.assert_array_equal(ours.cv_results_["rank_test_score"],
+                                  brute.cv_results_["rank_test_score"][::-1])
+    assert ours.lambda_ == ours.alpha_ == brute.best_params_["ridgeclassifier__alpha"]
+    # The refit model is the same as the brute-force refit, in original units.
+    np.testing.assert_allclose(ours.decision_function(X), brute.decision_function(X), atol=1e-9)
+    np.testing.assert_array_equal(ours.predict(X), brute.predict(X))
+
+
+def test_ties_go_to_the_largest_lambda():
+    # Perfectly separable: every small λ scores 100%, the largest of them wins.
+    # At λ = 1e9 only the intercept is left: the majority class, 75%.
+    X = np.repeat([[0.0, 0.0], [10.0, 10.0]], [30, 10], axis=0) + np.linspace(0, 0.1, 40)[:, None]
+    y = np.repeat([0, 1], [30, 10])
+    model = RidgeClassifierKFoldCV([0.01, 0.1, 1.0, 1e9], cv=FOLDS).fit(X, y)
+    assert model.cv_results_["mean_test_score"].tolist() == [1.0, 1.0, 1.0, 0.75]
+    assert model.lambda_ == 1.0
+
+
+def test_ridge_path_in_float32_agrees_with_float64(digits):
+    X, y = digits
+    exact = RidgeClassifierKFoldCV(GRID, cv=FOLDS).fit(X, y)
+    single = RidgeClassifierKFoldCV(GRID, cv=FOLDS).fit(X.astype(np.float32), y)
+    np.testing.assert_allclose(single.cv_results_["mean_test_score"],
+                               exact.cv_results_["mean_test_score"], atol=2e-3)
+    assert (single.predict(X.astype(np.float32)) == exact.predict(X)).mean() > 0.995
+
+
+def test_intercept_is_not_penalized():
+    # Shifting every feature by a constant changes nothing; a large shift of the
+    # classes' balance is absorbed by the intercept even at huge λ.
+    X, y = make_classification(300, 8, weights=[0.8], random_state=0)
+    model = RidgeClassifierKFoldCV([1e9], cv=3).fit(X, y)
+    assert model.predict(X).tolist() == [0] * 300  # the majority, through the intercept
+    shifted = RidgeClassifierKFoldCV(GRID, cv=FOLDS).fit(X + 1000, y)
+    plain = RidgeClassifierKFoldCV(GRID, cv=FOLDS).fit(X, y)
+    np.testing.assert_allclose(shifted.cv_results_["mean_test_score"],
+                               plain.cv_results_["mean_test_score"], atol=1e-9)
+
+
+def _manual_fold_scores(X, y, lambdas, cv, leak: bool):
+    """Brute-force CV; with ``leak`` the scaler sees all rows (the mistake we avoid)."""
+    scores = []
+    for train, test in cv.split(X, y):
+        scaler = StandardScaler().fit(X if leak else X[train])
+        row = [RidgeClassifier(alpha=lam).fit(scaler.transform(X[train]), y[train])
+               .score(scaler.transform(X[test]), y[test]) for lam in lambdas]
+        scores.append(row)
+    return np.array(scores)
+
+
+def test_standardization_is_fit_on_the_training_folds_only():
+    # One feature has a huge outlier in a single row: a scaler fit on all rows
+    # sees it in every fold, one fit on the training rows sees it in 4 of 5.
+    rng = np.random.default_rng(0)
+    X, y = make_classification(200, 6, n_informative=4, random_state=1)
+    X[rng.integers(0, 200), 0] = 500.0
+    lambdas = [0.1, 10.0, 300.0]
+    ours = RidgeClassifierKFoldCV(lambdas, cv=FOLDS).fit(X, y)
+    honest = _manual_fold_scores(X, y, lambdas, FOLDS, leak=False)
+    leaky = _manual_fold_scores(X, y, lambdas, FOLDS, leak=True)
+    ours_table = np.array([ours.cv_results_[f"split{k}_test_score"] for k in range(5)])
+    np.testing.assert_allclose(ours_table, honest, atol=1e-12)
+    assert np.abs(honest - leaky).max() > 0  # the test can tell the two apart
+
+
+def test_logistic_path_equals_independent_fits_per_fold(digits):
+    X, y = digits
+    X, y = X[:600], y[:600]
+    lambdas = [3.0, 30.0, 300.0]
+    ours = LogisticRegressionKFoldCV(lambdas, cv=FOLDS, tol=1e-8, max_iter=5000).fit(X, y)
+    for k, (train, test) in enumerate(FOLDS.split(X, y)):
+        scaler = StandardScaler().fit(X[train])
+        expected = [LogisticRegression(C=1 / lam, tol=1e-8, max_iter=5000)
+                    .fit(scaler.transform(X[train]), y[train])
+                    .score(scaler.transform(X[test]), y[test]) for lam in lambdas]
+        np.testing.assert_allclose(ours.cv_results_[f"split{k}_test_score"], expected, atol=0.01)
+    assert ours.C_ == 1 / ours.lambda_
+    final = make_pipeline(StandardScaler(), LogisticRegression(C=ours.C_, tol=1e-8, max_iter=5000))
+    final.fit(X, y)
+    np.testing.assert_allclose(ours.predict_proba(X), final.predict_proba(X), atol=1e-4)
+    np.testing.assert_allclose(ours.predict_proba(X).sum(axis=1), 1)
+
+
+def test_default_grid_scales_with_n_and_is_ascending(digits):
+    X, y = digits
+    model = RidgeClassifierKFoldCV().fit(X, y)
+    assert len(model.lambdas_) == 40 and np.all(np.diff(model.lambdas_) > 0)
+    np.testing.assert_allclose(model.lambdas_[[0, -1]], [1e-6 * len(X), 10 * len(X)])
+    assert len(LogisticRegressionKFoldCV().set_params(max_iter=50).fit(X[:300], y[:300])
+               .lambdas_) == 20
+
+
+@pytest.mark.filterwarnings("default::l2vision.pipelines.LambdaAtEdgeWarning")
+def test_edge_of_grid_warns(digits):
+    X, y = digits
+    with pytest.warns(LambdaAtEdgeWarning, match="the best lambda 1e-06 is the smallest"):
+        RidgeClassifierKFoldCV([1e-6, 1e9]).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LambdaAtEdgeWarning)
+        RidgeClassifierKFoldCV([1e-3, 100, 1e9]).fit(X, y)
+
+
+@pytest.mark.parametrize("Estimator", [RidgeClassifierKFoldCV, LogisticRegressionKFoldCV])
+def test_errors(Estimator):
+    X = np.zeros((10, 2))
+    with pytest.raises(ValueError, match=r"needs at least 2 classes .* got 1 class, 'cat'"):
+        Estimator().fit(X, ["cat"] * 10)
+    with pytest.raises(ValueError, match=f"The 'lambdas' parameter of {Estimator.__name__} "
+                                         "must be an int >= 1 or an array of positive floats"):
+        Estimator([1.0, -2.0]).fit(X, [0, 1] * 5)
+    with pytest.raises(ValueError, match="The 'cv' parameter"):
+        Estimator(cv=1).fit(X, [0, 1] * 5)
+
+
+@parametrize_with_checks([RidgeClassifierKFoldCV(lambdas=5, cv=3),
+                          LogisticRegressionKFoldCV(lambdas=3, cv=3)],
+                         expected_failed_checks=lambda est: {
+                             "check_sample_weight_equivalence_on_dense_data":
+                                 "no sample_weight support",
+                         })
+def test_sklearn_estimator_checks(estimator, check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LambdaAtEdgeWarning)
+        check(estimator)
