@@ -20,9 +20,9 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_SOME_FAILED = 0, 1, 2, 3
 
 
 def _commands():
-    from l2vision.cli import evaluate, extract, train
+    from l2vision.cli import evaluate, extract, score, train
 
-    return [train, evaluate, extract]
+    return [train, evaluate, score, extract]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,6 +65,11 @@ def main(argv: list[str] | None = None) -> int:
                 warnings.simplefilter("ignore")
             warnings.showwarning = _show_warning
             return args.run(args)
+    except BrokenPipeError:  # e.g. `l2vision score ... | head`: the reader has gone
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print("l2vision: interrupted", file=sys.stderr)
         return 130
