@@ -95,12 +95,13 @@ def predict_paths(model, paths: Iterable[str | os.PathLike], *, batch_size: int 
     --------
     >>> import numpy as np, cv2, tempfile, pathlib
     >>> from l2vision.pipelines import make_pipeline
-    >>> images = [np.full((8, 8, 3), v, np.uint8) for v in (0, 0, 255, 255)]
-    >>> model = make_pipeline("tiny", "ridge", lam=1.0).fit(images, ["dark", "dark", "light", "light"])
+    >>> images = [np.full((8, 8, 3), bgr, np.uint8) for bgr in
+    ...           [(255, 0, 0), (200, 10, 0), (0, 0, 255), (0, 20, 200)]]
+    >>> model = make_pipeline("color", "ridge", lam=1.0).fit(images, ["blue", "blue", "red", "red"])
     >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> _ = cv2.imwrite(str(folder / "white.png"), images[2])
-    >>> [(p.label, p.error) for p in predict_paths(model, [folder / "white.png", folder / "nope.png"])]
-    [('light', ''), (None, 'file not found')]
+    >>> _ = cv2.imwrite(str(folder / "red.png"), images[2])
+    >>> [(p.label, p.error) for p in predict_paths(model, [folder / "red.png", folder / "nope.png"])]
+    [('red', ''), (None, 'file not found')]
     """
     if isinstance(model, (str, os.PathLike)):
         from l2vision.pipelines.persist import load
