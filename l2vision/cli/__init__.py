@@ -20,9 +20,9 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_SOME_FAILED = 0, 1, 2, 3
 
 
 def _commands():
-    from l2vision.cli import evaluate, extract, score, train
+    from l2vision.cli import evaluate, extract, models, score, train
 
-    return [train, evaluate, score, extract]
+    return [train, evaluate, score, extract, models]
 
 
 def build_parser() -> argparse.ArgumentParser:

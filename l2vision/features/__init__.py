@@ -10,10 +10,20 @@ Examples
 """
 
 from l2vision.features.base import ImageExtractor
+from l2vision.features.cnn import CNNEmbedding, ModelLoadError
 from l2vision.features.color import ColorHistogram
 from l2vision.features.driver import ImageFeatures
 from l2vision.features.hog import HOG
 from l2vision.features.texture import LBP
 from l2vision.features.tiny import TinyImage
 
-__all__ = ["HOG", "LBP", "ColorHistogram", "ImageExtractor", "ImageFeatures", "TinyImage"]
+__all__ = [
+    "HOG",
+    "LBP",
+    "CNNEmbedding",
+    "ColorHistogram",
+    "ImageExtractor",
+    "ImageFeatures",
+    "ModelLoadError",
+    "TinyImage",
+]

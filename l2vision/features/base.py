@@ -182,6 +182,26 @@ def _grid_cells(height: int, width: int, grid: tuple) -> list[tuple[int, slice, 
     return cells
 
 
+def pyramid_histograms(index: np.ndarray, grid, n_bins: int) -> np.ndarray:
+    """L1-normalized histograms of a bin-index image over the cells of a spatial pyramid.
+
+    ``index`` holds a bin number per pixel, shape (H, W) or (C, H, W) (all
+    channels of a cell counted together). Returns the cell histograms
+    concatenated in :func:`grid_cells` order, ``n_cells * n_bins`` values.
+
+    Examples
+    --------
+    >>> pyramid_histograms(np.array([[0, 1], [1, 1]]), (1,), 2)
+    array([0.25, 0.75])
+    """
+    height, width = index.shape[-2:]
+    hists = []
+    for _, rows, cols in grid_cells(height, width, grid):
+        counts = np.bincount(index[..., rows, cols].ravel(), minlength=n_bins)
+        hists.append(counts / max(counts.sum(), 1))
+    return np.concatenate(hists)
+
+
 def grid_cell_names(grid) -> list[str]:
     """Names of the cells returned by :func:`grid_cells`, e.g. ``"g2r0c1"``."""
     return [f"g{n}r{r}c{c}" for n in grid for r in range(n) for c in range(n)]

@@ -7,7 +7,7 @@ from numbers import Integral
 import cv2
 import numpy as np
 
-from l2vision.features.base import ImageExtractor, grid_cell_names, grid_cells
+from l2vision.features.base import ImageExtractor, grid_cell_names, pyramid_histograms
 
 __all__ = ["ColorHistogram"]
 
@@ -124,10 +124,5 @@ class ColorHistogram(ImageExtractor):
         n_bins = self._bins_per_cell()
         out = np.empty((len(images), self._n_features()), np.float32)
         for i, image in enumerate(images):
-            index = self._bin_index(image)
-            hists = []
-            for _, rows, cols in grid_cells(image.shape[0], image.shape[1], self.grid):
-                counts = np.bincount(index[..., rows, cols].ravel(), minlength=n_bins)
-                hists.append(counts / max(counts.sum(), 1))
-            out[i] = np.concatenate(hists)
+            out[i] = pyramid_histograms(self._bin_index(image), self.grid, n_bins)
         return np.sqrt(out) if self.sqrt else out

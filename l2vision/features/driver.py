@@ -232,9 +232,10 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
 
     def _config(self) -> str:
         """Everything that determines the output, as text (part of the cache key)."""
-        skip = {"n_jobs", "batch_size", "progress", "cache_dir"}
+        # Extractor parameters (name__param) and the driver's own size and pixel
+        # limit shape the output; n_jobs, batch_size, progress and cache_dir do not.
         params = {k: v for k, v in self.get_params(deep=True).items()
-                  if k not in skip and "__" in k or k in {"size", "max_pixels"}}
+                  if "__" in k or k in ("size", "max_pixels")}
         names = [(name, type(ext).__name__) for name, ext in self._named()]
         return repr((names, sorted((k, repr(v)) for k, v in params.items())))
 

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 from skimage.feature import local_binary_pattern
 
-from l2vision.features.base import ImageExtractor, grid_cell_names, grid_cells
+from l2vision.features.base import ImageExtractor, grid_cell_names, pyramid_histograms
 
 __all__ = ["LBP"]
 
@@ -103,10 +103,5 @@ class LBP(ImageExtractor):
         n_codes = self._n_codes()
         out = np.empty((len(images), self._n_features()), np.float32)
         for i, image in enumerate(images):
-            codes = self._codes(image)
-            hists = []
-            for _, rows, cols in grid_cells(image.shape[0], image.shape[1], self.grid):
-                counts = np.bincount(codes[rows, cols].ravel(), minlength=n_codes)
-                hists.append(counts / max(counts.sum(), 1))
-            out[i] = np.concatenate(hists)
+            out[i] = pyramid_histograms(self._codes(image), self.grid, n_codes)
         return out

@@ -81,16 +81,18 @@ class _KFoldLambdaSearch(ClassifierMixin, BaseEstimator):
         That is GridSearchCV's choice (first of the best) on the grid in
         descending order.
         """
-        mean, std = scores.mean(axis=0), scores.std(axis=0)
+        mean, std = scores.mean(axis=0), scores.std(axis=0)  # NaN where a fold stopped early
         self.lambdas_ = lambdas
         self.cv_results_ = {"lambda": lambdas, "mean_test_score": mean, "std_test_score": std,
                             **{f"split{k}_test_score": s for k, s in enumerate(scores)},
                             "rank_test_score": _rank(mean)}
-        best = np.flatnonzero(mean >= mean.max() - 1e-12)
+        best = np.flatnonzero(mean >= np.nanmax(mean) - 1e-12)
         self.best_index_ = int(best[-1])
         self.lambda_ = float(lambdas[self.best_index_])
         self.best_score_ = float(mean[self.best_index_])
-        if len(lambdas) > 1 and self.best_index_ in (0, len(lambdas) - 1):
+        evaluated = np.flatnonzero(~np.isnan(mean))
+        if len(lambdas) > 1 and self.best_index_ in (0, len(lambdas) - 1) \
+                and len(evaluated) > 1:
             edge = "smallest" if self.best_index_ == 0 else "largest"
             warnings.warn(
                 f"{type(self).__name__}: the best lambda {self.lambda_:.4g} is the {edge} of "
@@ -115,7 +117,8 @@ class _KFoldLambdaSearch(ClassifierMixin, BaseEstimator):
 
 def _rank(mean: np.ndarray) -> np.ndarray:
     """GridSearchCV-style ranks: 1 is best, ties share the smallest rank."""
-    return 1 + (mean[None, :] > mean[:, None]).sum(axis=1)
+    ranks = 1 + (mean[None, :] > mean[:, None]).sum(axis=1)
+    return np.where(np.isnan(mean), len(mean), ranks)
 
 
 class RidgeClassifierKFoldCV(_KFoldLambdaSearch):
@@ -234,6 +237,12 @@ class LogisticRegressionKFoldCV(_KFoldLambdaSearch):
         L-BFGS iterations per fit on the path.
     tol : float, default=1e-4
         L-BFGS tolerance.
+    patience : int or None, default=3
+        Each fold walks the path from the largest λ down and stops after this
+        many consecutive λ values scoring below its best: the weakly
+        regularized end of the path is the slowest to fit and rarely the best.
+        λ values not reached by every fold get NaN scores and are not chosen.
+        None evaluates the whole grid.
     n_jobs : int or None, default=None
         Folds run in parallel (joblib).
 
@@ -276,13 +285,22 @@ class LogisticRegressionKFoldCV(_KFoldLambdaSearch):
     _default_range = (1e-7, 1.0)
 
     def __init__(self, lambdas=20, *, cv=5, random_state=0, max_iter=200, tol=1e-4,
-                 n_jobs=None):
+                 patience=3, n_jobs=None):
         self.lambdas = lambdas
         self.cv = cv
         self.random_state = random_state
         self.max_iter = max_iter
         self.tol = tol
+        self.patience = patience
         self.n_jobs = n_jobs
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        patience = self.patience
+        if patience is not None and (not isinstance(patience, Integral)
+                                     or isinstance(patience, bool) or patience < 1):
+            raise ValueError("The 'patience' parameter of LogisticRegressionKFoldCV must be an "
+                             f"int >= 1 or None. Got {patience!r}.")
 
     def fit(self, X, y):
         """Search λ on ``X`` (n_samples, n_features) and refit on all rows.
@@ -302,7 +320,7 @@ class LogisticRegressionKFoldCV(_KFoldLambdaSearch):
             warnings.simplefilter("always", ConvergenceWarning)
             scores = Parallel(n_jobs=self.n_jobs)(
                 delayed(_logistic_path)(X, y_index, np.setdiff1d(everything, test), test,
-                                        lambdas, self.max_iter, self.tol)
+                                        lambdas, self.max_iter, self.tol, self.patience)
                 for test in folds)
             scaler = StandardScaler().fit(X)
             final = LogisticRegression(C=1.0, max_iter=self.max_iter, tol=self.tol)
@@ -326,15 +344,19 @@ class LogisticRegressionKFoldCV(_KFoldLambdaSearch):
         return softmax(scores, axis=1)
 
 
-def _logistic_path(X, y, train, test, lambdas, max_iter, tol) -> np.ndarray:
-    """Test accuracy along λ (descending fits, warm-started) on one fold."""
+def _logistic_path(X, y, train, test, lambdas, max_iter, tol, patience) -> np.ndarray:
+    """Test accuracy along λ (descending fits, warm-started) on one fold; NaN where stopped."""
     scaler = StandardScaler().fit(X[train])
     X_train, X_test = scaler.transform(X[train]), scaler.transform(X[test])
     model = LogisticRegression(C=1.0, warm_start=True, max_iter=max_iter, tol=tol)
-    scores = np.empty(len(lambdas))
+    scores = np.full(len(lambdas), np.nan)
+    best, worse = -np.inf, 0
     for j in range(len(lambdas) - 1, -1, -1):
         model.set_params(C=1.0 / lambdas[j]).fit(X_train, y[train])
         scores[j] = model.score(X_test, y[test])
+        best, worse = (scores[j], 0) if scores[j] >= best else (best, worse + 1)
+        if patience is not None and worse >= patience:
+            break
     return scores
 
 

@@ -49,7 +49,8 @@ def test_fitted_pipeline_classifies_colors(color_folder):
 def test_make_features_names_and_errors():
     features = make_features("hog, lbp ,tiny")
     assert [n for n, _ in features._named()] == ["hog", "lbp", "tinyimage"]
-    assert len(make_features("best").extractors) == 5
+    assert len(make_features("best").extractors) == 8
+    assert make_features("best").fit().n_features_out_ == 12660
     ready = ImageFeatures([])
     assert make_features(ready) is ready
     with pytest.raises(ValueError, match=r"Unknown feature 'sift'; choose from hog, color, lbp"):

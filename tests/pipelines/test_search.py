@@ -130,6 +130,23 @@ def test_logistic_path_equals_independent_fits_per_fold(digits):
     np.testing.assert_allclose(ours.predict_proba(X).sum(axis=1), 1)
 
 
+def test_logistic_path_stops_early_on_the_weak_end(digits):
+    X, y = digits
+    X, y = X[:500], y[:500]
+    # Far too strong at the top, then good, then needlessly weak: the path
+    # walks down from 1e6 and stops 2 steps after the best.
+    lambdas = [1e-6, 1e-5, 1e-4, 1e-3, 1.0, 30.0, 1e6]
+    stopped = LogisticRegressionKFoldCV(lambdas, cv=FOLDS, patience=2, max_iter=2000).fit(X, y)
+    full = LogisticRegressionKFoldCV(lambdas, cv=FOLDS, patience=None, max_iter=2000).fit(X, y)
+    mean = stopped.cv_results_["mean_test_score"]
+    assert np.isnan(mean[0]) and not np.isnan(full.cv_results_["mean_test_score"]).any()
+    evaluated = ~np.isnan(mean)
+    np.testing.assert_allclose(mean[evaluated], full.cv_results_["mean_test_score"][evaluated])
+    assert stopped.lambda_ in (1.0, 30.0) and stopped.cv_results_["rank_test_score"][0] == 7
+    with pytest.raises(ValueError, match="The 'patience' parameter"):
+        LogisticRegressionKFoldCV(patience=0).fit(X, y)
+
+
 def test_default_grid_scales_with_n_and_is_ascending(digits):
     X, y = digits
     model = RidgeClassifierKFoldCV().fit(X, y)

@@ -1,0 +1,80 @@
+"""Batch scoring at scale: images/s and peak memory for 10,000 and 100,000 images.
+
+Run: ``python benchmarks/score.py``. Trains a HOG + color ridge model on 2,000
+CIFAR-10 training images, then runs ``l2vision score`` in a fresh process on
+10,000 and 100,000 paths (the CIFAR-10 files repeated) and reports images/s
+and the process's peak resident memory, plus the ImageFeatures extraction
+rate on the same files. Prints, asserts nothing. Targets: peak memory grows
+by <= 50 MB from 10k to 100k images; scoring >= 0.8x the extraction rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import cifar_paths, machine, timed
+
+from l2vision.features import HOG, ColorHistogram, ImageFeatures
+from l2vision.pipelines import make_pipeline
+from l2vision.pipelines.persist import save
+
+_RUN = """
+import resource, sys, time
+from l2vision.cli import main
+start = time.perf_counter()
+code = main(sys.argv[1:])
+seconds = time.perf_counter() - start
+print(f"RESULT {code} {seconds:.3f} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}", file=sys.stderr)
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000", help="numbers of images to score")
+    parser.add_argument("--n-jobs", type=int, default=1, help="scoring jobs (memory is measured "
+                        "for the main process; default 1)")
+    args = parser.parse_args()
+    print(machine())
+    train_paths, labels = cifar_paths("train", 2000)
+    model = make_pipeline([HOG(), ColorHistogram()], "ridge", lam=100.0).fit(train_paths, labels)
+    pool = cifar_paths("train")[0] + cifar_paths("test")[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        model_file = save(model, Path(tmp) / "model.joblib")
+        extraction = ImageFeatures([HOG(), ColorHistogram()], n_jobs=args.n_jobs)
+        _, seconds = timed(extraction.transform, pool[:10_000])
+        extract_rate = 10_000 / seconds
+        print(f"extraction reference: ImageFeatures.transform on 10000 files: {extract_rate:.0f} images/s")
+        results = {}
+        for n in map(int, args.sizes.split(",")):
+            manifest = Path(tmp) / f"paths_{n}.csv"
+            with open(manifest, "w") as f:
+                f.write("path\n")
+                f.writelines(f"{p}\n" for p in itertools.islice(itertools.cycle(pool), n))
+            out = Path(tmp) / f"pred_{n}.csv"
+            done = subprocess.run([sys.executable, "-c", _RUN, "score", str(model_file),
+                                   "--manifest", str(manifest), "-o", str(out), "-q",
+                                   "-j", str(args.n_jobs)], capture_output=True, text=True)
+            line = [ln for ln in done.stderr.splitlines() if ln.startswith("RESULT")][-1]
+            code, seconds, rss_kb = line.split()[1:]
+            rows = sum(1 for _ in open(out)) - 1
+            results[n] = (n / float(seconds), int(rss_kb) / 1024)
+            print(f"score {n:>7} images: exit {code}, {rows} rows, {float(seconds):.1f} s, "
+                  f"{results[n][0]:.0f} images/s, peak RSS {results[n][1]:.0f} MB")
+        sizes = sorted(results)
+        if len(sizes) >= 2:
+            growth = results[sizes[-1]][1] - results[sizes[0]][1]
+            print(f"peak memory growth {sizes[0]} -> {sizes[-1]} images: {growth:+.1f} MB "
+                  "(target <= 50 MB)")
+        rate = min(r for r, _ in results.values())
+        print(f"ratio scoring / extraction rate: {rate / extract_rate:.2f}x  (target >= 0.8x)")
+
+
+if __name__ == "__main__":
+    time.sleep(0)
+    main()

@@ -1,0 +1,76 @@
+"""``l2vision models``: the CNN model registry: list, info, fetch."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from l2vision.cli import EXIT_OK, show_progress
+
+HELP = """\
+The registry of pretrained CNNs usable as frozen feature extractors
+(--features cnn:NAME in 'l2vision train'). Files are looked for in
+$L2VISION_MODEL_DIR, then in the cache $L2VISION_HOME/models (default
+~/.cache/l2vision/models); 'fetch' downloads into the cache and checks sha256.
+
+Examples:
+  l2vision models list
+  l2vision models info mobilenet_v1_0.25
+  l2vision models fetch NAME
+  L2VISION_MODEL_DIR=/data/models l2vision train photos/ --features hog,color,cnn:mobilenet_v1_0.25
+"""
+
+
+def add_parser(subparsers, common) -> None:
+    p = subparsers.add_parser("models", parents=[common], help="list, describe and fetch CNN models",
+                              description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    actions.add_parser("list", parents=[common], help="name, size, dimension, cached or not")
+    info = actions.add_parser("info", parents=[common], help="everything about one model")
+    info.add_argument("name", metavar="NAME")
+    fetch = actions.add_parser("fetch", parents=[common], help="download and verify a model")
+    fetch.add_argument("name", metavar="NAME")
+    p.set_defaults(run=run)
+
+
+def _location(spec) -> str:
+    from l2vision.features.zoo import ModelNotFoundError, find_file
+
+    try:
+        return str(find_file(spec.files[0].name, model=spec.name))
+    except ModelNotFoundError:
+        return ""
+
+
+def _spec(name):
+    from l2vision.features.zoo import MODELS
+
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
+    return MODELS[name]
+
+
+def run(args) -> int:
+    from l2vision.features.zoo import MODELS, fetch, model_dirs
+
+    if args.action == "list":
+        print(f"{'name':<24} {'size':>9} {'dim':>5}  {'input':>7}  location")
+        for spec in MODELS.values():
+            where = _location(spec) or "not on this machine"
+            print(f"{spec.name:<24} {spec.size_bytes / 1e6:>7.1f}MB {spec.dim:>5}  "
+                  f"{spec.input_size[0]}x{spec.input_size[1]:<3}  {where}")
+        print(f"(searched: {os.pathsep.join(str(d) for d in model_dirs())})")
+    elif args.action == "info":
+        spec = _spec(args.name)
+        for key in ("name", "input_size", "mean", "scale", "std", "swap_rb", "crop", "output",
+                    "dim", "logits", "license", "source", "notes"):
+            print(f"{key + ':':<12} {getattr(spec, key)}")
+        for f in spec.files:
+            print(f"{'file:':<12} {f.name} ({f.size} bytes) sha256 {f.sha256}")
+            print(f"{'url:':<12} {f.url or 'none (not publicly downloadable)'}")
+        print(f"{'location:':<12} {_location(spec) or 'not on this machine'}")
+    else:
+        _spec(args.name)
+        for path in fetch(args.name, progress=show_progress(args)):
+            print(f"{path} (sha256 verified)")
+    return EXIT_OK

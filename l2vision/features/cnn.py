@@ -1,0 +1,295 @@
+"""Frozen-CNN embeddings with OpenCV's dnn module (ONNX, TFLite, TensorFlow, Caffe, Darknet)."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from numbers import Real
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from l2vision.features.base import ImageExtractor
+from l2vision.features.zoo import MODELS, ModelChecksumError, file_sha256, find_file
+
+__all__ = ["CNNEmbedding", "ModelLoadError"]
+
+# Weights file extension -> (format name, config file extension or None).
+_FORMATS = {".onnx": ("ONNX", None), ".tflite": ("TFLite", None), ".pb": ("TensorFlow", None),
+            ".caffemodel": ("Caffe", ".prototxt"), ".weights": ("Darknet", ".cfg")}
+
+
+class ModelLoadError(ValueError):
+    """OpenCV cannot use a model file (the message names the file and the reason)."""
+
+
+@lru_cache(maxsize=8)
+def _read_net(weights: str, config: str | None, mtime: float) -> cv2.dnn.Net:
+    """Parse a network once per process (also once per joblib worker)."""
+    fmt = _FORMATS[Path(weights).suffix.lower()][0]
+    try:
+        if fmt == "ONNX":
+            return cv2.dnn.readNetFromONNX(weights)
+        if fmt == "TFLite":
+            return cv2.dnn.readNetFromTFLite(weights)
+        return cv2.dnn.readNet(weights, config or "")
+    except cv2.error as exc:
+        text = str(exc)
+        if "Unsupported operator type" in text:
+            op = text.split("Unsupported operator type", 1)[1].split(" in function")[0].strip()
+            reason = (f"the model uses an operator OpenCV's dnn module does not support ({op}); "
+                      "convert it to ONNX or cut that operator off")
+        else:
+            reason = f"OpenCV cannot parse it as {fmt}: {text.strip().splitlines()[-1]}"
+        raise ModelLoadError(f"{weights}: {reason}") from None
+
+
+class CNNEmbedding(ImageExtractor):
+    """Embeddings of a pretrained CNN used as a frozen feature extractor (``cv2.dnn``).
+
+    Parameters
+    ----------
+    model : str, os.PathLike or (str, str)
+        A registry name (``l2vision models list``) or a weights file:
+        ``.onnx``, ``.tflite``, ``.pb``, ``.caffemodel`` (with a ``.prototxt``
+        beside it) or ``.weights`` (with a ``.cfg``); or ``(weights, config)``.
+    input_size : (int, int) or None, default=None
+        Network input ``(width, height)``; None takes the registry's.
+    mean, scale, std : default=None
+        ``x = (pixel - mean) * scale / std`` per channel, channels in network
+        order (after ``swap_rb``); None takes the registry's (0, 1, 1 for files).
+    swap_rb : bool or None, default=None
+        Feed RGB instead of OpenCV's BGR; None takes the registry's (False for files).
+    crop : float or None, default=None
+        Central crop fraction (e.g. 0.875) before resizing; None takes the
+        registry's (no crop for files). 1.0 also means no crop.
+    output : str or None, default=None
+        Output (layer) name of the embedding; None takes the registry's, or the
+        network's last output.
+    l2_normalize : bool, default=False
+        Divide each embedding by its L2 norm.
+    flip_average : bool, default=False
+        Average the embeddings of each image and its mirror image (costs 2x).
+    batch_size : int, default=64
+        Images per forward pass.
+    threads : int or None, default=None
+        ``cv2.setNumThreads`` during inference; None leaves OpenCV's setting.
+
+    Attributes
+    ----------
+    model_path_ : str
+        The weights file used.
+    model_sha256_ : str
+        Its sha256, checked again whenever the network is reloaded (for
+        example after the pipeline was saved and loaded elsewhere).
+    n_features_out_ : int
+        Embedding length.
+
+    Notes
+    -----
+    The parsed network is cached per process and never pickled: a saved
+    pipeline holds the model reference and checksum only, and reloads the file
+    on first use. Inputs are uint8 BGR images; ``blobFromImages`` makes the
+    NCHW float32 blob, and ``net.forward`` is always called with explicit
+    output names (OpenCV can otherwise return another output).
+
+    Examples
+    --------
+    >>> import numpy as np, os
+    >>> embed = CNNEmbedding("mobilenet_v1_0.25")  # doctest: +SKIP
+    >>> embed.fit_transform([np.zeros((32, 32, 3), np.uint8)]).shape  # doctest: +SKIP
+    (1, 256)
+    """
+
+    def __init__(self, model="mobilenet_v1_0.25", *, input_size=None, mean=None, scale=None,
+                 std=None, swap_rb=None, crop=None, output=None, l2_normalize=False,
+                 flip_average=False, batch_size=64, threads=None):
+        self.model = model
+        self.input_size = input_size
+        self.mean = mean
+        self.scale = scale
+        self.std = std
+        self.swap_rb = swap_rb
+        self.crop = crop
+        self.output = output
+        self.l2_normalize = l2_normalize
+        self.flip_average = flip_average
+        self.batch_size = batch_size
+        self.threads = threads
+
+    # -- configuration -------------------------------------------------------------
+    def _spec(self):
+        return MODELS.get(self.model) if isinstance(self.model, str) else None
+
+    def _setting(self, name, default):
+        value = getattr(self, name)
+        if value is not None:
+            return value
+        spec = self._spec()
+        return getattr(spec, name) if spec is not None else default
+
+    def _files(self) -> tuple[str, str | None]:
+        """``(weights, config)`` paths on this machine."""
+        spec = self._spec()
+        if spec is not None:
+            return str(find_file(spec.files[0].name, model=spec.name)), None
+        if isinstance(self.model, (tuple, list)):
+            weights, config = map(os.fspath, self.model)
+        else:
+            weights, config = os.fspath(self.model), None
+        suffix = Path(weights).suffix.lower()
+        if suffix not in _FORMATS:
+            known = ", ".join(MODELS)
+            raise ModelLoadError(
+                f"{weights}: unknown model; give a registry name ({known}) or a file ending in "
+                + ", ".join(_FORMATS))
+        if not Path(weights).is_file():
+            raise FileNotFoundError(f"{weights}: model file not found")
+        config_ext = _FORMATS[suffix][1]
+        if config_ext and config is None:
+            config = str(Path(weights).with_suffix(config_ext))
+            if not Path(config).is_file():
+                raise FileNotFoundError(f"{config}: {_FORMATS[suffix][0]} model needs this "
+                                        f"{config_ext} file beside {weights}")
+        return weights, config
+
+    def _check_params(self) -> None:
+        if not isinstance(self.model, (str, os.PathLike, tuple, list)):
+            self._fail("model", "a registry name or a model file path")
+        self._check_pair("input_size", 1, optional=True)
+        for name in ("mean", "std"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, (str, bytes))
+                                      or np.size(value) not in (1, 3)):
+                self._fail(name, "a number or three numbers, or None")
+        if self.scale is not None and (not isinstance(self.scale, Real) or self.scale <= 0):
+            self._fail("scale", "a float > 0 or None")
+        if self.crop is not None and not (isinstance(self.crop, Real) and 0 < self.crop <= 1):
+            self._fail("crop", "a float in (0, 1] or None")
+        self._check_option("l2_normalize", (False, True))
+        self._check_option("flip_average", (False, True))
+        self._check_int("batch_size", 1)
+        if self.threads is not None:
+            self._check_int("threads", 1)
+        if self._spec() is None and isinstance(self.model, str) and \
+                Path(self.model).suffix.lower() not in _FORMATS:
+            raise ModelLoadError(f"{self.model}: unknown model; give a registry name "
+                                 f"({', '.join(MODELS)}) or a file ending in " + ", ".join(_FORMATS))
+        if self._spec() is None and self.input_size is None:
+            self._fail("input_size", "given for a model file (the registry knows it only "
+                                     "for its own models)")
+
+    # -- the network -----------------------------------------------------------------
+    def _net(self) -> cv2.dnn.Net:
+        """The parsed network, after checking the file against the fitted checksum."""
+        weights, config = self._files()
+        expected = getattr(self, "model_sha256_", None)
+        if expected is None and self._spec() is not None:
+            expected = self._spec().files[0].sha256
+        if expected is not None and getattr(self, "_checked", None) != (weights, expected):
+            actual = file_sha256(weights)
+            if actual != expected:
+                raise ModelChecksumError(f"{weights}: sha256 {actual} differs from the expected "
+                                         f"{expected}; the file changed since the model was "
+                                         "fitted, or it is another file")
+            self._checked = (weights, expected)
+        return _read_net(weights, config, os.path.getmtime(weights))
+
+    def _output_name(self, net) -> str:
+        name = self._setting("output", None)
+        outputs = list(net.getUnconnectedOutLayersNames())
+        if name is None:
+            return outputs[-1]
+        if name not in outputs and name not in net.getLayerNames():
+            raise ModelLoadError(f"{self._files()[0]}: no output or layer named {name!r}; the "
+                                 f"outputs are {outputs}, and there are "
+                                 f"{len(net.getLayerNames())} layers (e.g. "
+                                 f"{list(net.getLayerNames())[-4:]})")
+        return name
+
+    def fit(self, X=None, y=None):
+        """Load the network, record the file's checksum and the embedding size.
+
+        Returns
+        -------
+        self : object
+        """
+        self._check_params()
+        weights, _ = self._files()
+        self.model_path_ = weights
+        self.model_sha256_ = file_sha256(weights)
+        spec = self._spec()
+        if spec is not None and self.model_sha256_ != spec.files[0].sha256:
+            raise ModelChecksumError(f"{weights}: sha256 {self.model_sha256_} differs from the "
+                                     f"registry's {spec.files[0].sha256} for {spec.name}")
+        self.n_features_out_ = self._n_features()
+        return self
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_checked", None)  # re-verify the file after unpickling
+        return state
+
+    # -- the extractor contract --------------------------------------------------------
+    def _input_spec(self) -> tuple:
+        crop = self._setting("crop", None)
+        size = self._setting("input_size", None)
+        return ((tuple(size) if crop in (None, 1, 1.0) else None), "bgr")
+
+    def _n_features(self) -> int:
+        spec = self._spec()
+        if spec is not None and self.output in (None, spec.output):
+            return spec.dim
+        if getattr(self, "_dim", None) is None:
+            self._dim = self._forward([np.zeros((8, 8, 3), np.uint8)]).shape[1]
+        return self._dim
+
+    def _feature_names(self) -> list[str]:
+        return [f"cnn{i}" for i in range(self._n_features())]
+
+    def _prepare(self, image: np.ndarray) -> np.ndarray:
+        crop = self._setting("crop", None)
+        if crop not in (None, 1, 1.0):
+            h, w = image.shape[:2]
+            ch, cw = max(1, int(round(h * crop))), max(1, int(round(w * crop)))
+            y0, x0 = (h - ch) // 2, (w - cw) // 2
+            image = image[y0:y0 + ch, x0:x0 + cw]
+        return image
+
+    def _forward(self, images: list[np.ndarray]) -> np.ndarray:
+        net = self._net()
+        name = self._output_name(net)
+        size = tuple(self._setting("input_size", None))
+        mean = np.broadcast_to(np.asarray(self._setting("mean", 0.0), float), 3)
+        scale = float(self._setting("scale", 1.0))
+        std = self._setting("std", None)
+        swap = bool(self._setting("swap_rb", False))
+        previous = cv2.getNumThreads()
+        if self.threads is not None:
+            cv2.setNumThreads(self.threads)
+        try:
+            out = []
+            for start in range(0, len(images), self.batch_size):
+                batch = [self._prepare(im) for im in images[start:start + self.batch_size]]
+                # The mean is in network channel order (after the swap), as OpenCV wants.
+                blob = cv2.dnn.blobFromImages(batch, scale, size, tuple(mean.tolist()),
+                                              swapRB=swap, crop=False)
+                if std is not None:
+                    blob /= np.broadcast_to(np.asarray(std, np.float32), 3)[None, :, None, None]
+                net.setInput(blob)
+                result = net.forward([name])[0]
+                out.append(result.reshape(len(batch), -1))
+        finally:
+            if self.threads is not None:
+                cv2.setNumThreads(previous)
+        return np.vstack(out).astype(np.float32, copy=False)
+
+    def _extract(self, images: list[np.ndarray]) -> np.ndarray:
+        features = self._forward(images)
+        if self.flip_average:
+            features = (features + self._forward([im[:, ::-1] for im in images])) / 2
+        if self.l2_normalize:
+            norms = np.linalg.norm(features, axis=1, keepdims=True)
+            features = features / np.where(norms > 0, norms, 1)
+        return features.astype(np.float32, copy=False)

@@ -1,0 +1,195 @@
+"""Known CNN models for :class:`~l2vision.features.CNNEmbedding`: files, checksums, preprocessing.
+
+A plain registry. Files are looked up, in order, in an explicit path, in
+``$L2VISION_MODEL_DIR``, and in the cache ``$L2VISION_HOME/models`` (default
+``~/.cache/l2vision/models``); :func:`fetch` downloads into the cache, checks
+the sha256 published with the entry, and writes atomically, keeping nothing
+whose checksum fails.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import tempfile
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["MODELS", "ModelChecksumError", "ModelNotFoundError", "ModelSpec", "cache_dir",
+           "fetch", "file_sha256", "find_file", "model_dirs"]
+
+
+class ModelNotFoundError(FileNotFoundError):
+    """A model file is not on this machine (the message says what to get and where)."""
+
+
+class ModelChecksumError(ValueError):
+    """A model file's sha256 differs from the expected one."""
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """One file of a model: name, sha256, size in bytes, and download URL (None: not public)."""
+
+    name: str
+    sha256: str
+    size: int
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registry entry: files and the preprocessing and outputs they need."""
+
+    name: str
+    files: tuple
+    input_size: tuple          # (width, height)
+    mean: tuple                # subtracted per channel, in the order after swap_rb
+    scale: float               # multiplied after the mean
+    std: tuple | None          # divided per channel after scale (None: 1)
+    swap_rb: bool              # True: the network wants RGB
+    crop: float | None         # central crop fraction before resizing
+    output: str                # embedding output name
+    dim: int                   # embedding length
+    logits: str | None         # classifier output name, if any
+    license: str
+    source: str
+    notes: str = field(default="")
+
+    @property
+    def size_bytes(self) -> int:
+        return sum(f.size for f in self.files)
+
+
+#: The registry. Every sha256 is quoted from a published source named in ``source``.
+MODELS = {
+    "mobilenet_v1_0.25": ModelSpec(
+        name="mobilenet_v1_0.25",
+        files=(ModelFile("mobilenet_v1_0.25_224.onnx",
+                         "02d518e0252e38a2f0234d10923cc9cd6710d7039c5391a9e068a0ffab961665",
+                         1895370),),
+        input_size=(224, 224), mean=(127.5, 127.5, 127.5), scale=1 / 127.5, std=None,
+        swap_rb=True, crop=0.875, output="embedding", dim=256, logits="logits",
+        license="Apache-2.0",
+        source="TF-Slim MobileNet V1 0.25/224 (tensorflow/tflite-support test data, the TF Hub "
+               "model tensorflow/lite-model/mobilenet_v1_0.25_224/1/default/1), converted to "
+               "ONNX; file and sha256 from the project's shared models/README.md",
+        notes="ImageNet, 1001 classes (0 = background). Not downloadable: put the file from "
+              "the project's shared models folder in $L2VISION_MODEL_DIR.",
+    ),
+}
+
+
+def cache_dir() -> Path:
+    """``$L2VISION_HOME/models``, default ``~/.cache/l2vision/models``."""
+    home = os.environ.get("L2VISION_HOME") or Path.home() / ".cache" / "l2vision"
+    return Path(home) / "models"
+
+
+def model_dirs() -> list[Path]:
+    """Where model files are looked for, in order."""
+    dirs = [Path(os.environ["L2VISION_MODEL_DIR"])] if os.environ.get("L2VISION_MODEL_DIR") else []
+    return dirs + [cache_dir()]
+
+
+def file_sha256(path) -> str:
+    """sha256 of a file, read in blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def find_file(name: str, *, model: str = "") -> Path:
+    """The first existing ``name`` in :func:`model_dirs`.
+
+    Raises
+    ------
+    ModelNotFoundError
+        Names the file, the folders searched and how to get it.
+    """
+    for folder in model_dirs():
+        if (folder / name).is_file():
+            return folder / name
+    where = " or ".join(str(d) for d in model_dirs())
+    spec = MODELS.get(model)
+    how = (f"run `l2vision models fetch {model}`" if spec and all(f.url for f in spec.files)
+           else "copy it there (it has no public download)")
+    raise ModelNotFoundError(
+        f"{model + ': ' if model else ''}model file {name} not found in {where}; {how}, "
+        "or set L2VISION_MODEL_DIR to the folder that holds it")
+
+
+def fetch(name: str, *, progress: bool = False, timeout: float = 60) -> list[Path]:
+    """Download a registry model's files into the cache, verifying each sha256.
+
+    Files already cached with the right checksum are kept. A download goes to a
+    temporary file in the cache folder and is renamed only after its checksum
+    matched; on any failure the temporary file is removed.
+
+    Raises
+    ------
+    KeyError
+        Unknown model name.
+    ModelChecksumError
+        A downloaded file does not match its published sha256 (nothing is kept).
+    OSError
+        The download failed (nothing is kept).
+    """
+    spec = MODELS[name]
+    folder = cache_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for f in spec.files:
+        target = folder / f.name
+        if target.is_file() and file_sha256(target) == f.sha256:
+            paths.append(target)
+            continue
+        if not f.url:
+            raise ModelNotFoundError(f"{name}: {f.name} has no public download; copy it to "
+                                     f"{folder} or to $L2VISION_MODEL_DIR")
+        paths.append(_download(f, target, progress=progress, timeout=timeout))
+    return paths
+
+
+def _download(f: ModelFile, target: Path, *, progress: bool, timeout: float) -> Path:
+    """Stream ``f.url`` to a temporary file, check size and sha256, rename to ``target``."""
+    from tqdm.auto import tqdm
+
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{f.name}.", suffix=".part")
+    try:
+        h = hashlib.sha256()
+        received = 0
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(f.url, timeout=timeout) as response, \
+                tqdm(total=f.size, unit="B", unit_scale=True, desc=f.name,
+                     disable=not progress or None) as bar:
+            while True:
+                try:
+                    block = response.read(1 << 16)
+                except http.client.IncompleteRead as exc:
+                    block = exc.partial
+                    out.write(block)
+                    received += len(block)
+                    raise OSError(f"{f.url}: connection ended after {received} of {f.size} "
+                                  "bytes") from None
+                if not block:
+                    break
+                out.write(block)
+                h.update(block)
+                received += len(block)
+                bar.update(len(block))
+            out.flush()
+            os.fsync(out.fileno())
+        if received != f.size:
+            raise OSError(f"{f.url}: connection ended after {received} of {f.size} bytes")
+        if h.hexdigest() != f.sha256:
+            raise ModelChecksumError(f"{f.url}: sha256 {h.hexdigest()} does not match the "
+                                     f"published {f.sha256}; the file was not kept")
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target

@@ -1,0 +1,300 @@
+"""CNNEmbedding and the model registry: real MobileNet files, a tiny ONNX net, downloads."""
+
+from __future__ import annotations
+
+import http.server
+import pickle
+import shutil
+import threading
+
+import numpy as np
+import pytest
+import skimage.data
+from sklearn.base import clone
+from sklearn.utils.estimator_checks import (
+    check_get_params_invariance,
+    check_no_attributes_set_in_init,
+    check_set_params,
+)
+
+from l2vision.cli import main
+from l2vision.features import HOG, CNNEmbedding, ImageFeatures, ModelLoadError
+from l2vision.features import zoo
+from l2vision.features.zoo import ModelChecksumError, ModelFile, ModelNotFoundError, ModelSpec
+
+CAT_CLASSES = {"Egyptian cat", "tabby", "tiger cat"}
+
+
+@pytest.fixture
+def shared_models(models_dir, monkeypatch):
+    monkeypatch.setenv("L2VISION_MODEL_DIR", str(models_dir))
+    return models_dir
+
+
+@pytest.fixture
+def photos():
+    cat = skimage.data.chelsea()[:, :, ::-1].copy()
+    coffee = skimage.data.coffee()[:, :, ::-1].copy()
+    rng = np.random.default_rng(0)
+    return [cat, coffee, cat[::2, ::3].copy(), rng.integers(0, 256, (50, 70, 3), dtype=np.uint8),
+            coffee[100:300, 50:400].copy(), np.full((32, 32, 3), 200, np.uint8)]
+
+
+# -- the real MobileNet files (../shared/models) ------------------------------------------
+
+def test_chelsea_is_a_cat_through_the_logits(shared_models):
+    labels = (shared_models / "imagenet_labels_1001.txt").read_text().splitlines()
+    cat = skimage.data.chelsea()[:, :, ::-1].copy()
+    logits = CNNEmbedding(output="logits").fit().transform([cat])
+    assert logits.shape == (1, 1001)
+    assert labels[int(logits[0].argmax())] in CAT_CLASSES
+
+
+def test_embedding_dim_and_batching(shared_models, photos):
+    embed = CNNEmbedding(batch_size=4).fit()
+    batched = embed.transform(photos)
+    assert batched.shape == (6, 256) == (6, embed.n_features_out_) and batched.dtype == np.float32
+    one_by_one = np.vstack([CNNEmbedding(batch_size=1).transform([p]) for p in photos])
+    np.testing.assert_allclose(batched, one_by_one, atol=1e-5)
+
+
+def test_tflite_embedding_equals_onnx(shared_models, photos):
+    onnx_embed = CNNEmbedding().fit().transform(photos)
+    tflite = CNNEmbedding(shared_models / "mobilenet_v1_0.25_224_nosqueeze.tflite",
+                          input_size=(224, 224), mean=127.5, scale=1 / 127.5, swap_rb=True,
+                          crop=0.875, output="MobilenetV1/Logits/AvgPool_1a/AvgPool")
+    np.testing.assert_allclose(tflite.fit().transform(photos), onnx_embed, atol=1e-4)
+
+
+def test_unsupported_operator_is_a_clear_error(shared_models):
+    original = CNNEmbedding(shared_models / "mobilenet_v1_0.25_224_1_default_1.tflite",
+                            input_size=(224, 224))
+    with pytest.raises(ModelLoadError, match=r"uses an operator OpenCV's dnn module does not "
+                                             r"support \(SQUEEZE\)"):
+        original.fit().transform([np.zeros((8, 8, 3), np.uint8)])
+
+
+def test_unknown_output_lists_the_outputs(shared_models):
+    with pytest.raises(ModelLoadError, match=r"no output or layer named 'pool5'; the outputs are "
+                                             r"\['embedding', 'logits'\]"):
+        CNNEmbedding(output="pool5").fit().transform([np.zeros((8, 8, 3), np.uint8)])
+
+
+def test_inside_image_features_and_saved_models(shared_models, photos, tmp_path, monkeypatch):
+    from l2vision.pipelines import make_pipeline
+    from l2vision.pipelines.persist import load, save
+
+    local = tmp_path / "models"
+    local.mkdir()
+    shutil.copy(shared_models / "mobilenet_v1_0.25_224.onnx", local)
+    monkeypatch.setenv("L2VISION_MODEL_DIR", str(local))
+    features = ImageFeatures([HOG(), CNNEmbedding(flip_average=True, l2_normalize=True)])
+    X = features.fit_transform(photos)
+    assert X.shape == (6, 1764 + 256)
+    np.testing.assert_allclose(np.linalg.norm(X[:, 1764:], axis=1), 1, rtol=1e-5)
+    labels = ["cat", "coffee", "cat", "noise", "coffee", "flat"]
+    model = make_pipeline(features, "ridge", lam=1.0).fit(photos, labels)
+    path = save(model, tmp_path / "m.joblib")
+    assert b"dnn" not in pickle.dumps(model[0].extractors[1])  # the net is never pickled
+    np.testing.assert_array_equal(load(path).predict(photos), model.predict(photos))
+
+    (local / "mobilenet_v1_0.25_224.onnx").unlink()
+    with pytest.raises(ModelNotFoundError, match="mobilenet_v1_0.25_224.onnx not found in"):
+        load(path).predict(photos)
+    data = bytearray((shared_models / "mobilenet_v1_0.25_224.onnx").read_bytes())
+    data[-1] ^= 1
+    (local / "mobilenet_v1_0.25_224.onnx").write_bytes(bytes(data))
+    with pytest.raises(ModelChecksumError, match="differs from the expected"):
+        load(path).predict(photos)
+
+
+def test_train_command_with_cnn_features(shared_models, color_folder, tmp_path, capsys):
+    code = main(["train", str(color_folder), "-f", "color,cnn:mobilenet_v1_0.25", "-m", "ridge",
+                 "--cv", "3", "--test-size", "0.25", "-o", str(tmp_path / "m.joblib"), "-q"])
+    out = capsys.readouterr().out
+    assert code == 0 and "(896 per image" in out and "held-out accuracy: 100.00%" in out
+
+
+# -- a tiny ONNX network made here (runs without ../shared) -----------------------------------
+
+def _tiny_onnx(path):
+    """Conv 3x3 (4 filters, pad 1) -> ReLU -> global average pool -> "embedding" -> Gemm "logits"."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(42)
+    w = rng.normal(size=(4, 3, 3, 3)).astype(np.float32)
+    b = rng.normal(size=4).astype(np.float32)
+    w2 = rng.normal(size=(4, 2)).astype(np.float32)
+    nodes = [
+        helper.make_node("Conv", ["input", "w", "b"], ["conv"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["conv"], ["relu"]),
+        helper.make_node("GlobalAveragePool", ["relu"], ["pool"]),
+        helper.make_node("Flatten", ["pool"], ["embedding"]),
+        helper.make_node("Gemm", ["embedding", "w2"], ["logits"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "tiny", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [None, 3, 16, 16])],
+        [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, [None, 4]),
+         helper.make_tensor_value_info("logits", TensorProto.FLOAT, [None, 2])],
+        [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b"),
+         numpy_helper.from_array(w2, "w2")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return w, b, w2
+
+
+def _numpy_forward(image_bgr, w, b):
+    """Independent forward pass: RGB, x/255, conv pad 1, ReLU, mean."""
+    x = image_bgr[:, :, ::-1].astype(np.float32).transpose(2, 0, 1) / 255
+    padded = np.pad(x, ((0, 0), (1, 1), (1, 1)))
+    out = np.empty((4, 16, 16), np.float32)
+    for k in range(4):
+        acc = np.full((16, 16), b[k], np.float32)
+        for c in range(3):
+            for dy in range(3):
+                for dx in range(3):
+                    acc += w[k, c, dy, dx] * padded[c, dy:dy + 16, dx:dx + 16]
+        out[k] = acc
+    return np.maximum(out, 0).mean(axis=(1, 2))
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    path = tmp_path / "tiny.onnx"
+    weights = _tiny_onnx(path)
+    return path, weights
+
+
+def test_tiny_onnx_end_to_end_known_answer(tiny):
+    path, (w, b, w2) = tiny
+    rng = np.random.default_rng(3)
+    images = [rng.integers(0, 256, (16, 16, 3), dtype=np.uint8) for _ in range(5)]
+    embed = CNNEmbedding(path, input_size=(16, 16), scale=1 / 255, swap_rb=True, output="embedding",
+                         batch_size=2).fit()
+    got = embed.transform(images)
+    expected = np.array([_numpy_forward(im, w, b) for im in images])
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+    assert embed.n_features_out_ == 4 and list(embed.get_feature_names_out()) == \
+        ["cnn0", "cnn1", "cnn2", "cnn3"]
+    logits = CNNEmbedding(path, input_size=(16, 16), scale=1 / 255, swap_rb=True,
+                          output="logits").fit().transform(images)
+    np.testing.assert_allclose(logits, expected @ w2, rtol=1e-4, atol=1e-5)
+
+
+def test_tiny_onnx_contract(tiny):
+    path, _ = tiny
+    embed = CNNEmbedding(path, input_size=(16, 16), output="embedding")
+    for check in (check_no_attributes_set_in_init, check_get_params_invariance, check_set_params):
+        check("CNNEmbedding", embed)
+    images = [np.zeros((20, 30, 3), np.uint8), np.full((16, 16), 99, np.uint8)]
+    fitted = clone(embed).fit()
+    restored = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(restored.transform(images), fitted.transform(images))
+    assert "_net" not in restored.__dict__
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"model": "resnet9000"}, "resnet9000: unknown model; give a registry name"),
+    ({"model": "net.xyz", "input_size": (8, 8)}, "unknown model"),
+    ({"model": "missing.onnx", "input_size": (8, 8)}, "missing.onnx: model file not found"),
+    ({"model": "x.onnx"}, "The 'input_size' parameter of CNNEmbedding must be given for a model file"),
+    ({"crop": 1.5}, "The 'crop' parameter of CNNEmbedding must be a float in (0, 1]"),
+    ({"mean": (1, 2)}, "The 'mean' parameter of CNNEmbedding must be a number or three numbers"),
+])
+def test_clear_errors(kwargs, message):
+    import re
+
+    with pytest.raises((ValueError, FileNotFoundError), match=re.escape(message)):
+        CNNEmbedding(**kwargs).fit()
+
+
+def test_caffe_needs_its_prototxt(tmp_path):
+    weights = tmp_path / "net.caffemodel"
+    weights.write_bytes(b"x")
+    with pytest.raises(FileNotFoundError, match=r"net\.prototxt: Caffe model needs this .prototxt"):
+        CNNEmbedding(weights, input_size=(8, 8)).fit()
+
+
+def test_a_garbage_file_is_a_clear_load_error(tmp_path):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"this is not a network")
+    with pytest.raises(ModelLoadError, match=r"bad\.onnx: OpenCV cannot parse it as ONNX"):
+        CNNEmbedding(bad, input_size=(8, 8)).fit().transform([np.zeros((8, 8, 3), np.uint8)])
+
+
+# -- the registry and downloads ------------------------------------------------------------
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    payload = b""
+    cut = False
+
+    def do_GET(self):  # noqa: N802
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(self.payload)))
+        self.end_headers()
+        self.wfile.write(self.payload[: len(self.payload) // 2] if self.cut else self.payload)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    httpd = http.server.HTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def fake_entry(server, tmp_path, monkeypatch):
+    payload = np.random.default_rng(0).bytes(300_000)
+    _Handler.payload, _Handler.cut = payload, False
+    import hashlib
+
+    spec = ModelSpec("fake_net", (ModelFile("fake.onnx", hashlib.sha256(payload).hexdigest(),
+                                            len(payload),
+                                            f"http://127.0.0.1:{server.server_port}/fake.onnx"),),
+                     (16, 16), (0, 0, 0), 1.0, None, False, None, "embedding", 4, None, "MIT",
+                     "a local test server")
+    monkeypatch.setitem(zoo.MODELS, "fake_net", spec)
+    monkeypatch.setenv("L2VISION_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("L2VISION_MODEL_DIR", raising=False)
+    return spec, payload
+
+
+def test_fetch_verifies_and_caches(fake_entry, tmp_path, capsys):
+    spec, payload = fake_entry
+    assert main(["models", "fetch", "fake_net", "-q"]) == 0
+    cached = tmp_path / "home" / "models" / "fake.onnx"
+    assert cached.read_bytes() == payload and "sha256 verified" in capsys.readouterr().out
+    assert main(["models", "list"]) == 0
+    assert str(cached) in capsys.readouterr().out
+
+
+def test_wrong_checksum_keeps_nothing(fake_entry, tmp_path, monkeypatch):
+    spec, payload = fake_entry
+    monkeypatch.setitem(zoo.MODELS, "fake_net", ModelSpec(**{**spec.__dict__, "files": (
+        ModelFile("fake.onnx", "0" * 64, len(payload), spec.files[0].url),)}))
+    with pytest.raises(ModelChecksumError, match="does not match the published"):
+        zoo.fetch("fake_net")
+    assert list((tmp_path / "home" / "models").iterdir()) == []
+
+
+def test_dropped_connection_keeps_nothing(fake_entry, tmp_path, capsys):
+    _Handler.cut = True
+    assert main(["models", "fetch", "fake_net", "-q"]) == 1
+    assert "connection ended after 150000 of 300000 bytes" in capsys.readouterr().err
+    assert list((tmp_path / "home" / "models").iterdir()) == []
+
+
+def test_offline_error_says_what_to_put_where(monkeypatch, tmp_path):
+    monkeypatch.setenv("L2VISION_HOME", str(tmp_path))
+    monkeypatch.delenv("L2VISION_MODEL_DIR", raising=False)
+    with pytest.raises(ModelNotFoundError, match=r"model file mobilenet_v1_0.25_224.onnx not "
+                                                 r"found in .*copy it there"):
+        CNNEmbedding().fit()
