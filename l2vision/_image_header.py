@@ -9,7 +9,10 @@ checked after decoding.
 
 from __future__ import annotations
 
+import struct
 from typing import NamedTuple
+
+_U16 = struct.Struct(">H")
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_END = b"IEND\xaeB`\x82"
@@ -30,32 +33,26 @@ class HeaderInfo(NamedTuple):
     complete: bool | None
 
 
-def _u16be(data: bytes, i: int) -> int:
-    """Big-endian unsigned 16-bit integer at offset ``i``."""
-    return int.from_bytes(data[i : i + 2], "big")
-
-
 def _jpeg_info(data: bytes) -> HeaderInfo:
     """Walk the JPEG segments up to the first scan; the file is complete if an
     end-of-image marker follows the scan (markers inside scans are byte-stuffed)."""
     width = height = None
     i, n = 2, len(data)
+    unpack = _U16.unpack_from
     while i + 4 <= n:
         if data[i] != 0xFF:
             return HeaderInfo("jpeg", width, height, False)
         marker = data[i + 1]
         if marker == 0xFF:  # fill byte
             i += 1
-            continue
-        if marker in _JPEG_STANDALONE:
+        elif marker in _JPEG_STANDALONE:
             i += 2
-            continue
-        length = _u16be(data, i + 2)
-        if marker in _JPEG_SOF and i + 9 <= n:
-            height, width = _u16be(data, i + 5), _u16be(data, i + 7)
-        if marker == 0xDA:  # start of scan: entropy-coded data follows
+        elif marker == 0xDA:  # start of scan: entropy-coded data follows
             return HeaderInfo("jpeg", width, height, data.find(b"\xff\xd9", i) != -1)
-        i += 2 + length
+        else:
+            if marker in _JPEG_SOF and i + 9 <= n:
+                height, width = unpack(data, i + 5)[0], unpack(data, i + 7)[0]
+            i += 2 + unpack(data, i + 2)[0]
     return HeaderInfo("jpeg", width, height, False)
 
 

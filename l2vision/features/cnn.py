@@ -3,47 +3,17 @@
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 from numbers import Real
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from l2vision.features._net import FORMATS, ModelLoadError, model_files, read_net
 from l2vision.features.base import ImageExtractor
 from l2vision.features.zoo import MODELS, ModelChecksumError, file_sha256, find_file
 
 __all__ = ["CNNEmbedding", "ModelLoadError"]
-
-# Weights file extension -> (format name, config file extension or None).
-_FORMATS = {".onnx": ("ONNX", None), ".tflite": ("TFLite", None), ".pb": ("TensorFlow", None),
-            ".caffemodel": ("Caffe", ".prototxt"), ".weights": ("Darknet", ".cfg")}
-
-
-class ModelLoadError(ValueError):
-    """OpenCV cannot use a model file (the message names the file and the reason)."""
-
-
-@lru_cache(maxsize=8)
-def _read_net(weights: str, config: str | None, mtime: float) -> cv2.dnn.Net:
-    """Parse a network once per process (also once per joblib worker)."""
-    fmt = _FORMATS[Path(weights).suffix.lower()][0]
-    try:
-        if fmt == "ONNX":
-            return cv2.dnn.readNetFromONNX(weights)
-        if fmt == "TFLite":
-            return cv2.dnn.readNetFromTFLite(weights)
-        return cv2.dnn.readNet(weights, config or "")
-    except cv2.error as exc:
-        text = str(exc)
-        if "Unsupported operator type" in text:
-            op = text.split("Unsupported operator type", 1)[1].split(" in function")[0].strip()
-            reason = (f"the model uses an operator OpenCV's dnn module does not support ({op}); "
-                      "convert it to ONNX or cut that operator off")
-        else:
-            reason = f"OpenCV cannot parse it as {fmt}: {text.strip().splitlines()[-1]}"
-        raise ModelLoadError(f"{weights}: {reason}") from None
-
 
 class CNNEmbedding(ImageExtractor):
     """Embeddings of a pretrained CNN used as a frozen feature extractor (``cv2.dnn``).
@@ -134,25 +104,10 @@ class CNNEmbedding(ImageExtractor):
         spec = self._spec()
         if spec is not None:
             return str(find_file(spec.files[0].name, model=spec.name)), None
-        if isinstance(self.model, (tuple, list)):
-            weights, config = map(os.fspath, self.model)
-        else:
-            weights, config = os.fspath(self.model), None
-        suffix = Path(weights).suffix.lower()
-        if suffix not in _FORMATS:
-            known = ", ".join(MODELS)
-            raise ModelLoadError(
-                f"{weights}: unknown model; give a registry name ({known}) or a file ending in "
-                + ", ".join(_FORMATS))
-        if not Path(weights).is_file():
-            raise FileNotFoundError(f"{weights}: model file not found")
-        config_ext = _FORMATS[suffix][1]
-        if config_ext and config is None:
-            config = str(Path(weights).with_suffix(config_ext))
-            if not Path(config).is_file():
-                raise FileNotFoundError(f"{config}: {_FORMATS[suffix][0]} model needs this "
-                                        f"{config_ext} file beside {weights}")
-        return weights, config
+        if isinstance(self.model, str) and Path(self.model).suffix.lower() not in FORMATS:
+            raise ModelLoadError(f"{self.model}: unknown model; give a registry name "
+                                 f"({', '.join(MODELS)}) or a file ending in " + ", ".join(FORMATS))
+        return model_files(self.model)
 
     def _check_params(self) -> None:
         if not isinstance(self.model, (str, os.PathLike, tuple, list)):
@@ -173,9 +128,9 @@ class CNNEmbedding(ImageExtractor):
         if self.threads is not None:
             self._check_int("threads", 1)
         if self._spec() is None and isinstance(self.model, str) and \
-                Path(self.model).suffix.lower() not in _FORMATS:
+                Path(self.model).suffix.lower() not in FORMATS:
             raise ModelLoadError(f"{self.model}: unknown model; give a registry name "
-                                 f"({', '.join(MODELS)}) or a file ending in " + ", ".join(_FORMATS))
+                                 f"({', '.join(MODELS)}) or a file ending in " + ", ".join(FORMATS))
         if self._spec() is None and self.input_size is None:
             self._fail("input_size", "given for a model file (the registry knows it only "
                                      "for its own models)")
@@ -194,7 +149,7 @@ class CNNEmbedding(ImageExtractor):
                                          f"{expected}; the file changed since the model was "
                                          "fitted, or it is another file")
             self._checked = (weights, expected)
-        return _read_net(weights, config, os.path.getmtime(weights))
+        return read_net(weights, config, os.path.getmtime(weights))
 
     def _output_name(self, net) -> str:
         name = self._setting("output", None)

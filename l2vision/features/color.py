@@ -7,7 +7,12 @@ from numbers import Integral
 import cv2
 import numpy as np
 
-from l2vision.features.base import ImageExtractor, grid_cell_names, pyramid_histograms
+from l2vision.features.base import (
+    ImageExtractor,
+    grid_cell_names,
+    grid_cells,
+    pyramid_histograms,
+)
 
 __all__ = ["ColorHistogram"]
 
@@ -120,9 +125,22 @@ class ColorHistogram(ImageExtractor):
         offsets = np.cumsum((0,) + b[:2])
         return np.stack([idx[c] + offsets[c] for c in range(3)])
 
+    def _joint_histograms(self, image: np.ndarray) -> np.ndarray:
+        """Joint mode with ``cv2.calcHist`` per cell (same bins as :meth:`_bin_index`)."""
+        code, _, ranges = _SPACES[self.space]
+        converted = cv2.cvtColor(image, code)
+        bins = list(self._bins3())
+        flat_ranges = [0, ranges[0], 0, ranges[1], 0, ranges[2]]
+        hists = []
+        for _, rows, cols in grid_cells(image.shape[0], image.shape[1], self.grid):
+            counts = cv2.calcHist([converted[rows, cols]], [0, 1, 2], None, bins, flat_ranges)
+            hists.append(counts.ravel() / max(counts.sum(), 1))
+        return np.concatenate(hists)
+
     def _extract(self, images: list[np.ndarray]) -> np.ndarray:
         n_bins = self._bins_per_cell()
         out = np.empty((len(images), self._n_features()), np.float32)
         for i, image in enumerate(images):
-            out[i] = pyramid_histograms(self._bin_index(image), self.grid, n_bins)
+            out[i] = (self._joint_histograms(image) if self.mode == "joint" else
+                      pyramid_histograms(self._bin_index(image), self.grid, n_bins))
         return np.sqrt(out) if self.sqrt else out

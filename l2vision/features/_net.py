@@ -1,0 +1,74 @@
+"""Find, parse and cache ``cv2.dnn`` networks for :class:`~l2vision.features.CNNEmbedding`."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+
+__all__ = ["FORMATS", "ModelLoadError", "model_files", "read_net"]
+
+# Weights file extension -> (format name, config file extension or None).
+FORMATS = {".onnx": ("ONNX", None), ".tflite": ("TFLite", None), ".pb": ("TensorFlow", None),
+            ".caffemodel": ("Caffe", ".prototxt"), ".weights": ("Darknet", ".cfg")}
+
+
+class ModelLoadError(ValueError):
+    """OpenCV cannot use a model file (the message names the file and the reason)."""
+
+
+@lru_cache(maxsize=8)
+def read_net(weights: str, config: str | None, mtime: float) -> cv2.dnn.Net:
+    """Parse a network once per process (also once per joblib worker)."""
+    fmt = FORMATS[Path(weights).suffix.lower()][0]
+    try:
+        if fmt == "ONNX":
+            return cv2.dnn.readNetFromONNX(weights)
+        if fmt == "TFLite":
+            return cv2.dnn.readNetFromTFLite(weights)
+        return cv2.dnn.readNet(weights, config or "")
+    except cv2.error as exc:
+        text = str(exc)
+        if "Unsupported operator type" in text:
+            op = text.split("Unsupported operator type", 1)[1].split(" in function")[0].strip()
+            reason = (f"the model uses an operator OpenCV's dnn module does not support ({op}); "
+                      "convert it to ONNX or cut that operator off")
+        else:
+            reason = f"OpenCV cannot parse it as {fmt}: {text.strip().splitlines()[-1]}"
+        raise ModelLoadError(f"{weights}: {reason}") from None
+
+
+
+
+def model_files(model) -> tuple[str, str | None]:
+    """``(weights, config)`` of a model file path or ``(weights, config)`` pair.
+
+    A Caffe ``.caffemodel`` or Darknet ``.weights`` file needs its ``.prototxt``
+    or ``.cfg`` beside it when no config is given.
+
+    Raises
+    ------
+    ModelLoadError
+        Unknown file type.
+    FileNotFoundError
+        The weights or the needed config file is missing.
+    """
+    if isinstance(model, (tuple, list)):
+        weights, config = map(os.fspath, model)
+    else:
+        weights, config = os.fspath(model), None
+    suffix = Path(weights).suffix.lower()
+    if suffix not in FORMATS:
+        raise ModelLoadError(f"{weights}: unknown model file type; expected a file ending in "
+                             + ", ".join(FORMATS))
+    if not Path(weights).is_file():
+        raise FileNotFoundError(f"{weights}: model file not found")
+    config_ext = FORMATS[suffix][1]
+    if config_ext and config is None:
+        config = str(Path(weights).with_suffix(config_ext))
+        if not Path(config).is_file():
+            raise FileNotFoundError(f"{config}: {FORMATS[suffix][0]} model needs this "
+                                    f"{config_ext} file beside {weights}")
+    return weights, config
