@@ -11,9 +11,10 @@ Rows and targets:
 - cifar: the "best" hand-crafted set (12,660 features) + L2 logistic, λ by
   3-fold CV on the 50,000 training images, tested on the 10,000 test images.
   Target >= 65% (a hand-written HOG + HSV histogram + logistic baseline: 57.6%).
-- cnn: mobilenet_v1_0.25 embeddings (224x224 input, flip-averaged) + HOG +
-  color histograms + L2 logistic, λ by 3-fold CV. Target >= 76% (a
-  hand-written embedding + logistic regression: 72.8%).
+- cnn: mobilenet_v1_0.25 embeddings (224x224 input, flip-averaged) + the
+  "best" hand-crafted set + L2 logistic, λ by 3-fold CV. Target >= 76% (a
+  hand-written embedding + logistic regression: 72.8%; with HOG + color
+  histograms instead of the best set we measured 74.66%).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ import numpy as np
 from _common import SHARED, cifar_paths, machine
 
 from l2vision.datasets import ImageSet, load_digits_images
-from l2vision.features import HOG, CNNEmbedding, ColorHistogram
+from l2vision.features import CNNEmbedding
+from l2vision.pipelines.build import FEATURE_SETS
 from l2vision.pipelines.evaluate import evaluate_images
 from l2vision.pipelines.train import train
 
@@ -70,11 +72,11 @@ def main() -> None:
                result, time.perf_counter() - start)
     if "cnn" in rows:
         start = time.perf_counter()
-        features = [("cnn", CNNEmbedding(flip_average=True)), HOG(), ColorHistogram(grid=(1, 2), sqrt=True)]
+        features = [("cnn", CNNEmbedding(flip_average=True)), *FEATURE_SETS["best"]()]
         result = train(train_set, features=features, model="logreg", cv=3, lambdas=grid,
                        test_size=0, cache_dir=args.cache, n_jobs=2)
         metrics = evaluate_images(result.model, test_set, n_jobs=2)
-        report("CIFAR-10 mobilenet_v1_0.25 (flip-averaged) + HOG + color + logreg",
+        report("CIFAR-10 mobilenet_v1_0.25 (flip-averaged) + best hand-crafted + logreg",
                metrics["accuracy"], 0.76, result, time.perf_counter() - start)
 
 

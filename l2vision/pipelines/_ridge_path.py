@@ -102,11 +102,12 @@ def _standardize(gram, xty, xsum, ysum, n):
     return S, b, mu, scale, ybar
 
 
-def fold_scores(X, labels, sums: FoldSums, folds, lambdas, decide) -> np.ndarray:
+def fold_scores(X, labels, sums: FoldSums, folds, lambdas, decide, on_fold=None) -> np.ndarray:
     """Test accuracy of every λ on every fold, shape (n_folds, n_lambdas).
 
     ``decide(decisions)`` turns decision values of shape (..., K) into class
-    indices; ``labels`` are the true class indices. The eigendecomposition runs
+    indices; ``labels`` are the true class indices; ``on_fold()`` is called
+    after each fold (progress). The eigendecomposition runs
     in the dtype of X (LAPACK's divide and conquer, ``syevd``); float32 halves
     its cost, and a float32 feature matrix carries no more precision anyway.
     """
@@ -126,6 +127,8 @@ def fold_scores(X, labels, sums: FoldSums, folds, lambdas, decide) -> np.ndarray
         decisions = X[rows] @ W_raw.astype(X.dtype) + offset.astype(X.dtype)
         decisions = decisions.reshape(len(rows), len(lambdas), -1)
         scores[k] = (decide(decisions) == labels[rows][:, None]).mean(axis=0)
+        if on_fold is not None:
+            on_fold()
     return scores
 
 

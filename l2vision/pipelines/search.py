@@ -115,6 +115,14 @@ class _KFoldLambdaSearch(ClassifierMixin, BaseEstimator):
         return self.classes_[index]
 
 
+def _fold_bar(enabled: bool, total: int):
+    """A tqdm bar over CV folds (silent unless enabled and stderr is a terminal)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="fold", desc="λ search", disable=not enabled or None,
+                leave=False)
+
+
 def _rank(mean: np.ndarray) -> np.ndarray:
     """GridSearchCV-style ranks: 1 is best, ties share the smallest rank."""
     ranks = 1 + (mean[None, :] > mean[:, None]).sum(axis=1)
@@ -139,6 +147,8 @@ class RidgeClassifierKFoldCV(_KFoldLambdaSearch):
         Folds; an int means ``StratifiedKFold(cv, shuffle=True, random_state)``.
     random_state : int, RandomState or None, default=0
         Seed of the shuffled folds.
+    progress : bool, default=False
+        A tqdm progress bar over the folds on stderr.
 
     Attributes
     ----------
@@ -183,10 +193,11 @@ class RidgeClassifierKFoldCV(_KFoldLambdaSearch):
     (100.0, 0.94)
     """
 
-    def __init__(self, lambdas=40, *, cv=5, random_state=0):
+    def __init__(self, lambdas=40, *, cv=5, random_state=0, progress=False):
         self.lambdas = lambdas
         self.cv = cv
         self.random_state = random_state
+        self.progress = progress
 
     def fit(self, X, y):
         """Search λ on ``X`` (n_samples, n_features) and refit on all rows.
@@ -208,7 +219,9 @@ class RidgeClassifierKFoldCV(_KFoldLambdaSearch):
         def decide(decisions):
             return (decisions[..., 0] > 0).astype(int) if binary else decisions.argmax(axis=-1)
 
-        scores = _ridge_path.fold_scores(X, y_index, sums, folds, lambdas, decide)
+        with _fold_bar(self.progress, len(folds)) as bar:
+            scores = _ridge_path.fold_scores(X, y_index, sums, folds, lambdas, decide,
+                                             on_fold=bar.update)
         self._select(lambdas, scores)
         self.coef_, self.intercept_, self.mean_, self.scale_ = \
             _ridge_path.standardized_solution(sums, self.lambda_)
@@ -236,7 +249,12 @@ class LogisticRegressionKFoldCV(_KFoldLambdaSearch):
     max_iter : int, default=200
         L-BFGS iterations per fit on the path.
     tol : float, default=1e-4
-        L-BFGS tolerance.
+        L-BFGS tolerance of the final fit on all rows.
+    path_tol : float, default=1e-3
+        L-BFGS tolerance of the fits along the CV path. Accuracy, which only
+        ranks the λ values, is settled long before the coefficients are: a
+        warm-started fit needs about 3x fewer iterations at 1e-3 than at 1e-4
+        (measured on CIFAR-10 features). Set it to ``tol`` for exact paths.
     patience : int or None, default=3
         Each fold walks the path from the largest λ down and stops after this
         many consecutive λ values scoring below its best: the weakly
@@ -245,6 +263,8 @@ class LogisticRegressionKFoldCV(_KFoldLambdaSearch):
         None evaluates the whole grid.
     n_jobs : int or None, default=None
         Folds run in parallel (joblib).
+    progress : bool, default=False
+        A tqdm progress bar over the folds on stderr.
 
     Attributes
     ----------
@@ -285,18 +305,25 @@ class LogisticRegressionKFoldCV(_KFoldLambdaSearch):
     _default_range = (1e-7, 1.0)
 
     def __init__(self, lambdas=20, *, cv=5, random_state=0, max_iter=200, tol=1e-4,
-                 patience=3, n_jobs=None):
+                 path_tol=1e-3, patience=3, n_jobs=None, progress=False):
         self.lambdas = lambdas
         self.cv = cv
         self.random_state = random_state
         self.max_iter = max_iter
         self.tol = tol
+        self.path_tol = path_tol
         self.patience = patience
         self.n_jobs = n_jobs
+        self.progress = progress
 
     def _check_params(self) -> None:
         super()._check_params()
         patience = self.patience
+        for name in ("tol", "path_tol"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise ValueError(f"The {name!r} parameter of LogisticRegressionKFoldCV must be "
+                                 f"a float > 0. Got {value!r}.")
         if patience is not None and (not isinstance(patience, Integral)
                                      or isinstance(patience, bool) or patience < 1):
             raise ValueError("The 'patience' parameter of LogisticRegressionKFoldCV must be an "
@@ -318,10 +345,15 @@ class LogisticRegressionKFoldCV(_KFoldLambdaSearch):
         everything = np.arange(X.shape[0])
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)
-            scores = Parallel(n_jobs=self.n_jobs)(
+            paths = Parallel(n_jobs=self.n_jobs, return_as="generator")(
                 delayed(_logistic_path)(X, y_index, np.setdiff1d(everything, test), test,
-                                        lambdas, self.max_iter, self.tol, self.patience)
+                                        lambdas, self.max_iter, self.path_tol, self.patience)
                 for test in folds)
+            scores = []
+            with _fold_bar(self.progress, len(folds)) as bar:
+                for fold_scores in paths:
+                    scores.append(fold_scores)
+                    bar.update()
             scaler = StandardScaler().fit(X)
             final = LogisticRegression(C=1.0, max_iter=self.max_iter, tol=self.tol)
             self._select(lambdas, np.array(scores))

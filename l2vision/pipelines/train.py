@@ -148,13 +148,16 @@ def train(data=None, *, features="hog,color,lbp", model: str = "logreg", cv: int
         steps.append(("normalize", Normalizer("l2")))
         X = steps[-1][1].fit_transform(X)
     grid = lambdas if lambdas is not None else (20 if model == "logreg" else 40)
-    search = (LogisticRegressionKFoldCV(grid, cv=cv, random_state=seed, n_jobs=n_jobs)
-              if model == "logreg" else RidgeClassifierKFoldCV(grid, cv=cv, random_state=seed))
+    search = (LogisticRegressionKFoldCV(grid, cv=cv, random_state=seed, n_jobs=n_jobs,
+                                        progress=progress)
+              if model == "logreg" else
+              RidgeClassifierKFoldCV(grid, cv=cv, random_state=seed, progress=progress))
     start = time.perf_counter()
     search.fit(X, train_set.labels)
     timings["search"] = time.perf_counter() - start
     # The saved model extracts without the training machine's cache, quietly, serially.
     extractor.set_params(cache_dir=None, progress=False, n_jobs=None)
+    search.set_params(progress=False)
     pipeline = Pipeline(steps + [("clf", search)])
 
     test_metrics = None

@@ -116,7 +116,8 @@ def test_logistic_path_equals_independent_fits_per_fold(digits):
     X, y = digits
     X, y = X[:600], y[:600]
     lambdas = [3.0, 30.0, 300.0]
-    ours = LogisticRegressionKFoldCV(lambdas, cv=FOLDS, tol=1e-8, max_iter=5000).fit(X, y)
+    ours = LogisticRegressionKFoldCV(lambdas, cv=FOLDS, tol=1e-8, path_tol=1e-8,
+                                     max_iter=5000).fit(X, y)
     for k, (train, test) in enumerate(FOLDS.split(X, y)):
         scaler = StandardScaler().fit(X[train])
         expected = [LogisticRegression(C=1 / lam, tol=1e-8, max_iter=5000)
@@ -145,6 +146,9 @@ def test_logistic_path_stops_early_on_the_weak_end(digits):
     assert stopped.lambda_ in (1.0, 30.0) and stopped.cv_results_["rank_test_score"][0] == 7
     with pytest.raises(ValueError, match="The 'patience' parameter"):
         LogisticRegressionKFoldCV(patience=0).fit(X, y)
+    with pytest.raises(ValueError, match="The 'path_tol' parameter of LogisticRegressionKFoldCV "
+                                         "must be a float > 0. Got 0."):
+        LogisticRegressionKFoldCV(path_tol=0).fit(X, y)
 
 
 def test_default_grid_scales_with_n_and_is_ascending(digits):
