@@ -27,6 +27,7 @@ __all__ = [
     "as_image",
     "check_image",
     "convert_color",
+    "image_name",
     "read_image",
     "resize_image",
 ]
@@ -264,6 +265,18 @@ def as_image(item: ImageSource, *, name: str = "image",
     if isinstance(item, (str, os.PathLike, bytes, bytearray, memoryview)):
         return read_image(item, max_pixels=max_pixels)
     return check_image(item, name=name)
+
+
+def image_name(item, index: int) -> str:
+    """How to name an image in reports: its path, or ``image[index]`` for an array.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> image_name("a.jpg", 0), image_name(np.zeros((2, 2), np.uint8), 3)
+    ('a.jpg', 'image[3]')
+    """
+    return f"image[{index}]" if isinstance(item, np.ndarray) else str(item)
 
 
 def is_image_path(path: str | os.PathLike) -> bool:

@@ -40,6 +40,7 @@ def add_parser(subparsers, common) -> None:
 
 def run(args) -> int:
     from l2vision.datasets import load_dataset
+    from l2vision.images import image_name
     from l2vision.pipelines.build import make_features
 
     if args.out.exists() and not args.overwrite:
@@ -50,8 +51,7 @@ def run(args) -> int:
     X, errors = features.transform_with_errors(images.images)
     for i, error in sorted(errors.items()):
         log(args, f"failed: {error}")
-    paths = [str(p) if not isinstance(p, np.ndarray) else f"image[{i}]"
-             for i, p in enumerate(images.images)]
+    paths = [image_name(p, i) for i, p in enumerate(images.images)]
     arrays = {"X": X, "paths": np.asarray(paths), "feature_names":
               features.get_feature_names_out().astype(str),
               "failed": np.asarray([paths[i] for i in sorted(errors)], dtype=str)}

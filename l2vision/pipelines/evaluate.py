@@ -84,6 +84,7 @@ def evaluate_images(model, images, *, n_jobs=None, progress: bool = False) -> di
     Unreadable images are left out of the metrics and listed under
     ``"failed"`` (``[{"path": ..., "error": ...}]``).
     """
+    from l2vision.images import image_name
     from l2vision.pipelines.build import split_pipeline
 
     features, head = split_pipeline(model)
@@ -99,6 +100,6 @@ def evaluate_images(model, images, *, n_jobs=None, progress: bool = False) -> di
                          f"(first error: {next(iter(errors.values()))})")
     classes = [str(c) for c in getattr(model, "classes_", sorted(set(images.labels)))]
     metrics = classification_metrics(np.asarray(images.labels)[ok], head.predict(X[ok]), classes)
-    metrics["failed"] = [{"path": str(images.images[i]) if not isinstance(images.images[i], np.ndarray)
-                          else f"image[{i}]", "error": errors[i].reason} for i in sorted(errors)]
+    metrics["failed"] = [{"path": image_name(images.images[i], i), "error": errors[i].reason}
+                         for i in sorted(errors)]
     return metrics

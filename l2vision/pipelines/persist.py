@@ -162,8 +162,8 @@ def load(path: str | os.PathLike, *, with_metadata: bool = False):
         raise ModelFileError(f"{path}: the model data does not match its sha256 checksum "
                              "(the file is damaged); retrain or restore it from a backup")
     saved = container["metadata"].get("versions", {})
-    drift = {k: (v, library_versions().get(k)) for k, v in saved.items()
-             if library_versions().get(k) != v}
+    installed = library_versions()
+    drift = {k: (v, installed.get(k)) for k, v in saved.items() if installed.get(k) != v}
     if drift:
         text = ", ".join(f"{k} {old} -> {new}" for k, (old, new) in drift.items())
         warnings.warn(f"{path}: saved with other library versions ({text}); predictions may "
