@@ -65,6 +65,10 @@ def run(args) -> int:
         for key in ("name", "input_size", "mean", "scale", "std", "swap_rb", "crop", "output",
                     "dim", "logits", "license", "source", "notes"):
             print(f"{key + ':':<12} {getattr(spec, key)}")
+        if spec.layers:
+            print(f"{'layers:':<12} {', '.join(spec.layers)} (aliases for output=, e.g. "
+                  f"CNNEmbedding({spec.name!r}, output=[{spec.output!r}, "
+                  f"{list(spec.layers)[-3]!r}], pooling='pyramid'))")
         for f in spec.files:
             print(f"{'file:':<12} {f.name} ({f.size} bytes) sha256 {f.sha256}")
             print(f"{'url:':<12} {f.url or 'none (not publicly downloadable)'}")

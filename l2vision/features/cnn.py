@@ -10,10 +10,43 @@ import cv2
 import numpy as np
 
 from l2vision.features._net import FORMATS, ModelLoadError, model_files, read_net
-from l2vision.features.base import ImageExtractor
+from l2vision.features.base import ImageExtractor, grid_cell_names, grid_cells
 from l2vision.features.zoo import MODELS, ModelChecksumError, file_sha256, find_file
 
-__all__ = ["CNNEmbedding", "ModelLoadError"]
+__all__ = ["CNNEmbedding", "ModelLoadError", "pool_output"]
+
+POOLINGS = ("avg", "pyramid", "flatten")
+
+
+def pool_output(result: np.ndarray, pooling: str) -> np.ndarray:
+    """A layer output as ``(n, length)``: 4-D ``(n, c, h, w)`` maps pooled, others flattened.
+
+    Parameters
+    ----------
+    result : ndarray
+        What ``net.forward`` returned for one layer.
+    pooling : {"avg", "pyramid", "flatten"}
+        ``"avg"``: the mean of each channel; ``"pyramid"``: the means over the
+        whole map, then over each cell of its 2x2 grid (row by row), channels
+        innermost; ``"flatten"``: every value.
+
+    Examples
+    --------
+    >>> maps = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
+    >>> pool_output(maps, "avg")
+    array([[7.5]], dtype=float32)
+    >>> pool_output(maps, "pyramid")
+    array([[ 7.5,  2.5,  4.5, 10.5, 12.5]], dtype=float32)
+    """
+    n = result.shape[0]
+    if result.ndim != 4 or pooling == "flatten":
+        return result.reshape(n, -1)
+    if pooling == "avg":
+        return result.mean(axis=(2, 3))
+    height, width = result.shape[2:]
+    return np.hstack([result[:, :, rows, cols].mean(axis=(2, 3))
+                      for _, rows, cols in grid_cells(height, width, (1, 2))])
+
 
 class CNNEmbedding(ImageExtractor):
     """Embeddings of a pretrained CNN used as a frozen feature extractor (``cv2.dnn``).
@@ -34,9 +67,19 @@ class CNNEmbedding(ImageExtractor):
     crop : float or None, default=None
         Central crop fraction (e.g. 0.875) before resizing; None takes the
         registry's (no crop for files). 1.0 also means no crop.
-    output : str or None, default=None
-        Output (layer) name of the embedding; None takes the registry's, or the
-        network's last output.
+    output : str, sequence of str or None, default=None
+        Output or layer name(s) of the embedding; None takes the registry's, or
+        the network's last output. Registry models also accept short layer
+        aliases (``l2vision models info NAME`` lists them, e.g. ``"conv11"``).
+        Several names are computed in one forward pass and concatenated in
+        the order given: mid-level layers often carry information that helps a
+        linear model on a new task (see ``pooling``).
+    pooling : {"avg", "pyramid", "flatten"}, default="avg"
+        How a 4-D ``(n, channels, h, w)`` layer output becomes a vector:
+        ``"avg"`` is global average pooling (``channels`` values), ``"pyramid"``
+        concatenates the averages over the whole map and over its 2x2 grid
+        (a spatial pyramid, ``5 * channels`` values, which keeps coarse
+        layout), ``"flatten"`` keeps every value. 2-D outputs are used as they are.
     l2_normalize : bool, default=False
         Divide each embedding by its L2 norm.
     flip_average : bool, default=False
@@ -73,8 +116,8 @@ class CNNEmbedding(ImageExtractor):
     """
 
     def __init__(self, model="mobilenet_v1_0.25", *, input_size=None, mean=None, scale=None,
-                 std=None, swap_rb=None, crop=None, output=None, l2_normalize=False,
-                 flip_average=False, batch_size=64, threads=None):
+                 std=None, swap_rb=None, crop=None, output=None, pooling="avg",
+                 l2_normalize=False, flip_average=False, batch_size=64, threads=None):
         self.model = model
         self.input_size = input_size
         self.mean = mean
@@ -83,6 +126,7 @@ class CNNEmbedding(ImageExtractor):
         self.swap_rb = swap_rb
         self.crop = crop
         self.output = output
+        self.pooling = pooling
         self.l2_normalize = l2_normalize
         self.flip_average = flip_average
         self.batch_size = batch_size
@@ -122,6 +166,11 @@ class CNNEmbedding(ImageExtractor):
             self._fail("scale", "a float > 0 or None")
         if self.crop is not None and not (isinstance(self.crop, Real) and 0 < self.crop <= 1):
             self._fail("crop", "a float in (0, 1] or None")
+        if self.output is not None and not isinstance(self.output, str) and (
+                not isinstance(self.output, (list, tuple)) or not self.output
+                or not all(isinstance(name, str) for name in self.output)):
+            self._fail("output", "a layer name, a non-empty list of layer names, or None")
+        self._check_option("pooling", POOLINGS)
         self._check_option("l2_normalize", (False, True))
         self._check_option("flip_average", (False, True))
         self._check_int("batch_size", 1)
@@ -151,17 +200,24 @@ class CNNEmbedding(ImageExtractor):
             self._checked = (weights, expected)
         return read_net(weights, config, os.path.getmtime(weights))
 
-    def _output_name(self, net) -> str:
-        name = self._setting("output", None)
+    def _output_names(self, net) -> list[str]:
+        """The layer names to read, registry aliases resolved, each checked to exist."""
+        requested = self._setting("output", None)
         outputs = list(net.getUnconnectedOutLayersNames())
-        if name is None:
-            return outputs[-1]
-        if name not in outputs and name not in net.getLayerNames():
-            raise ModelLoadError(f"{self._files()[0]}: no output or layer named {name!r}; the "
-                                 f"outputs are {outputs}, and there are "
-                                 f"{len(net.getLayerNames())} layers (e.g. "
-                                 f"{list(net.getLayerNames())[-4:]})")
-        return name
+        if requested is None:
+            return [outputs[-1]]
+        aliases = self._spec().layers if self._spec() is not None else {}
+        names = []
+        for name in [requested] if isinstance(requested, str) else list(requested):
+            name = aliases.get(name, name)
+            if name not in outputs and name not in net.getLayerNames():
+                hint = f"; the registry's aliases are {sorted(aliases)}" if aliases else ""
+                raise ModelLoadError(f"{self._files()[0]}: no output or layer named {name!r}; "
+                                     f"the outputs are {outputs}, and there are "
+                                     f"{len(net.getLayerNames())} layers (e.g. "
+                                     f"{list(net.getLayerNames())[-4:]}){hint}")
+            names.append(name)
+        return names
 
     def fit(self, X=None, y=None):
         """Load the network, record the file's checksum and the embedding size.
@@ -174,6 +230,7 @@ class CNNEmbedding(ImageExtractor):
         weights, _ = self._files()
         self.model_path_ = weights
         self.model_sha256_ = file_sha256(weights)
+        self._layout_cache = None
         spec = self._spec()
         if spec is not None and self.model_sha256_ != spec.files[0].sha256:
             raise ModelChecksumError(f"{weights}: sha256 {self.model_sha256_} differs from the "
@@ -184,6 +241,7 @@ class CNNEmbedding(ImageExtractor):
     def __getstate__(self):
         state = self.__dict__.copy()
         state.pop("_checked", None)  # re-verify the file after unpickling
+        state.pop("_layout_cache", None)
         return state
 
     # -- the extractor contract --------------------------------------------------------
@@ -196,12 +254,35 @@ class CNNEmbedding(ImageExtractor):
         spec = self._spec()
         if spec is not None and self.output in (None, spec.output):
             return spec.dim
-        if getattr(self, "_dim", None) is None:
-            self._dim = self._forward([np.zeros((8, 8, 3), np.uint8)]).shape[1]
-        return self._dim
+        return sum(size for _, size, _ in self._layout())
+
+    def _layout(self) -> list[tuple[str, int, bool]]:
+        """``(label, length, pooled map?)`` of each output, from a forward pass of a blank image."""
+        if getattr(self, "_layout_cache", None) is None:
+            net = self._net()
+            names = self._output_names(net)
+            net.setInput(self._blob([np.zeros((8, 8, 3), np.uint8)]))
+            requested = self._setting("output", None)
+            labels = ["cnn"] if requested is None else \
+                [requested] if isinstance(requested, str) else list(requested)
+            self._layout_cache = [
+                (label, pool_output(result, self.pooling).shape[1],
+                 result.ndim == 4 and self.pooling != "flatten")
+                for label, result in zip(labels, net.forward(names))]
+        return self._layout_cache
 
     def _feature_names(self) -> list[str]:
-        return [f"cnn{i}" for i in range(self._n_features())]
+        layout = self._layout()
+        if len(layout) == 1 and not (layout[0][2] and self.pooling == "pyramid"):
+            return [f"cnn{i}" for i in range(layout[0][1])]
+        names = []
+        for label, size, pooled in layout:
+            if pooled and self.pooling == "pyramid":
+                names += [f"{label}:{cell}:{c}" for cell in grid_cell_names((1, 2))
+                          for c in range(size // 5)]
+            else:
+                names += [f"{label}:{i}" for i in range(size)]
+        return names
 
     def _prepare(self, image: np.ndarray) -> np.ndarray:
         crop = self._setting("crop", None)
@@ -213,32 +294,39 @@ class CNNEmbedding(ImageExtractor):
         return image
 
     def _forward(self, images: list[np.ndarray]) -> np.ndarray:
-        net = self._net()
-        name = self._output_name(net)
+        return np.hstack(self._forward_raw(images))
+
+    def _blob(self, batch: list[np.ndarray]) -> np.ndarray:
+        """The NCHW float32 network input for a batch of uint8 BGR images."""
         size = tuple(self._setting("input_size", None))
         mean = np.broadcast_to(np.asarray(self._setting("mean", 0.0), float), 3)
         scale = float(self._setting("scale", 1.0))
         std = self._setting("std", None)
         swap = bool(self._setting("swap_rb", False))
+        # The mean is in network channel order (after the swap), as OpenCV wants.
+        blob = cv2.dnn.blobFromImages([self._prepare(im) for im in batch], scale, size,
+                                      tuple(mean.tolist()), swapRB=swap, crop=False)
+        if std is not None:
+            blob /= np.broadcast_to(np.asarray(std, np.float32), 3)[None, :, None, None]
+        return blob
+
+    def _forward_raw(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        """One float32 ``(n, length)`` array per requested output, pooled."""
+        net = self._net()
+        names = self._output_names(net)
         previous = cv2.getNumThreads()
         if self.threads is not None:
             cv2.setNumThreads(self.threads)
         try:
-            out = []
+            out = [[] for _ in names]
             for start in range(0, len(images), self.batch_size):
-                batch = [self._prepare(im) for im in images[start:start + self.batch_size]]
-                # The mean is in network channel order (after the swap), as OpenCV wants.
-                blob = cv2.dnn.blobFromImages(batch, scale, size, tuple(mean.tolist()),
-                                              swapRB=swap, crop=False)
-                if std is not None:
-                    blob /= np.broadcast_to(np.asarray(std, np.float32), 3)[None, :, None, None]
-                net.setInput(blob)
-                result = net.forward([name])[0]
-                out.append(result.reshape(len(batch), -1))
+                net.setInput(self._blob(images[start:start + self.batch_size]))
+                for pieces, result in zip(out, net.forward(names)):
+                    pieces.append(pool_output(result, self.pooling))
         finally:
             if self.threads is not None:
                 cv2.setNumThreads(previous)
-        return np.vstack(out).astype(np.float32, copy=False)
+        return [np.vstack(pieces).astype(np.float32, copy=False) for pieces in out]
 
     def _extract(self, images: list[np.ndarray]) -> np.ndarray:
         features = self._forward(images)

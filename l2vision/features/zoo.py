@@ -57,6 +57,7 @@ class ModelSpec:
     license: str
     source: str
     notes: str = field(default="")
+    layers: dict = field(default_factory=dict, hash=False)  # short alias -> layer name
 
     @property
     def size_bytes(self) -> int:
@@ -78,6 +79,10 @@ MODELS = {
                "ONNX; file and sha256 from the project's shared models/README.md",
         notes="ImageNet, 1001 classes (0 = background). Not downloadable: put the file from "
               "the project's shared models folder in $L2VISION_MODEL_DIR.",
+        # The ReLU6 outputs of the pointwise convolutions (224x224 input: conv5
+        # 28x28x64, conv9 and conv11 14x14x128, conv13 7x7x256, whose average is "embedding").
+        layers={f"conv{i}": f"onnx_node!MobilenetV1/MobilenetV1/Conv2d_{i}_pointwise/Relu6"
+                for i in range(1, 14)},
     ),
 }
 

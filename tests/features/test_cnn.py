@@ -183,6 +183,60 @@ def test_tiny_onnx_end_to_end_known_answer(tiny):
     np.testing.assert_allclose(logits, expected @ w2, rtol=1e-4, atol=1e-5)
 
 
+def _numpy_relu_map(image_bgr, w, b):
+    """The (4, 16, 16) ReLU map of the tiny network, computed independently."""
+    x = image_bgr[:, :, ::-1].astype(np.float32).transpose(2, 0, 1) / 255
+    padded = np.pad(x, ((0, 0), (1, 1), (1, 1)))
+    out = np.zeros((4, 16, 16), np.float32) + b[:, None, None]
+    for dy in range(3):
+        for dx in range(3):
+            out += np.einsum("kc,cyx->kyx", w[:, :, dy, dx], padded[:, dy:dy + 16, dx:dx + 16])
+    return np.maximum(out, 0)
+
+
+def test_layers_pooled_as_a_spatial_pyramid_known_answer(tiny):
+    path, (w, b, _) = tiny
+    rng = np.random.default_rng(5)
+    images = [rng.integers(0, 256, (16, 16, 3), dtype=np.uint8) for _ in range(3)]
+    relu = "onnx_node_output_0!relu"
+    embed = CNNEmbedding(path, input_size=(16, 16), scale=1 / 255, swap_rb=True,
+                         output=["embedding", relu], pooling="pyramid", batch_size=2).fit()
+    got = embed.transform(images)
+    maps = np.array([_numpy_relu_map(im, w, b) for im in images])
+    quadrants = [maps[:, :, :8, :8], maps[:, :, :8, 8:], maps[:, :, 8:, :8], maps[:, :, 8:, 8:]]
+    expected = np.hstack([maps.mean(axis=(2, 3)), maps.mean(axis=(2, 3)),
+                          *[q.mean(axis=(2, 3)) for q in quadrants]])
+    assert got.shape == (3, 4 + 5 * 4) and embed.n_features_out_ == 24
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+    names = list(embed.get_feature_names_out())
+    assert names[:5] == ["embedding:0", "embedding:1", "embedding:2", "embedding:3",
+                         f"{relu}:g1r0c0:0"]
+    assert names[-1] == f"{relu}:g2r1c1:3" and len(set(names)) == 24
+    average = CNNEmbedding(path, input_size=(16, 16), scale=1 / 255, swap_rb=True,
+                           output=relu).fit()
+    np.testing.assert_allclose(average.transform(images), expected[:, :4], rtol=1e-4, atol=1e-5)
+    flat = CNNEmbedding(path, input_size=(16, 16), scale=1 / 255, swap_rb=True, output=relu,
+                        pooling="flatten").fit()
+    assert flat.n_features_out_ == 4 * 16 * 16
+    np.testing.assert_allclose(flat.transform(images), maps.reshape(3, -1), rtol=1e-4, atol=1e-5)
+
+
+def test_registry_layer_aliases(shared_models):
+    cat = skimage.data.chelsea()[:, :, ::-1].copy()
+    spec = zoo.MODELS["mobilenet_v1_0.25"]
+    by_alias = CNNEmbedding(output=["conv13", "conv11"], pooling="pyramid").fit()
+    by_name = CNNEmbedding(output=[spec.layers["conv13"], spec.layers["conv11"]],
+                           pooling="pyramid").fit()
+    got = by_alias.transform([cat])
+    assert got.shape == (1, 5 * 256 + 5 * 128) and by_alias.n_features_out_ == got.shape[1]
+    np.testing.assert_array_equal(got, by_name.transform([cat]))
+    # conv13's global average is the network's own "embedding" output.
+    np.testing.assert_allclose(got[:, :256], CNNEmbedding().fit().transform([cat]), atol=1e-5)
+    assert by_alias.get_feature_names_out()[0] == "conv13:g1r0c0:0"
+    with pytest.raises(ModelLoadError, match=r"no output or layer named 'conv99'.*aliases are"):
+        CNNEmbedding(output="conv99").fit().transform([cat])
+
+
 def test_tiny_onnx_contract(tiny):
     path, _ = tiny
     embed = CNNEmbedding(path, input_size=(16, 16), output="embedding")
@@ -202,6 +256,9 @@ def test_tiny_onnx_contract(tiny):
     ({"model": "x.onnx"}, "The 'input_size' parameter of CNNEmbedding must be given for a model file"),
     ({"crop": 1.5}, "The 'crop' parameter of CNNEmbedding must be a float in (0, 1]"),
     ({"mean": (1, 2)}, "The 'mean' parameter of CNNEmbedding must be a number or three numbers"),
+    ({"output": []}, "The 'output' parameter of CNNEmbedding must be a layer name, a non-empty"),
+    ({"output": ["embedding", 3]}, "The 'output' parameter of CNNEmbedding must be a layer name"),
+    ({"pooling": "max"}, "The 'pooling' parameter of CNNEmbedding must be"),
 ])
 def test_clear_errors(kwargs, message):
     import re

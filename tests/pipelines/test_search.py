@@ -131,6 +131,17 @@ def test_logistic_path_equals_independent_fits_per_fold(digits):
     np.testing.assert_allclose(ours.predict_proba(X).sum(axis=1), 1)
 
 
+def test_final_logistic_fit_starts_from_the_folds_solution(digits):
+    X, y = digits
+    ours = LogisticRegressionKFoldCV(np.logspace(-1, 3, 9), cv=FOLDS, max_iter=1000,
+                                     tol=1e-6).fit(X, y)
+    cold = make_pipeline(StandardScaler(), LogisticRegression(C=ours.C_, max_iter=1000, tol=1e-6))
+    cold.fit(X, y)
+    # The same optimum (to the solver's tolerance) in fewer L-BFGS iterations.
+    assert ours.n_iter_ < cold[-1].n_iter_[0]
+    np.testing.assert_allclose(ours.predict_proba(X), cold.predict_proba(X), atol=1e-3)
+
+
 def test_logistic_path_stops_early_on_the_weak_end(digits):
     X, y = digits
     X, y = X[:500], y[:500]
