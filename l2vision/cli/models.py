@@ -64,7 +64,10 @@ def run(args) -> int:
         spec = _spec(args.name)
         for key in ("name", "input_size", "mean", "scale", "std", "swap_rb", "crop", "output",
                     "dim", "logits", "license", "source", "notes"):
-            print(f"{key + ':':<12} {getattr(spec, key)}")
+            value = getattr(spec, key)
+            if key == "output" and value is None:
+                value = "the input of the last fully connected layer (found when loading)"
+            print(f"{key + ':':<12} {value}")
         if spec.layers:
             print(f"{'layers:':<12} {', '.join(spec.layers)} (aliases for output=, e.g. "
                   f"CNNEmbedding({spec.name!r}, output=[{spec.output!r}, "

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import cv2
 
-__all__ = ["FORMATS", "ModelLoadError", "model_files", "read_net"]
+__all__ = ["FORMATS", "ModelLoadError", "classifier_input", "model_files", "read_net"]
 
 # Weights file extension -> (format name, config file extension or None).
 FORMATS = {".onnx": ("ONNX", None), ".tflite": ("TFLite", None), ".pb": ("TensorFlow", None),
@@ -40,6 +40,29 @@ def read_net(weights: str, config: str | None, mtime: float) -> cv2.dnn.Net:
         raise ModelLoadError(f"{weights}: {reason}") from None
 
 
+#: OpenCV's layer types for a fully connected layer (ONNX Gemm/MatMul, Caffe InnerProduct).
+FULLY_CONNECTED = ("InnerProduct", "Gemm", "MatMul")
+
+
+def classifier_input(net: cv2.dnn.Net, weights: str) -> str:
+    """The layer feeding the network's last fully connected layer: the usual embedding.
+
+    Layers are listed in execution order, so the layer just before the last
+    fully connected one is its input in the plain CNNs of the registry
+    (``... -> global pool -> flatten -> fc``). The caller checks the length
+    against the registry's ``dim``.
+
+    Raises
+    ------
+    ModelLoadError
+        The network has no fully connected layer.
+    """
+    names = list(net.getLayerNames())
+    for k in range(len(names) - 1, 0, -1):
+        if net.getLayer(names[k]).type in FULLY_CONNECTED:
+            return names[k - 1]
+    raise ModelLoadError(f"{weights}: no fully connected layer to take the embedding before; "
+                         "name the embedding layer with output=")
 
 
 def model_files(model) -> tuple[str, str | None]:

@@ -9,7 +9,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from l2vision.features._net import FORMATS, ModelLoadError, model_files, read_net
+from l2vision.features._net import (
+    FORMATS,
+    ModelLoadError,
+    classifier_input,
+    model_files,
+    read_net,
+)
 from l2vision.features.base import ImageExtractor, grid_cell_names, grid_cells
 from l2vision.features.zoo import MODELS, ModelChecksumError, file_sha256, find_file
 
@@ -205,6 +211,8 @@ class CNNEmbedding(ImageExtractor):
         requested = self._setting("output", None)
         outputs = list(net.getUnconnectedOutLayersNames())
         if requested is None:
+            if self._spec() is not None:  # the registry's rule: before the last dense layer
+                return [classifier_input(net, self._files()[0])]
             return [outputs[-1]]
         aliases = self._spec().layers if self._spec() is not None else {}
         names = []
@@ -236,6 +244,13 @@ class CNNEmbedding(ImageExtractor):
             raise ModelChecksumError(f"{weights}: sha256 {self.model_sha256_} differs from the "
                                      f"registry's {spec.files[0].sha256} for {spec.name}")
         self.n_features_out_ = self._n_features()
+        if spec is not None and self.output is None and spec.output is None:
+            found = sum(size for _, size, _ in self._layout())
+            if found != spec.dim:
+                raise ModelLoadError(f"{weights}: the layer before the last fully connected "
+                                     f"layer gives {found} values, not the registry's "
+                                     f"{spec.dim} for {spec.name}; name the embedding layer "
+                                     "with output=")
         return self
 
     def __getstate__(self):

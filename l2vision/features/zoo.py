@@ -13,6 +13,7 @@ import hashlib
 import http.client
 import os
 import tempfile
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,7 +52,7 @@ class ModelSpec:
     std: tuple | None          # divided per channel after scale (None: 1)
     swap_rb: bool              # True: the network wants RGB
     crop: float | None         # central crop fraction before resizing
-    output: str                # embedding output name
+    output: str | None         # embedding layer; None: the input of the last fully connected layer
     dim: int                   # embedding length
     logits: str | None         # classifier output name, if any
     license: str
@@ -85,6 +86,37 @@ MODELS = {
                 for i in range(1, 14)},
     ),
 }
+
+
+_ONNX_MODELS = "https://github.com/onnx/models/raw/main/validated/vision/classification/resnet/model/"
+_RESNET_SOURCE = ("ONNX Model Zoo (github.com/onnx/models, validated/vision/classification/"
+                  "resnet), converted from the MXNet Gluon model zoo; sha256 and size from the "
+                  "file's Git LFS pointer in that repository; preprocessing from its README "
+                  "(shorter side 256, central 224 crop, RGB, ImageNet mean and std)")
+_IMAGENET = dict(input_size=(224, 224), mean=(123.675, 116.28, 103.53), scale=1.0,
+                 std=(58.395, 57.12, 57.375), swap_rb=True, crop=0.875, output=None,
+                 logits=None, license="Apache-2.0")
+
+MODELS.update({
+    "resnet18_v2": ModelSpec(
+        name="resnet18_v2",
+        files=(ModelFile("resnet18-v2-7.onnx",
+                         "3b4d048057854022232aa20bf68262e31718ab7119a17f920b8a2dc1433f824b",
+                         46806737, _ONNX_MODELS + "resnet18-v2-7.onnx"),),
+        dim=512, source=_RESNET_SOURCE, **_IMAGENET,
+        notes="ResNet-18 v2 (pre-activation), ImageNet top-1 69.70%. The embedding is the "
+              "global-average-pooled input of the final fully connected layer.",
+    ),
+    "resnet152_v1": ModelSpec(
+        name="resnet152_v1",
+        files=(ModelFile("resnet152-v1-7.onnx",
+                         "b0ec92437bf8c9d0739bf9bafdea9638e13f9e3c1e2fb766ad546cc182fd3f6d",
+                         241816206, _ONNX_MODELS + "resnet152-v1-7.onnx"),),
+        dim=2048, source=_RESNET_SOURCE, **_IMAGENET,
+        notes="ResNet-152 v1, ImageNet top-1 77.11%. The embedding is the "
+              "global-average-pooled input of the final fully connected layer.",
+    ),
+})
 
 
 def cache_dir() -> Path:
@@ -156,7 +188,14 @@ def fetch(name: str, *, progress: bool = False, timeout: float = 60) -> list[Pat
         if not f.url:
             raise ModelNotFoundError(f"{name}: {f.name} has no public download; copy it to "
                                      f"{folder} or to $L2VISION_MODEL_DIR")
-        paths.append(_download(f, target, progress=progress, timeout=timeout))
+        try:
+            paths.append(_download(f, target, progress=progress, timeout=timeout))
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise ModelNotFoundError(
+                f"{name}: cannot download {f.url} ({reason}). Offline, download it elsewhere "
+                f"and copy {f.name} ({f.size} bytes, sha256 {f.sha256}) to {folder} or to "
+                "$L2VISION_MODEL_DIR") from None
     return paths
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.server
 import pickle
 import shutil
+import socket
 import threading
 
 import numpy as np
@@ -237,6 +238,41 @@ def test_registry_layer_aliases(shared_models):
         CNNEmbedding(output="conv99").fit().transform([cat])
 
 
+@pytest.mark.parametrize("dim", [4, 5])
+def test_registry_embedding_before_the_last_dense_layer(tiny, monkeypatch, dim):
+    # Registry entries with output=None (the ResNets) take the input of the
+    # last fully connected layer; the registry's dim guards the rule.
+    import hashlib
+
+    path, _ = tiny
+    spec = ModelSpec("tiny_net", (ModelFile("tiny.onnx", hashlib.sha256(path.read_bytes())
+                                            .hexdigest(), path.stat().st_size),),
+                     (16, 16), (0, 0, 0), 1 / 255, None, True, None, None, dim, None, "MIT",
+                     "made in the test")
+    monkeypatch.setitem(zoo.MODELS, "tiny_net", spec)
+    monkeypatch.setenv("L2VISION_MODEL_DIR", str(path.parent))
+    images = [np.random.default_rng(1).integers(0, 256, (16, 16, 3), dtype=np.uint8)]
+    if dim == 5:
+        with pytest.raises(ModelLoadError, match=r"tiny.onnx: the layer before the last fully "
+                                                 r"connected layer gives 4 values, not the "
+                                                 r"registry's 5 for tiny_net"):
+            CNNEmbedding("tiny_net").fit()
+        return
+    got = CNNEmbedding("tiny_net").fit().transform(images)
+    expected = CNNEmbedding(path, input_size=(16, 16), scale=1 / 255, swap_rb=True,
+                            output="embedding").fit().transform(images)
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_registry_resnets_are_complete():
+    for name in ("resnet18_v2", "resnet152_v1"):
+        spec = zoo.MODELS[name]
+        (file,) = spec.files
+        assert len(file.sha256) == 64 and file.size > 40_000_000
+        assert file.url.startswith("https://github.com/onnx/models/raw/main/validated/")
+        assert file.url.endswith(file.name) and spec.output is None and spec.swap_rb
+
+
 def test_tiny_onnx_contract(tiny):
     path, _ = tiny
     embed = CNNEmbedding(path, input_size=(16, 16), output="embedding")
@@ -340,6 +376,23 @@ def test_wrong_checksum_keeps_nothing(fake_entry, tmp_path, monkeypatch):
     with pytest.raises(ModelChecksumError, match="does not match the published"):
         zoo.fetch("fake_net")
     assert list((tmp_path / "home" / "models").iterdir()) == []
+
+
+def test_offline_fetch_says_which_file_to_put_where(fake_entry, tmp_path, monkeypatch, capsys):
+    spec, payload = fake_entry
+    with socket.socket() as unused:  # a port nobody listens on: connection refused
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    monkeypatch.setitem(zoo.MODELS, "fake_net", ModelSpec(**{**spec.__dict__, "files": (
+        ModelFile("fake.onnx", spec.files[0].sha256, len(payload),
+                  f"http://127.0.0.1:{port}/fake.onnx"),)}))
+    assert main(["models", "fetch", "fake_net", "-q"]) != 0
+    message = capsys.readouterr().err
+    folder = tmp_path / "home" / "models"
+    assert f"fake_net: cannot download http://127.0.0.1:{port}/fake.onnx" in message
+    assert f"copy fake.onnx ({len(payload)} bytes, sha256 {spec.files[0].sha256}) to " \
+           f"{folder} or to $L2VISION_MODEL_DIR" in message
+    assert list(folder.iterdir()) == []
 
 
 def test_dropped_connection_keeps_nothing(fake_entry, tmp_path, capsys):
