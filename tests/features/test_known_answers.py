@@ -55,6 +55,67 @@ def test_hog_blocks_are_unit_norm_and_channels():
     assert HOG(color="max").transform([image]).shape == (1, 1764)
 
 
+@pytest.mark.parametrize("params", [
+    {}, {"color": "max"}, {"color": "per-channel"}, {"signed": True, "gamma_correction": True},
+    {"size": (40, 24), "cell_size": (4, 4), "block_size": (3, 2), "orientations": 6},
+])
+def test_hog_of_a_batch_equals_opencv_image_by_image(params):
+    # HOG computes a whole batch on one tiled canvas; each descriptor must be
+    # exactly what cv2.HOGDescriptor.compute gives for the image alone.
+    hog = HOG(**params)
+    width, height = hog.size
+    rng = np.random.default_rng(7)
+    images = [rng.integers(0, 256, (height, width, 3), dtype=np.uint8) for _ in range(37)]
+    images[3][:] = 0  # flat: all-zero gradients
+    images[5][:, :width // 2] = 255  # a hard edge
+    descriptor = hog._descriptor()
+    if hog.color == "gray":
+        expected = [descriptor.compute(cv2.cvtColor(im, cv2.COLOR_BGR2GRAY)) for im in images]
+    elif hog.color == "max":
+        expected = [descriptor.compute(im) for im in images]
+    else:
+        expected = [np.concatenate([descriptor.compute(np.ascontiguousarray(im[:, :, c]))
+                                    for c in range(3)]) for im in images]
+    got = hog.transform(images)
+    assert got.shape == (37, hog._n_features())
+    np.testing.assert_array_equal(got, np.array(expected))
+
+
+@pytest.mark.parametrize("params", [
+    {}, {"space": "lab", "bins": (4, 5, 6)}, {"space": "rgb", "bins": 3, "grid": (1, 2, 3)},
+    {"bins": (7, 3, 2), "grid": (2,), "sqrt": True},
+])
+def test_joint_color_histogram_equals_opencv_calchist(params):
+    # The batched NumPy counting must bin exactly like cv2.calcHist per image and cell.
+    hist = ColorHistogram(**params)
+    code, top = {"hsv": (cv2.COLOR_BGR2HSV, 180), "lab": (cv2.COLOR_BGR2Lab, 256),
+                 "rgb": (cv2.COLOR_BGR2RGB, 256)}[hist.space]
+    bins = [hist.bins] * 3 if isinstance(hist.bins, int) else list(hist.bins)
+    rng = np.random.default_rng(11)
+    images = [rng.integers(0, 256, (13, 17, 3), dtype=np.uint8) for _ in range(9)]
+    images.append(np.zeros((13, 17, 3), np.uint8))
+    images.append(cv2.resize(skimage.data.astronaut()[:, :, ::-1], (17, 13)))
+    expected = []
+    for image in images:
+        converted = cv2.cvtColor(image, code)
+        row = []
+        for n in hist.grid:
+            ys = np.linspace(0, 13, n + 1).round().astype(int)
+            xs = np.linspace(0, 17, n + 1).round().astype(int)
+            for r in range(n):
+                for c in range(n):
+                    cell = np.ascontiguousarray(converted[ys[r]:ys[r + 1], xs[c]:xs[c + 1]])
+                    counts = cv2.calcHist([cell], [0, 1, 2], None, bins, [0, top, 0, 256, 0, 256])
+                    row.append(counts.ravel() / max(counts.sum(), 1))
+        expected.append(np.concatenate(row))
+    expected = np.sqrt(expected) if hist.sqrt else np.array(expected)
+    together = hist.transform(images)
+    np.testing.assert_allclose(together, expected, rtol=1e-6, atol=1e-7)
+    # Images of different sizes take the per-image path: the same numbers.
+    mixed = hist.transform(images + [cv2.resize(images[0], (26, 34))])
+    np.testing.assert_allclose(mixed[:-1], together, rtol=1e-6, atol=1e-7)
+
+
 def test_color_histogram_red_goes_to_the_red_hue_bin():
     red = np.zeros((10, 12, 3), np.uint8)
     red[..., 2] = 255
