@@ -28,7 +28,8 @@ def add_parser(subparsers, common) -> None:
     p.add_argument("data", nargs="?", default=None, metavar="DATA",
                    help="image folder or CSV manifest (default: the built-in digits)")
     p.add_argument("-f", "--features", default="hog,color,lbp",
-                   help="comma-separated: hog, color, lbp, tiny, best (default: hog,color,lbp)")
+                   help="comma-separated: hog, color, lbp, tiny, best, cnn:MODEL, or "
+                        "cnn:MODEL:LAYER+LAYER (default: hog,color,lbp)")
     p.add_argument("--size", type=parse_size, default=None, metavar="WxH",
                    help="resize every image to WxH right after decoding")
     p.add_argument("-o", "--out", type=Path, default=Path("features.npz"),

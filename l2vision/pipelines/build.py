@@ -59,10 +59,12 @@ def make_features(spec: str | Sequence | ImageFeatures, *, size=None, n_jobs=Non
     Parameters
     ----------
     spec : str, list or ImageFeatures
-        Comma-separated names from :data:`FEATURE_SETS` (``"hog,color,lbp"``)
-        or ``cnn:MODEL`` (a registry name or a model file, see
-        :class:`CNNEmbedding`), a list of extractors or names, or a ready
-        ImageFeatures (returned as is).
+        Comma-separated names from :data:`FEATURE_SETS` (``"hog,color,lbp"``),
+        ``cnn:MODEL`` (a registry name or a model file, see
+        :class:`CNNEmbedding`), or ``cnn:MODEL:LAYER+LAYER...`` (those layers,
+        each average-pooled over a 1x1 + 2x2 spatial pyramid, e.g.
+        ``cnn:mobilenet_v1_0.25:conv13+conv11+conv9``); a list of extractors or
+        names; or a ready ImageFeatures (returned as is).
     size, n_jobs, batch_size, progress :
         Passed to :class:`ImageFeatures`.
 
@@ -75,6 +77,8 @@ def make_features(spec: str | Sequence | ImageFeatures, *, size=None, n_jobs=Non
     --------
     >>> make_features("hog,lbp").get_params()["hog__orientations"]
     9
+    >>> make_features("cnn:mobilenet_v1_0.25:conv13+conv11").get_params()["cnn__output"]
+    ['conv13', 'conv11']
     """
     if isinstance(spec, ImageFeatures):
         return spec
@@ -86,7 +90,7 @@ def make_features(spec: str | Sequence | ImageFeatures, *, size=None, n_jobs=Non
         elif item in FEATURE_SETS:
             extractors += FEATURE_SETS[item]()
         elif isinstance(item, str) and item.startswith("cnn:"):
-            extractors.append(("cnn", CNNEmbedding(item[4:])))
+            extractors.append(("cnn", _cnn_from_name(item[4:])))
         else:
             known = ", ".join(FEATURE_SETS)
             raise ValueError(f"Unknown feature {item!r}; choose from {known}, or cnn:MODEL "
@@ -95,6 +99,14 @@ def make_features(spec: str | Sequence | ImageFeatures, *, size=None, n_jobs=Non
         raise ValueError("No features given; choose from " + ", ".join(FEATURE_SETS) + ".")
     return ImageFeatures(extractors, size=size, n_jobs=n_jobs, batch_size=batch_size,
                          progress=progress)
+
+
+def _cnn_from_name(text: str) -> CNNEmbedding:
+    """``MODEL`` or ``MODEL:LAYER+LAYER``; a ``:`` inside a file path (``C:\\``) is kept."""
+    model, sep, layers = text.rpartition(":")
+    if sep and model and layers and not any(c in layers for c in "/\\."):
+        return CNNEmbedding(model, output=layers.split("+"), pooling="pyramid")
+    return CNNEmbedding(text)
 
 
 def make_pipeline(features, model: str = "logreg", *, lam: float | None = None,

@@ -234,8 +234,9 @@ class LogisticRegressionKFoldCV(_KFoldLambdaSearch):
 
     In each fold the features are standardized on the training rows, then
     ``LogisticRegression`` is fitted from the strongest to the weakest
-    regularization, each fit starting from the previous solution. The chosen
-    λ is refit on all rows.
+    regularization, each fit starting from the extrapolation of the previous
+    two solutions. The chosen λ is refit on all rows, starting from the
+    folds' mean solution at that λ.
 
     Parameters
     ----------
@@ -262,7 +263,12 @@ class LogisticRegressionKFoldCV(_KFoldLambdaSearch):
         λ values not reached by every fold get NaN scores and are not chosen.
         None evaluates the whole grid.
     n_jobs : int or None, default=None
-        Folds run in parallel (joblib).
+        Folds run in parallel (joblib processes, one BLAS thread each). On 2
+        cores, ``n_jobs=2`` halves the search time: one L-BFGS fit gains little
+        from a second BLAS thread. Fold scores can differ in the last digits
+        between ``n_jobs`` values (BLAS sums in another order, and the path
+        fits stop at ``path_tol``), which can move the choice between λ values
+        of equal CV accuracy.
     progress : bool, default=False
         A tqdm progress bar over the folds on stderr.
 

@@ -53,6 +53,13 @@ def test_make_features_names_and_errors():
     assert make_features("best").fit().n_features_out_ == 12660
     ready = ImageFeatures([])
     assert make_features(ready) is ready
+    (name, cnn), = make_features("cnn:mobilenet_v1_0.25:conv13+conv11").extractors
+    assert (name, cnn.model, cnn.output, cnn.pooling) == \
+        ("cnn", "mobilenet_v1_0.25", ["conv13", "conv11"], "pyramid")
+    (_, cnn), = make_features("cnn:C:\\models\\net.onnx").extractors
+    assert (cnn.model, cnn.output) == ("C:\\models\\net.onnx", None)
+    (_, cnn), = make_features("cnn:nets/v2:1.onnx").extractors
+    assert cnn.model == "nets/v2:1.onnx"
     with pytest.raises(ValueError, match=r"Unknown feature 'sift'; choose from hog, color, lbp"):
         make_features("hog,sift")
     with pytest.raises(ValueError, match="The 'model' parameter must be one of"):
