@@ -19,6 +19,7 @@ from sklearn.utils.estimator_checks import (
 )
 
 from l2vision.cli import main
+from l2vision.pipelines.persist import load
 from l2vision.features import HOG, CNNEmbedding, ImageFeatures, ModelLoadError
 from l2vision.features import zoo
 from l2vision.features.zoo import ModelChecksumError, ModelFile, ModelNotFoundError, ModelSpec
@@ -109,11 +110,17 @@ def test_inside_image_features_and_saved_models(shared_models, photos, tmp_path,
         load(path).predict(photos)
 
 
-def test_train_command_with_cnn_features(shared_models, color_folder, tmp_path, capsys):
-    code = main(["train", str(color_folder), "-f", "color,cnn:mobilenet_v1_0.25", "-m", "ridge",
+@pytest.mark.parametrize("cnn,width", [("cnn:mobilenet_v1_0.25", 896),
+                                       ("cnn:mobilenet_v1_0.25:conv13+conv11", 2560)])
+def test_train_command_with_cnn_features(shared_models, color_folder, tmp_path, capsys, cnn,
+                                         width):
+    # color (640) + the embedding (256), or conv13 and conv11 pyramids (5 x 256 + 5 x 128)
+    code = main(["train", str(color_folder), "-f", f"color,{cnn}", "-m", "ridge",
                  "--cv", "3", "--test-size", "0.25", "-o", str(tmp_path / "m.joblib"), "-q"])
     out = capsys.readouterr().out
-    assert code == 0 and "(896 per image" in out and "held-out accuracy: 100.00%" in out
+    assert code == 0 and f"({width} per image" in out and "held-out accuracy: 100.00%" in out
+    model = load(tmp_path / "m.joblib")
+    assert model.predict([np.zeros((20, 20, 3), np.uint8)]).shape == (1,)
 
 
 # -- a tiny ONNX network made here (runs without ../shared) -----------------------------------
