@@ -89,33 +89,32 @@ MODELS = {
 
 
 _ONNX_MODELS = "https://github.com/onnx/models/raw/main/validated/vision/classification/resnet/model/"
-_RESNET_SOURCE = ("ONNX Model Zoo (github.com/onnx/models, validated/vision/classification/"
-                  "resnet), converted from the MXNet Gluon model zoo; sha256 and size from the "
-                  "file's Git LFS pointer in that repository; preprocessing from its README "
-                  "(shorter side 256, central 224 crop, RGB, ImageNet mean and std)")
-_IMAGENET = dict(input_size=(224, 224), mean=(123.675, 116.28, 103.53), scale=1.0,
-                 std=(58.395, 57.12, 57.375), swap_rb=True, crop=0.875, output=None,
-                 logits=None, license="Apache-2.0")
+def _onnx_zoo_resnet(name: str, file: str, sha256: str, size: int, dim: int,
+                     description: str) -> ModelSpec:
+    """An MXNet ResNet of the ONNX Model Zoo: the same preprocessing and provenance for all."""
+    return ModelSpec(
+        name=name, files=(ModelFile(file, sha256, size, _ONNX_MODELS + file),),
+        input_size=(224, 224), mean=(123.675, 116.28, 103.53), scale=1.0,
+        std=(58.395, 57.12, 57.375), swap_rb=True, crop=0.875, output=None, dim=dim,
+        logits=None, license="Apache-2.0",
+        source="ONNX Model Zoo (github.com/onnx/models, validated/vision/classification/"
+               "resnet), converted from the MXNet Gluon model zoo; sha256 and size from the "
+               "file's Git LFS pointer in that repository; preprocessing from its README "
+               "(shorter side 256, central 224 crop, RGB, ImageNet mean and std)",
+        notes=f"{description}. The embedding is the global-average-pooled input of the final "
+              "fully connected layer.",
+    )
+
 
 MODELS.update({
-    "resnet18_v2": ModelSpec(
-        name="resnet18_v2",
-        files=(ModelFile("resnet18-v2-7.onnx",
-                         "3b4d048057854022232aa20bf68262e31718ab7119a17f920b8a2dc1433f824b",
-                         46806737, _ONNX_MODELS + "resnet18-v2-7.onnx"),),
-        dim=512, source=_RESNET_SOURCE, **_IMAGENET,
-        notes="ResNet-18 v2 (pre-activation), ImageNet top-1 69.70%. The embedding is the "
-              "global-average-pooled input of the final fully connected layer.",
-    ),
-    "resnet152_v1": ModelSpec(
-        name="resnet152_v1",
-        files=(ModelFile("resnet152-v1-7.onnx",
-                         "b0ec92437bf8c9d0739bf9bafdea9638e13f9e3c1e2fb766ad546cc182fd3f6d",
-                         241816206, _ONNX_MODELS + "resnet152-v1-7.onnx"),),
-        dim=2048, source=_RESNET_SOURCE, **_IMAGENET,
-        notes="ResNet-152 v1, ImageNet top-1 77.11%. The embedding is the "
-              "global-average-pooled input of the final fully connected layer.",
-    ),
+    "resnet18_v2": _onnx_zoo_resnet(
+        "resnet18_v2", "resnet18-v2-7.onnx",
+        "3b4d048057854022232aa20bf68262e31718ab7119a17f920b8a2dc1433f824b", 46806737, 512,
+        "ResNet-18 v2 (pre-activation), ImageNet top-1 69.70%"),
+    "resnet152_v1": _onnx_zoo_resnet(
+        "resnet152_v1", "resnet152-v1-7.onnx",
+        "b0ec92437bf8c9d0739bf9bafdea9638e13f9e3c1e2fb766ad546cc182fd3f6d", 241816206, 2048,
+        "ResNet-152 v1, ImageNet top-1 77.11%"),
 })
 
 
