@@ -266,15 +266,16 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
             results = (call(*args, **kwargs) for call, args, kwargs in calls)
         else:
             results = Parallel(n_jobs=n_jobs, return_as="generator")(calls)
-        blocks, errors = [], {}
+        # Rows are copied in as the batches arrive, while the workers go on: a
+        # final np.vstack would touch every page of the result after they finish.
+        features = np.empty((n, sum(ext._n_features() for _, ext in named)), np.float32)
+        errors = {}
         with _progress(self.progress, n) as bar:
-            for block, block_errors in results:
-                blocks.append(block)
+            for start, (block, block_errors) in zip(starts, results):
+                features[start:start + len(block)] = block
                 errors.update(block_errors)
                 bar.update(len(block))
-        if not blocks:
-            return np.empty((0, sum(e._n_features() for _, e in named)), np.float32), errors
-        return np.vstack(blocks), errors
+        return features, errors
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         """``"<extractor name>__<feature name>"`` for every column."""
