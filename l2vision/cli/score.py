@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import collections
-import hashlib
 import itertools
 import sys
 import time
 from pathlib import Path
 
+from l2vision._files import file_sha256
 from l2vision.cli import EXIT_ERROR, EXIT_OK, EXIT_SOME_FAILED, log, show_progress
 
 HELP = """\
@@ -63,14 +63,6 @@ def add_parser(subparsers, common) -> None:
     p.set_defaults(run=run)
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def run(args) -> int:
     import os
 
@@ -109,7 +101,7 @@ def run(args) -> int:
     fmt = args.format or ("jsonl" if args.out and args.out.suffix in (".jsonl", ".ndjson") else "csv")
     columns = columns_for(model.classes_, top_k=args.top_k, probs=args.probs,
                           probabilistic=hasattr(head, "predict_proba"))
-    job = {"model_sha256": _file_sha256(args.model), "batch_size": args.batch_size,
+    job = {"model_sha256": file_sha256(args.model), "batch_size": args.batch_size,
            "inputs": [str(i) for i in args.inputs], "manifests": [str(m) for m in args.manifest]}
     writer = PredictionWriter(args.out, fmt=fmt, columns=columns, job=job, top_k=args.top_k,
                               probs=args.probs)

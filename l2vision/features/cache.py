@@ -12,12 +12,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
+
+from l2vision._files import atomic_write
 
 __all__ = ["FeatureCacheWarning", "cache_key", "load_cached", "save_cached"]
 
@@ -79,19 +79,6 @@ def load_cached(directory, key: str, shape: tuple) -> np.ndarray | None:
     return array
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_cached(directory, key: str, array: np.ndarray) -> None:
     """Write an entry atomically: the matrix first, then its record."""
     directory = Path(directory)
@@ -99,7 +86,7 @@ def save_cached(directory, key: str, array: np.ndarray) -> None:
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=False)
     data = buffer.getvalue()
-    _atomic_write(directory / f"{key}.npy", data)
+    atomic_write(directory / f"{key}.npy", lambda f: f.write(data))
     record = {"sha256": hashlib.sha256(data).hexdigest(), "shape": list(array.shape),
               "dtype": str(array.dtype)}
-    _atomic_write(directory / f"{key}.json", json.dumps(record).encode())
+    atomic_write(directory / f"{key}.json", lambda f: f.write(json.dumps(record).encode()))

@@ -12,11 +12,12 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from l2vision._files import atomic_write, file_sha256
 
 __all__ = ["MODELS", "ModelChecksumError", "ModelNotFoundError", "ModelSpec", "cache_dir",
            "fetch", "file_sha256", "find_file", "model_dirs"]
@@ -130,15 +131,6 @@ def model_dirs() -> list[Path]:
     return dirs + [cache_dir()]
 
 
-def file_sha256(path) -> str:
-    """sha256 of a file, read in blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def find_file(name: str, *, model: str = "") -> Path:
     """The first existing ``name`` in :func:`model_dirs`.
 
@@ -199,40 +191,31 @@ def fetch(name: str, *, progress: bool = False, timeout: float = 60) -> list[Pat
 
 
 def _download(f: ModelFile, target: Path, *, progress: bool, timeout: float) -> Path:
-    """Stream ``f.url`` to a temporary file, check size and sha256, rename to ``target``."""
+    """Stream ``f.url`` into ``target`` atomically; kept only if size and sha256 match."""
     from tqdm.auto import tqdm
 
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{f.name}.", suffix=".part")
-    try:
+    def stream(out) -> None:
         h = hashlib.sha256()
         received = 0
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(f.url, timeout=timeout) as response, \
+        with urllib.request.urlopen(f.url, timeout=timeout) as response, \
                 tqdm(total=f.size, unit="B", unit_scale=True, desc=f.name,
                      disable=not progress or None) as bar:
             while True:
                 try:
                     block = response.read(1 << 16)
                 except http.client.IncompleteRead as exc:
-                    block = exc.partial
-                    out.write(block)
-                    received += len(block)
-                    raise OSError(f"{f.url}: connection ended after {received} of {f.size} "
-                                  "bytes") from None
+                    received += len(exc.partial)
+                    block = b""
                 if not block:
                     break
                 out.write(block)
                 h.update(block)
                 received += len(block)
                 bar.update(len(block))
-            out.flush()
-            os.fsync(out.fileno())
         if received != f.size:
             raise OSError(f"{f.url}: connection ended after {received} of {f.size} bytes")
         if h.hexdigest() != f.sha256:
             raise ModelChecksumError(f"{f.url}: sha256 {h.hexdigest()} does not match the "
                                      f"published {f.sha256}; the file was not kept")
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+
+    return atomic_write(target, stream)

@@ -12,12 +12,13 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import tempfile
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
 import joblib
+
+from l2vision._files import atomic_write
 
 __all__ = ["ModelFileError", "ModelVersionWarning", "library_versions", "load", "read_metadata",
            "save"]
@@ -96,20 +97,7 @@ def save(model, path: str | os.PathLike, *, metadata: dict | None = None,
     container = {"format": FORMAT, "format_version": FORMAT_VERSION, "metadata": meta,
                  "sha256": hashlib.sha256(payload).hexdigest(), "model": payload}
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            joblib.dump(container, f)
-            f.flush()
-            os.fsync(f.fileno())
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            os.link(tmp, path)  # atomic, and fails if a file appeared meanwhile
-            os.unlink(tmp)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: joblib.dump(container, f), overwrite=overwrite)
     return path
 
 
