@@ -19,7 +19,8 @@ from l2vision.features import (
 )
 from l2vision.pipelines.search import LogisticRegressionKFoldCV, RidgeClassifierKFoldCV
 
-__all__ = ["FEATURE_SETS", "MODELS", "make_features", "make_pipeline", "split_pipeline"]
+__all__ = ["FEATURE_SETS", "MODELS", "make_features", "make_pipeline", "make_search",
+           "split_pipeline"]
 
 MODELS = ("logreg", "ridge")
 
@@ -171,14 +172,44 @@ def make_pipeline(features, model: str = "logreg", *, lam: float | None = None,
     if normalize == "l2":
         steps.append(("normalize", Normalizer("l2")))
     if lam is None:
-        grid = lambdas if lambdas is not None else (20 if model == "logreg" else 40)
-        search = LogisticRegressionKFoldCV if model == "logreg" else RidgeClassifierKFoldCV
-        steps.append(("clf", search(grid, cv=cv, random_state=random_state)))
+        steps.append(("clf", make_search(model, lambdas, cv=cv, random_state=random_state)))
     else:
         steps.append(("scale", StandardScaler()))
         steps.append(("clf", LogisticRegression(C=1.0 / lam, max_iter=1000) if model == "logreg"
                       else RidgeClassifier(alpha=lam)))
     return Pipeline(steps)
+
+
+def make_search(model: str, lambdas=None, *, cv=5, random_state=0, n_jobs=None,
+                progress=False):
+    """The λ-search estimator for ``model``: the last step of a CV pipeline.
+
+    Parameters
+    ----------
+    model : {"logreg", "ridge"}
+    lambdas : int, array-like or None, default=None
+        The grid; None gives 20 values for logreg and 40 for ridge (a ridge
+        path costs the same whatever the number of λ).
+    cv, random_state, progress :
+        Passed to the estimator.
+    n_jobs : int or None, default=None
+        Parallel folds (logreg only; the ridge path is one pass of linear algebra).
+
+    Returns
+    -------
+    LogisticRegressionKFoldCV or RidgeClassifierKFoldCV
+
+    Examples
+    --------
+    >>> make_search("ridge").lambdas, make_search("logreg", 5).lambdas
+    (40, 5)
+    """
+    if model == "logreg":
+        return LogisticRegressionKFoldCV(20 if lambdas is None else lambdas, cv=cv,
+                                         random_state=random_state, n_jobs=n_jobs,
+                                         progress=progress)
+    return RidgeClassifierKFoldCV(40 if lambdas is None else lambdas, cv=cv,
+                                  random_state=random_state, progress=progress)
 
 
 def split_pipeline(model: Pipeline):

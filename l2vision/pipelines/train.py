@@ -13,9 +13,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import Normalizer
 
 from l2vision.datasets import DatasetError, ImageSet, load_dataset
-from l2vision.pipelines.build import MODELS, make_features
+from l2vision.pipelines.build import MODELS, make_features, make_search
 from l2vision.pipelines.evaluate import classification_metrics
-from l2vision.pipelines.search import LogisticRegressionKFoldCV, RidgeClassifierKFoldCV
 
 __all__ = ["TrainResult", "check_trainable", "fingerprint", "train"]
 
@@ -147,11 +146,8 @@ def train(data=None, *, features="hog,color,lbp", model: str = "logreg", cv: int
     if normalize == "l2":
         steps.append(("normalize", Normalizer("l2")))
         X = steps[-1][1].fit_transform(X)
-    grid = lambdas if lambdas is not None else (20 if model == "logreg" else 40)
-    search = (LogisticRegressionKFoldCV(grid, cv=cv, random_state=seed, n_jobs=n_jobs,
-                                        progress=progress)
-              if model == "logreg" else
-              RidgeClassifierKFoldCV(grid, cv=cv, random_state=seed, progress=progress))
+    search = make_search(model, lambdas, cv=cv, random_state=seed, n_jobs=n_jobs,
+                         progress=progress)
     start = time.perf_counter()
     search.fit(X, train_set.labels)
     timings["search"] = time.perf_counter() - start
