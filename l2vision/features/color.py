@@ -114,34 +114,33 @@ class ColorHistogram(ImageExtractor):
         return [f"{self.space}_{cell}_{name}" for cell in grid_cell_names(self.grid)
                 for name in bins]
 
+    def _bin_tables(self) -> list[np.ndarray]:
+        """For each channel, the bin of every 8-bit value (``value * bins // range``)."""
+        ranges = _SPACES[self.space][2]
+        return [(np.arange(256) * bins) // top for bins, top in zip(self._bins3(), ranges)]
+
     def _bin_index(self, image: np.ndarray) -> np.ndarray:
-        """Per-pixel bin index, shape (H, W) for joint mode or (3, H, W) per channel."""
-        code, _, ranges = _SPACES[self.space]
-        converted = cv2.cvtColor(image, code)
-        b = self._bins3()
-        idx = [(converted[:, :, c].astype(np.int32) * b[c]) // ranges[c] for c in range(3)]
-        if self.mode == "joint":
-            return (idx[0] * b[1] + idx[1]) * b[2] + idx[2]
-        offsets = np.cumsum((0,) + b[:2])
-        return np.stack([idx[c] + offsets[c] for c in range(3)])
+        """Per-channel mode: per-pixel bin index, shape (3, H, W), channels' bins end to end."""
+        converted = cv2.cvtColor(image, _SPACES[self.space][0])
+        offsets = np.cumsum((0,) + self._bins3()[:2])
+        return np.stack([table[converted[:, :, c]] + offsets[c]
+                         for c, table in enumerate(self._bin_tables())])
 
     def _joint_histograms(self, images: np.ndarray) -> np.ndarray:
         """Joint mode for a stack of same-size images ``(n, H, W, 3)``, all at once.
 
-        One color conversion for the stack, per-pixel bin indexes from lookup
-        tables (the bins of :meth:`_bin_index`), and one ``np.bincount`` per
-        grid cell with each image's counts offset into its own row.
+        One color conversion for the stack, per-pixel joint bin indexes from
+        lookup tables, and one ``np.bincount`` per grid cell with each image's
+        counts offset into its own row.
         """
         n, height, width = images.shape[:3]
-        code, _, ranges = _SPACES[self.space]
-        converted = cv2.cvtColor(images.reshape(n * height, width, 3), code)
+        converted = cv2.cvtColor(images.reshape(n * height, width, 3), _SPACES[self.space][0])
         b = self._bins3()
         n_bins = b[0] * b[1] * b[2]
         # Bin of each value, already multiplied by its channel's place in the joint index.
         depth = np.uint8 if n_bins <= 256 else np.uint16 if n_bins <= 65536 else np.int32
-        planes = [cv2.LUT(plane, ((np.arange(256) * b[c]) // ranges[c] * weight).astype(depth))
-                  for c, (plane, weight) in enumerate(zip(cv2.split(converted),
-                                                          (b[1] * b[2], b[2], 1)))]
+        planes = [cv2.LUT(plane, (table * weight).astype(depth)) for plane, table, weight in
+                  zip(cv2.split(converted), self._bin_tables(), (b[1] * b[2], b[2], 1))]
         index = cv2.add(cv2.add(planes[0], planes[1]), planes[2]).reshape(n, height, width)
         offsets = (np.arange(n, dtype=np.int32) * n_bins)[:, None, None]
         cells = []
