@@ -154,10 +154,15 @@ class CNNEmbedding(ImageExtractor):
         spec = self._spec()
         if spec is not None:
             return str(find_file(spec.files[0].name, model=spec.name)), None
-        if isinstance(self.model, str) and Path(self.model).suffix.lower() not in FORMATS:
+        self._check_known_model()
+        return model_files(self.model)
+
+    def _check_known_model(self) -> None:
+        """A string that is neither a registry name nor a model file name is a typo."""
+        if self._spec() is None and isinstance(self.model, str) and \
+                Path(self.model).suffix.lower() not in FORMATS:
             raise ModelLoadError(f"{self.model}: unknown model; give a registry name "
                                  f"({', '.join(MODELS)}) or a file ending in " + ", ".join(FORMATS))
-        return model_files(self.model)
 
     def _check_params(self) -> None:
         if not isinstance(self.model, (str, os.PathLike, tuple, list)):
@@ -182,17 +187,14 @@ class CNNEmbedding(ImageExtractor):
         self._check_int("batch_size", 1)
         if self.threads is not None:
             self._check_int("threads", 1)
-        if self._spec() is None and isinstance(self.model, str) and \
-                Path(self.model).suffix.lower() not in FORMATS:
-            raise ModelLoadError(f"{self.model}: unknown model; give a registry name "
-                                 f"({', '.join(MODELS)}) or a file ending in " + ", ".join(FORMATS))
+        self._check_known_model()
         if self._spec() is None and self.input_size is None:
             self._fail("input_size", "given for a model file (the registry knows it only "
                                      "for its own models)")
 
     # -- the network -----------------------------------------------------------------
-    def _net(self) -> cv2.dnn.Net:
-        """The parsed network, after checking the file against the fitted checksum."""
+    def _net(self) -> tuple[cv2.dnn.Net, str]:
+        """The parsed network and its weights file, checked against the fitted checksum."""
         weights, config = self._files()
         expected = getattr(self, "model_sha256_", None)
         if expected is None and self._spec() is not None:
@@ -204,15 +206,15 @@ class CNNEmbedding(ImageExtractor):
                                          f"{expected}; the file changed since the model was "
                                          "fitted, or it is another file")
             self._checked = (weights, expected)
-        return read_net(weights, config, os.path.getmtime(weights))
+        return read_net(weights, config, os.path.getmtime(weights)), weights
 
-    def _output_names(self, net) -> list[str]:
+    def _output_names(self, net: cv2.dnn.Net, weights: str) -> list[str]:
         """The layer names to read, registry aliases resolved, each checked to exist."""
         requested = self._setting("output", None)
         outputs = list(net.getUnconnectedOutLayersNames())
         if requested is None:
             if self._spec() is not None:  # the registry's rule: before the last dense layer
-                return [classifier_input(net, self._files()[0])]
+                return [classifier_input(net, weights)]
             return [outputs[-1]]
         aliases = self._spec().layers if self._spec() is not None else {}
         names = []
@@ -220,7 +222,7 @@ class CNNEmbedding(ImageExtractor):
             name = aliases.get(name, name)
             if name not in outputs and name not in net.getLayerNames():
                 hint = f"; the registry's aliases are {sorted(aliases)}" if aliases else ""
-                raise ModelLoadError(f"{self._files()[0]}: no output or layer named {name!r}; "
+                raise ModelLoadError(f"{weights}: no output or layer named {name!r}; "
                                      f"the outputs are {outputs}, and there are "
                                      f"{len(net.getLayerNames())} layers (e.g. "
                                      f"{list(net.getLayerNames())[-4:]}){hint}")
@@ -274,8 +276,8 @@ class CNNEmbedding(ImageExtractor):
     def _layout(self) -> list[tuple[str, int, bool]]:
         """``(label, length, pooled map?)`` of each output, from a forward pass of a blank image."""
         if getattr(self, "_layout_cache", None) is None:
-            net = self._net()
-            names = self._output_names(net)
+            net, weights = self._net()
+            names = self._output_names(net, weights)
             net.setInput(self._blob([np.zeros((8, 8, 3), np.uint8)]))
             requested = self._setting("output", None)
             labels = ["cnn"] if requested is None else \
@@ -308,9 +310,6 @@ class CNNEmbedding(ImageExtractor):
             image = image[y0:y0 + ch, x0:x0 + cw]
         return image
 
-    def _forward(self, images: list[np.ndarray]) -> np.ndarray:
-        return np.hstack(self._forward_raw(images))
-
     def _blob(self, batch: list[np.ndarray]) -> np.ndarray:
         """The NCHW float32 network input for a batch of uint8 BGR images."""
         size = tuple(self._setting("input_size", None))
@@ -325,10 +324,10 @@ class CNNEmbedding(ImageExtractor):
             blob /= np.broadcast_to(np.asarray(std, np.float32), 3)[None, :, None, None]
         return blob
 
-    def _forward_raw(self, images: list[np.ndarray]) -> list[np.ndarray]:
-        """One float32 ``(n, length)`` array per requested output, pooled."""
-        net = self._net()
-        names = self._output_names(net)
+    def _forward(self, images: list[np.ndarray]) -> np.ndarray:
+        """The requested outputs, each pooled, side by side: float32 ``(n, length)``."""
+        net, weights = self._net()
+        names = self._output_names(net, weights)
         previous = cv2.getNumThreads()
         if self.threads is not None:
             cv2.setNumThreads(self.threads)
@@ -341,7 +340,7 @@ class CNNEmbedding(ImageExtractor):
         finally:
             if self.threads is not None:
                 cv2.setNumThreads(previous)
-        return [np.vstack(pieces).astype(np.float32, copy=False) for pieces in out]
+        return np.hstack([np.vstack(pieces) for pieces in out]).astype(np.float32, copy=False)
 
     def _extract(self, images: list[np.ndarray]) -> np.ndarray:
         features = self._forward(images)
