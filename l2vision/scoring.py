@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from l2vision.pipelines.build import split_pipeline
+from l2vision.pipelines.build import split_pipeline, using_params
 
 __all__ = ["CHUNK_BATCHES", "Prediction", "class_scores", "predict_paths"]
 
@@ -110,11 +110,10 @@ def predict_paths(model, paths: Iterable[str | os.PathLike], *, batch_size: int 
     features, head = split_pipeline(model)
     classes = np.asarray([str(c) for c in model.classes_])
     k = max(1, min(int(top_k), len(classes)))
-    saved = features.get_params(deep=False)
-    features.set_params(n_jobs=n_jobs, batch_size=batch_size, progress=False, cache_dir=None)
     chunk_size = batch_size * CHUNK_BATCHES
     iterator = iter(paths)
-    try:
+    with using_params(features, n_jobs=n_jobs, batch_size=batch_size, progress=False,
+                      cache_dir=None):
         while chunk := [os.fspath(p) for p in itertools.islice(iterator, chunk_size)]:
             X, errors = features.transform_with_errors(chunk)
             ok = np.array([i for i in range(len(chunk)) if i not in errors], dtype=np.intp)
@@ -130,5 +129,3 @@ def predict_paths(model, paths: Iterable[str | os.PathLike], *, batch_size: int 
                                  [(str(classes[j]), float(s[j])) for j in order], s)
             if progress is not None:
                 progress(len(chunk))
-    finally:
-        features.set_params(**saved)

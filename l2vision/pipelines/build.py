@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from sklearn.linear_model import LogisticRegression, RidgeClassifier
 from sklearn.pipeline import Pipeline
@@ -20,7 +21,7 @@ from l2vision.features import (
 from l2vision.pipelines.search import LogisticRegressionKFoldCV, RidgeClassifierKFoldCV
 
 __all__ = ["FEATURE_SETS", "MODELS", "make_features", "make_pipeline", "make_search",
-           "split_pipeline"]
+           "split_pipeline", "using_params"]
 
 MODELS = ("logreg", "ridge")
 
@@ -228,3 +229,29 @@ def split_pipeline(model: Pipeline):
                          f"(a model from l2vision train); got {type(model).__name__}.")
     head = model[1:] if len(model.steps) > 2 else model.steps[-1][1]
     return model.steps[0][1], head
+
+
+@contextmanager
+def using_params(estimator, **params) -> Iterator:
+    """Set some parameters of ``estimator`` for a ``with`` block, then restore them.
+
+    For run-time settings of a fitted pipeline's step (``n_jobs``,
+    ``progress``, ``batch_size``) that must not stay in the saved model.
+
+    Examples
+    --------
+    >>> from l2vision.features import ImageFeatures
+    >>> features = ImageFeatures([])
+    >>> with using_params(features, n_jobs=2):
+    ...     features.n_jobs
+    2
+    >>> print(features.n_jobs)
+    None
+    """
+    saved = {name: value for name, value in estimator.get_params(deep=False).items()
+             if name in params}
+    estimator.set_params(**params)
+    try:
+        yield estimator
+    finally:
+        estimator.set_params(**saved)

@@ -85,15 +85,11 @@ def evaluate_images(model, images, *, n_jobs=None, progress: bool = False) -> di
     ``"failed"`` (``[{"path": ..., "error": ...}]``).
     """
     from l2vision.images import image_name
-    from l2vision.pipelines.build import split_pipeline
+    from l2vision.pipelines.build import split_pipeline, using_params
 
     features, head = split_pipeline(model)
-    saved = features.get_params(deep=False)
-    features.set_params(n_jobs=n_jobs, progress=progress)
-    try:
+    with using_params(features, n_jobs=n_jobs, progress=progress):
         X, errors = features.transform_with_errors(images.images)
-    finally:
-        features.set_params(n_jobs=saved["n_jobs"], progress=saved["progress"])
     ok = np.array([i for i in range(len(X)) if i not in errors], dtype=np.intp)
     if not len(ok):
         raise ValueError(f"{images.source}: none of the {len(X)} images could be read "

@@ -13,7 +13,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import Normalizer
 
 from l2vision.datasets import DatasetError, ImageSet, load_dataset
-from l2vision.pipelines.build import MODELS, make_features, make_search
+from l2vision.pipelines.build import MODELS, make_features, make_search, using_params
 from l2vision.pipelines.evaluate import classification_metrics
 
 __all__ = ["TrainResult", "check_trainable", "fingerprint", "train"]
@@ -159,9 +159,8 @@ def train(data=None, *, features="hog,color,lbp", model: str = "logreg", cv: int
     test_metrics = None
     if test_set.n_images:
         start = time.perf_counter()
-        extractor.set_params(progress=progress, n_jobs=n_jobs)
-        predicted = pipeline.predict(test_set.images)
-        extractor.set_params(progress=False, n_jobs=None)
+        with using_params(extractor, progress=progress, n_jobs=n_jobs):
+            predicted = pipeline.predict(test_set.images)
         timings["evaluate"] = time.perf_counter() - start
         test_metrics = classification_metrics(test_set.labels, predicted, images.classes)
 
