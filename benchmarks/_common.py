@@ -34,6 +34,24 @@ def timed(fn, *args, **kwargs):
     return result, time.perf_counter() - start
 
 
+def median_times(variants: dict, repeats: int, *args) -> tuple[dict, dict]:
+    """Run every ``variants[name](*args)`` in turn, ``repeats`` rounds; median seconds each.
+
+    Alternating the variants and taking medians keeps a drift of the
+    machine's speed (10-20% from one minute to the next here) out of their
+    ratios. Returns ``({name: median seconds}, {name: last result})``.
+    """
+    import numpy
+
+    seconds = {name: [] for name in variants}
+    results = {}
+    for _ in range(repeats):
+        for name, run in variants.items():
+            results[name], t = timed(run, *args)
+            seconds[name].append(t)
+    return {name: float(numpy.median(t)) for name, t in seconds.items()}, results
+
+
 def machine() -> str:
     """One line describing the machine, printed with every benchmark."""
     import cv2

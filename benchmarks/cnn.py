@@ -16,7 +16,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from _common import SHARED, cifar_paths, machine, timed
+from _common import SHARED, cifar_paths, machine, median_times
 
 from l2vision.features import CNNEmbedding, ImageFeatures
 
@@ -49,16 +49,11 @@ def main() -> None:
     net = cv2.dnn.readNetFromONNX(str(Path(os.environ["L2VISION_MODEL_DIR"]) /
                                       "mobilenet_v1_0.25_224.onnx"))
     bare_loop(net, images[:64], 64)
-    # Alternate the two, --repeats times each, and compare medians: this
-    # machine's speed drifts by 10-20% from one minute to the next.
-    t_ours, t_bare = [], []
-    for _ in range(args.repeats):
-        ours, seconds = timed(embed.transform, paths)
-        t_ours.append(seconds)
-        bare, seconds = timed(bare_loop, net, images, 64)
-        t_bare.append(seconds)
+    seconds, results = median_times({"ours": lambda: embed.transform(paths),
+                                     "bare": lambda: bare_loop(net, images, 64)}, args.repeats)
+    ours, bare = results["ours"], results["bare"]
     assert np.abs(ours - bare).max() < 1e-4, np.abs(ours - bare).max()
-    t_ours, t_bare = float(np.median(t_ours)), float(np.median(t_bare))
+    t_ours, t_bare = seconds["ours"], seconds["bare"]
     print(f"(a) CNNEmbedding via ImageFeatures on {len(paths)} files: {len(paths) / t_ours:.0f} "
           f"images/s (median of {args.repeats})")
     print(f"(b) bare blobFromImages + net.forward on preloaded arrays: {len(paths) / t_bare:.0f} "

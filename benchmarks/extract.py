@@ -11,7 +11,7 @@ import argparse
 
 import cv2
 import numpy as np
-from _common import cifar_paths, machine, timed
+from _common import cifar_paths, machine, median_times, timed
 from skimage.color import rgb2hsv
 from skimage.feature import hog
 from skimage.io import imread
@@ -68,12 +68,9 @@ def main() -> None:
     }
     for run in list(variants.values())[1:]:
         run(paths[:600])  # warm up: start the worker pool once
-    seconds = {name: [] for name in variants}
-    for _ in range(args.repeats):  # this machine's speed drifts from minute to minute
-        for name, run in variants.items():
-            X, t = timed(run, paths)
-            seconds[name].append(t)
-    rates = {name: len(paths) / float(np.median(t)) for name, t in seconds.items()}
+    seconds, results = median_times(variants, args.repeats, paths)
+    X = results[list(variants)[-1]]
+    rates = {name: len(paths) / t for name, t in seconds.items()}
     slow = paths[: args.n_slow]
     Xs, t = timed(skimage_loop, slow)
     slow_name = f"skimage.feature.hog + numpy HSV histogram loop ({len(slow)} images)"
