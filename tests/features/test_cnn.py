@@ -8,6 +8,7 @@ import shutil
 import socket
 import threading
 
+import cv2
 import numpy as np
 import pytest
 import skimage.data
@@ -269,6 +270,55 @@ def test_registry_embedding_before_the_last_dense_layer(tiny, monkeypatch, dim):
     expected = CNNEmbedding(path, input_size=(16, 16), scale=1 / 255, swap_rb=True,
                             output="embedding").fit().transform(images)
     np.testing.assert_array_equal(got, expected)
+
+
+def test_registry_files_are_looked_up_in_model_dir_then_cache(tiny, monkeypatch, tmp_path):
+    import hashlib
+
+    path, _ = tiny
+    spec = ModelSpec("tiny_net", (ModelFile("tiny.onnx", hashlib.sha256(path.read_bytes())
+                                            .hexdigest(), path.stat().st_size),),
+                     (16, 16), (0, 0, 0), 1 / 255, None, True, None, "embedding", 4, None,
+                     "MIT", "made in the test")
+    monkeypatch.setitem(zoo.MODELS, "tiny_net", spec)
+    model_dir, cache = tmp_path / "mine", tmp_path / "home" / "models"
+    for folder in (model_dir, cache):
+        folder.mkdir(parents=True)
+        shutil.copy(path, folder / "tiny.onnx")
+    monkeypatch.setenv("L2VISION_MODEL_DIR", str(model_dir))
+    monkeypatch.setenv("L2VISION_HOME", str(tmp_path / "home"))
+    assert CNNEmbedding("tiny_net").fit().model_path_ == str(model_dir / "tiny.onnx")
+    (model_dir / "tiny.onnx").unlink()
+    assert CNNEmbedding("tiny_net").fit().model_path_ == str(cache / "tiny.onnx")
+    monkeypatch.delenv("L2VISION_MODEL_DIR")
+    assert CNNEmbedding("tiny_net").fit().model_path_ == str(cache / "tiny.onnx")
+    # An explicit path comes first of all: it is used as given.
+    assert CNNEmbedding(path, input_size=(16, 16)).fit().model_path_ == str(path)
+
+
+def test_threads_are_set_for_inference_and_restored(tiny, monkeypatch):
+    path, _ = tiny
+    images = [np.random.default_rng(2).integers(0, 256, (16, 16, 3), dtype=np.uint8)]
+    before = cv2.getNumThreads()
+    calls = []
+    real = cv2.setNumThreads
+    monkeypatch.setattr(cv2, "setNumThreads", lambda n: (calls.append(n), real(n)))
+    one = CNNEmbedding(path, input_size=(16, 16), threads=1).fit().transform(images)
+    assert calls == [1, before] and cv2.getNumThreads() == before
+    np.testing.assert_allclose(one, CNNEmbedding(path, input_size=(16, 16)).fit()
+                               .transform(images), rtol=1e-6)
+
+
+def test_models_info_shows_files_preprocessing_and_layers(capsys):
+    assert main(["models", "info", "mobilenet_v1_0.25"]) == 0
+    out = capsys.readouterr().out
+    assert "02d518e0252e38a2f0234d10923cc9cd6710d7039c5391a9e068a0ffab961665" in out
+    assert "layers:      conv1, conv2" in out and "swap_rb:     True" in out
+    assert main(["models", "info", "resnet18_v2"]) == 0
+    out = capsys.readouterr().out
+    assert "output:      the input of the last fully connected layer" in out
+    assert "url:         https://github.com/onnx/models/raw/main/validated/" in out
+    assert main(["models", "info", "resnet9000"]) != 0
 
 
 def test_registry_resnets_are_complete():
