@@ -14,6 +14,14 @@ CIFAR = SHARED / "data" / "cifar10"
 MODELS = SHARED / "models"
 
 
+@pytest.fixture(autouse=True)
+def _run_in_a_temporary_folder(tmp_path, monkeypatch):
+    """Every test runs in its own empty folder: files in the user's current folder
+    (a model.joblib from the quickstart, say) neither change a test's outcome nor
+    get overwritten by a command run with its default output names."""
+    monkeypatch.chdir(tmp_path)
+
+
 def _need(path: Path, what: str) -> Path:
     if not path.exists():
         pytest.skip(f"{what} not found at {path.resolve()} (../shared is absent in a fresh "
