@@ -34,8 +34,13 @@ class HeaderInfo(NamedTuple):
 
 
 def _jpeg_info(data: bytes) -> HeaderInfo:
-    """Walk the JPEG segments up to the first scan; the file is complete if an
-    end-of-image marker follows the scan (markers inside scans are byte-stuffed)."""
+    """Walk the JPEG segments up to the frame header (the size).
+
+    The file is complete if it ends with the end-of-image marker; otherwise the
+    walk goes on to the first scan, and an end-of-image marker anywhere after
+    it will do (trailing bytes after it are allowed; markers inside scans are
+    byte-stuffed).
+    """
     width = height = None
     i, n = 2, len(data)
     unpack = _U16.unpack_from
@@ -52,6 +57,10 @@ def _jpeg_info(data: bytes) -> HeaderInfo:
         else:
             if marker in _JPEG_SOF and i + 9 <= n:
                 height, width = unpack(data, i + 5)[0], unpack(data, i + 7)[0]
+                if data.endswith(b"\xff\xd9"):
+                    # The usual case, settled without scanning the rest: the size
+                    # is known and the file ends with the end-of-image marker.
+                    return HeaderInfo("jpeg", width, height, True)
             i += 2 + unpack(data, i + 2)[0]
     return HeaderInfo("jpeg", width, height, False)
 

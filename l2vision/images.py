@@ -81,12 +81,16 @@ def _read_bytes(path: str | os.PathLike) -> bytes:
         # which matters when decoding thousands of thumbnails a second.
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
         try:
-            chunks = [os.read(fd, os.fstat(fd).st_size + 1)]
-            while chunks[-1]:  # until end of file (the file may have grown)
+            wanted = os.fstat(fd).st_size + 1
+            data = os.read(fd, wanted)
+            if len(data) < wanted:  # a short read of a regular file: the end
+                return data
+            chunks = [data]
+            while chunks[-1]:  # the file has grown (or is not a regular file)
                 chunks.append(os.read(fd, 1 << 20))
+            return b"".join(chunks)
         finally:
             os.close(fd)
-        return chunks[0] if len(chunks) == 2 else b"".join(chunks)
     except FileNotFoundError:
         raise ImageNotFoundError(path, "file not found") from None
     except IsADirectoryError:
