@@ -25,7 +25,7 @@ def decode_only(paths):
 
 
 def skimage_loop(paths):
-    """What a user writes by hand: same feature sizes (HOG 1764 + HSV 8x4x4 = 128)."""
+    """What a user writes by hand: HOG() and ColorHistogram()'s geometry (HOG 1764 + HSV 8x4x4 = 128)."""
     rows = []
     for p in paths:
         rgb = imread(p)
@@ -53,18 +53,17 @@ def main() -> None:
     for p in paths:  # warm the page cache: every variant below reads cached files
         with open(p, "rb") as f:
             f.read()
-    # HOG's default 64x64 window upsamples 32x32 images 2x, and HOG then costs
-    # about two decodes: the last variant computes the same 1,892 features at
-    # CIFAR-10's native size for comparison.
+    # The last variant is HOG on a 64x64 window (the same 8x8 cells and 1,892
+    # features): it upsamples the 32x32 images 2x and shows what that costs.
+    finer = [HOG(size=(64, 64), cell_size=(8, 8)), ColorHistogram()]
     variants = {
         "decode only (cv2.imread loop)": decode_only,
         "ImageFeatures([HOG(), ColorHistogram()], n_jobs=1)":
             ImageFeatures([HOG(), ColorHistogram()], n_jobs=1).transform,
         "ImageFeatures([HOG(), ColorHistogram()], n_jobs=2)":
             ImageFeatures([HOG(), ColorHistogram()], n_jobs=2).transform,
-        "ImageFeatures([HOG(size=(32, 32), cell_size=(4, 4)), ColorHistogram()], n_jobs=2)":
-            ImageFeatures([HOG(size=(32, 32), cell_size=(4, 4)), ColorHistogram()],
-                          n_jobs=2).transform,
+        "ImageFeatures([HOG(size=(64, 64), cell_size=(8, 8)), ColorHistogram()], n_jobs=2)":
+            ImageFeatures(finer, n_jobs=2).transform,
     }
     for run in list(variants.values())[1:]:
         run(paths[:600])  # warm up: start the worker pool once
@@ -80,12 +79,12 @@ def main() -> None:
     for name, rate in rates.items():
         print(f"{rate:10.0f} images/s  {name}")
     names = list(rates)
-    decode, ours, native = rates[names[0]], rates[names[2]], rates[names[3]]
+    decode, ours, finer_rate = rates[names[0]], rates[names[2]], rates[names[3]]
     print(f"ratio b/c ImageFeatures(n_jobs=2) / skimage loop: {ours / rates[slow_name]:.1f}x"
           "  (target >= 10x)")
     print(f"ratio b/a ImageFeatures(n_jobs=2) / decode only:  {ours / decode:.2f}x"
           "  (target >= 0.5x)")
-    print(f"ratio native-size HOG (n_jobs=2) / decode only: {native / decode:.2f}x")
+    print(f"ratio 64x64-window HOG (n_jobs=2) / decode only: {finer_rate / decode:.2f}x")
 
 
 if __name__ == "__main__":

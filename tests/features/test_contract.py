@@ -95,8 +95,9 @@ def test_bad_image_is_named(extractor, images):
     (HOG(), "orientations", 0, "The 'orientations' parameter of HOG must be an int >= 1. Got 0."),
     (HOG(), "cell_size", (8,), "The 'cell_size' parameter of HOG must be a (width, height) pair"),
     (HOG(), "block_norm", "L1", "The 'block_norm' parameter of HOG must be one of 'L2-Hys'. Got 'L1'."),
-    (HOG(), "size", (30, 64), "the width 30 must be at least the block's 16 px and exceed it by "
-                              "a multiple of the 8 px stride"),
+    (HOG(), "size", (30, 32), "the width 30 must be at least the block's 8 px and exceed it by "
+                              "a multiple of the 4 px stride"),
+    (HOG(cell_size=(8, 8)), "size", (32, 20), "the height 20 must be at least the block's 16 px"),
     (HOG(), "color", "rgb", "The 'color' parameter of HOG must be one of 'gray', 'max'"),
     (ColorHistogram(), "space", "xyz", "The 'space' parameter of ColorHistogram must be one of"),
     (ColorHistogram(), "bins", 0, "The 'bins' parameter of ColorHistogram must be an int or "
