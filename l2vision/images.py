@@ -74,12 +74,15 @@ def _check_color(color: str) -> None:
         raise ValueError(f"The 'color' parameter must be one of {_COLORS}. Got {color!r}.")
 
 
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0)  # O_BINARY: Windows only
+
+
 def _read_bytes(path: str | os.PathLike) -> bytes:
     """Read a whole file, mapping OS errors to :class:`ImageReadError`."""
     try:
         # os.open/os.read: a third of the cost of open().read() for small files,
         # which matters when decoding thousands of thumbnails a second.
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        fd = os.open(path, _OPEN_FLAGS)
         try:
             wanted = os.fstat(fd).st_size + 1
             data = os.read(fd, wanted)

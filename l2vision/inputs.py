@@ -13,7 +13,6 @@ import glob
 import os
 import sys
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 
 from l2vision.images import is_image_path
 
@@ -37,16 +36,18 @@ def _walk(folder: str) -> Iterator[str]:
 
 def _manifest(path: str, column: str) -> Iterator[str]:
     """Paths of a CSV manifest's column, relative ones resolved against its folder."""
-    base = Path(path).parent
+    base = os.path.dirname(path)
     with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        if column not in (reader.fieldnames or []):
+        reader = csv.reader(f)
+        header = next(reader, [])
+        if column not in header:
             raise InputError(f"{path}: no {column!r} column; the columns are "
-                             f"{', '.join(map(repr, reader.fieldnames or []))}")
+                             f"{', '.join(map(repr, header))}")
+        index = header.index(column)
         for row in reader:
-            value = (row[column] or "").strip()
+            value = row[index].strip() if index < len(row) else ""
             if value:
-                yield value if os.path.isabs(value) else str(base / value)
+                yield os.path.join(base, value)  # join keeps an absolute value as is
 
 
 def _expand(item: str, stdin: Iterable[str] | None) -> Iterator[str]:

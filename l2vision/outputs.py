@@ -67,6 +67,7 @@ class PredictionWriter:
         self.partial = out.with_name(out.name + ".partial") if out else None
         self.sidecar = out.with_name(out.name + ".partial.json") if out else None
         self._file = None
+        self._csv = self._csv_file = None
         self.rows_written = 0
 
     # -- opening ---------------------------------------------------------------------
@@ -159,9 +160,15 @@ class PredictionWriter:
                 yield offset, (fields[0], fields[-1])
 
     # -- writing -----------------------------------------------------------------------
+    def _csv_writer(self):
+        """One csv.writer per opened file (made on first use)."""
+        if self._csv_file is not self._file:
+            self._csv, self._csv_file = csv.writer(self._file, lineterminator="\n"), self._file
+        return self._csv
+
     def _write_header(self) -> None:
         if self.fmt == "csv":
-            csv.writer(self._file, lineterminator="\n").writerow(self.columns)
+            self._csv_writer().writerow(self.columns)
 
     def write(self, p: Prediction) -> None:
         """Append one row (buffered; see :meth:`flush`)."""
@@ -174,7 +181,7 @@ class PredictionWriter:
             if self.probs:
                 n = len(self.columns) - len(row) - 1
                 row += [_number(v) for v in p.scores] if ok else [""] * n
-            csv.writer(self._file, lineterminator="\n").writerow(row + [p.error])
+            self._csv_writer().writerow(row + [p.error])
         else:
             record = {"path": p.path, "label": p.label,
                       "score": float(_number(p.score)) if ok else None}

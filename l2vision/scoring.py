@@ -118,14 +118,18 @@ def predict_paths(model, paths: Iterable[str | os.PathLike], *, batch_size: int 
             X, errors = features.transform_with_errors(chunk)
             ok = np.array([i for i in range(len(chunk)) if i not in errors], dtype=np.intp)
             scores = class_scores(head, X[ok])[0] if len(ok) else np.empty((0, len(classes)))
-            row_of = {i: r for r, i in enumerate(ok)}
+            # The top k of every row at once (ties: the earlier class first).
+            order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+            top_names = classes[order].tolist()
+            top_scores = np.take_along_axis(scores, order, axis=1).tolist()
+            row = 0
             for i, path in enumerate(chunk):
                 if i in errors:
                     yield Prediction(path, None, None, [], None, errors[i].reason)
                     continue
-                s = scores[row_of[i]]
-                order = np.argsort(-s, kind="stable")[:k]
-                yield Prediction(path, str(classes[order[0]]), float(s[order[0]]),
-                                 [(str(classes[j]), float(s[j])) for j in order], s)
+                names, values = top_names[row], top_scores[row]
+                yield Prediction(path, names[0], values[0], list(zip(names, values)),
+                                 scores[row])
+                row += 1
             if progress is not None:
                 progress(len(chunk))

@@ -106,7 +106,9 @@ def run(args) -> int:
     writer = PredictionWriter(args.out, fmt=fmt, columns=columns, job=job, top_k=args.top_k,
                               probs=args.probs)
     done = writer.open(resume=args.resume, overwrite=args.overwrite)
-    total = None if stdin is not None else count_paths(args.inputs, **source)
+    # The bar's total costs a first pass over the inputs: only when a bar shows.
+    bar_shown = show_progress(args) and sys.stderr.isatty()
+    total = count_paths(args.inputs, **source) if bar_shown and stdin is None else None
     paths = iter_paths(args.inputs, stdin=stdin, **source)
 
     # Resume: check that the written rows are the first inputs, then restart at the
@@ -128,7 +130,7 @@ def run(args) -> int:
         log(args, f"resuming after {done} rows already in {writer.partial}")
 
     start, scored, failed = time.perf_counter(), 0, 0
-    bar = tqdm(total=total, initial=done, unit="img", disable=not show_progress(args) or None,
+    bar = tqdm(total=total, initial=done, unit="img", disable=not bar_shown,
                file=sys.stderr)
     try:
         results = predict_paths(model, itertools.chain(tail, paths), batch_size=args.batch_size,

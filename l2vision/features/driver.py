@@ -10,9 +10,16 @@ from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from l2vision.features.base import ImageExtractor, prepare_view
+from l2vision.features.base import ImageExtractor
 from l2vision.features.cache import cache_key, load_cached, save_cached
-from l2vision.images import DEFAULT_MAX_PIXELS, ImageReadError, as_image, image_sequence, resize_image
+from l2vision.images import (
+    DEFAULT_MAX_PIXELS,
+    ImageReadError,
+    as_image,
+    convert_color,
+    image_sequence,
+    resize_image,
+)
 
 __all__ = ["ImageFeatures"]
 
@@ -27,27 +34,24 @@ def _featurize_batch(named, items, start, size, max_pixels, on_error, single_thr
     """
     if single_thread:
         cv2.setNumThreads(1)  # joblib already uses the cores; avoid oversubscription
-    specs = {ext._input_spec() for _, ext in named}
+    specs = list(dict.fromkeys(ext._input_spec() for _, ext in named))
     views = {spec: [] for spec in specs}
+    sizes = list(dict.fromkeys(spec[0] for spec in specs))
     ok_rows, errors = [], {}
     for j, item in enumerate(items):
         try:
             image = resize_image(as_image(item, name=f"X[{start + j}]", max_pixels=max_pixels),
                                  size)
-            resized = {}
-            prepared = {}
-            for spec in specs:
-                if spec[0] not in resized:
-                    resized[spec[0]] = resize_image(image, spec[0])
-                prepared[spec] = prepare_view(resized[spec[0]], (None, spec[1]))
+            resized = {s: resize_image(image, s) for s in sizes}
+            prepared = [convert_color(resized[s], color) for s, color in specs]
         except ImageReadError as exc:
             if on_error == "raise":
                 raise
             errors[start + j] = exc
             continue
         ok_rows.append(j)
-        for spec in specs:
-            views[spec].append(prepared[spec])
+        for spec, view in zip(specs, prepared):
+            views[spec].append(view)
     widths = [ext._n_features() for _, ext in named]
     out = np.zeros((len(items), sum(widths)), np.float32)
     if ok_rows:
