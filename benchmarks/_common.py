@@ -8,15 +8,20 @@ import sys
 import time
 from pathlib import Path
 
-SHARED = Path(os.environ.get("L2VISION_SHARED", Path(__file__).resolve().parents[1] / ".." / "shared"))
+SHARED = Path(os.environ.get("L2VISION_SHARED",
+                             Path(__file__).resolve().parents[1] / ".." / "shared"))
 CIFAR = SHARED / "data" / "cifar10"
 
 
 def cifar_paths(split: str, limit: int | None = None, *, interleave: bool = True):
-    """Paths and labels of a CIFAR-10 split; ``interleave`` mixes classes so any prefix is balanced."""
+    """Paths and labels of a CIFAR-10 split.
+
+    ``interleave`` mixes the classes so that any prefix is balanced.
+    """
     if not CIFAR.exists():
         sys.exit(f"CIFAR-10 not found at {CIFAR.resolve()}; set L2VISION_SHARED")
-    per_class = [(d.name, sorted(str(p) for p in d.iterdir())) for d in sorted((CIFAR / split).iterdir())]
+    per_class = [(d.name, sorted(str(p) for p in d.iterdir()))
+                 for d in sorted((CIFAR / split).iterdir())]
     pairs = []
     if interleave:
         for i in range(max(len(files) for _, files in per_class)):

@@ -1,4 +1,4 @@
-"""Feature extraction speed on CIFAR-10: ImageFeatures vs decode-only vs a hand-written skimage loop.
+"""Feature extraction speed on CIFAR-10: ImageFeatures vs decode only vs a skimage loop.
 
 Run: ``python benchmarks/extract.py [--n 20000] [--n-slow 3000]``. Prints images/s
 and the ratios; asserts nothing. Targets (2-core machine): ImageFeatures with
@@ -25,7 +25,10 @@ def decode_only(paths):
 
 
 def skimage_loop(paths):
-    """What a user writes by hand: HOG() and ColorHistogram()'s geometry (HOG 1764 + HSV 8x4x4 = 128)."""
+    """What a user writes by hand, with HOG() and ColorHistogram()'s geometry.
+
+    HOG: 32x32, 4x4-px cells, 1,764 features; HSV histogram 8x4x4 = 128 bins.
+    """
     rows = []
     for p in paths:
         rgb = imread(p)

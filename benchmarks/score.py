@@ -31,7 +31,8 @@ from l2vision.cli import main
 start = time.perf_counter()
 code = main(sys.argv[1:])
 seconds = time.perf_counter() - start
-print(f"RESULT {code} {seconds:.3f} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}", file=sys.stderr)
+peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(f"RESULT {code} {seconds:.3f} {peak_kb}", file=sys.stderr)
 """
 
 

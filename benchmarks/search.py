@@ -18,8 +18,8 @@ import argparse
 import warnings
 
 import numpy as np
-from scipy.linalg import LinAlgWarning
 from _common import cifar_paths, machine, timed
+from scipy.linalg import LinAlgWarning
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, RidgeClassifier
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
@@ -27,7 +27,11 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from l2vision.features import HOG, ColorHistogram, ImageFeatures
-from l2vision.pipelines import LambdaAtEdgeWarning, LogisticRegressionKFoldCV, RidgeClassifierKFoldCV
+from l2vision.pipelines import (
+    LambdaAtEdgeWarning,
+    LogisticRegressionKFoldCV,
+    RidgeClassifierKFoldCV,
+)
 
 
 def main() -> None:
@@ -67,7 +71,8 @@ def _ridge(X, y, folds, grid_subset) -> None:
                         {"ridgeclassifier__alpha": subset}, cv=folds, refit=False)
     _, t_grid_subset = timed(grid.fit, X, y)
     t_grid = t_grid_subset * 40 / len(subset)
-    print(f"ridge: one fit (StandardScaler + RidgeClassifier, alpha={ridge.lambda_:.4g}): {t_fit:.1f} s")
+    print(f"ridge: one fit (StandardScaler + RidgeClassifier, alpha={ridge.lambda_:.4g}): "
+          f"{t_fit:.1f} s")
     print(f"ridge: RidgeClassifierKFoldCV 5 folds x 40 λ: {t_search:.1f} s "
           f"(chosen λ {ridge.lambda_:.4g}, CV accuracy {ridge.best_score_:.2%})")
     print(f"ridge: GridSearchCV 5 folds x {len(subset)} λ: {t_grid_subset:.1f} s "
@@ -83,9 +88,10 @@ def _logistic(X, y, folds, jobs) -> None:
         for n_jobs in jobs:
             logistic = LogisticRegressionKFoldCV(20, cv=folds, n_jobs=n_jobs)
             _, paths[n_jobs] = timed(logistic.fit, X, y)
+            reached = int(np.sum(~np.isnan(logistic.cv_results_["mean_test_score"])))
             print(f"logistic: LogisticRegressionKFoldCV 5 folds x 20 λ, n_jobs={n_jobs}: "
                   f"{paths[n_jobs]:.1f} s (chosen λ {logistic.lambda_:.4g}, CV accuracy "
-                  f"{logistic.best_score_:.2%}, {int(np.sum(~np.isnan(logistic.cv_results_['mean_test_score'])))} "
+                  f"{logistic.best_score_:.2%}, {reached} "
                   "λ reached by every fold)", flush=True)
         one = make_pipeline(StandardScaler(), LogisticRegression(C=logistic.C_, max_iter=200))
         _, t_one = timed(one.fit, X, y)

@@ -8,13 +8,19 @@ cross-validation.
 
 __version__ = "0.1.0"
 
-from l2vision.datasets import ImageSet, load_csv, load_dataset, load_digits_images, load_image_folder
+from l2vision.datasets import (
+    ImageSet,
+    load_csv,
+    load_dataset,
+    load_digits_images,
+    load_image_folder,
+)
 from l2vision.features import HOG, LBP, CNNEmbedding, ColorHistogram, ImageFeatures, TinyImage
+from l2vision.images import ImageNotFoundError, ImageReadError, read_image
 from l2vision.pipelines import make_pipeline
 from l2vision.pipelines.persist import load, save
 from l2vision.pipelines.train import train
 from l2vision.scoring import predict_paths
-from l2vision.images import ImageNotFoundError, ImageReadError, read_image
 
 __all__ = [
     "HOG",

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Union
 
 import cv2
 import numpy as np
@@ -40,7 +39,7 @@ IMAGE_EXTENSIONS = frozenset(
 #: Default decompression-bomb guard: images with more pixels are refused.
 DEFAULT_MAX_PIXELS = 100_000_000
 
-ImageSource = Union[str, os.PathLike, bytes, np.ndarray]
+ImageSource = str | os.PathLike | bytes | np.ndarray
 _COLORS = ("bgr", "gray")
 
 

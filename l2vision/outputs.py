@@ -116,8 +116,8 @@ class PredictionWriter:
                               "or use --overwrite")
         keep, rows = 0, 0
         with open(self.partial, "rb") as f:
-            for keep, _ in self._records(f):
-                rows += 1
+            for end, _ in self._records(f):
+                keep, rows = end, rows + 1
         with open(self.partial, "r+b") as f:
             f.truncate(keep)
         return rows - (self.fmt == "csv")  # the header is not a row
@@ -188,8 +188,10 @@ class PredictionWriter:
             if self.top_k > 1:
                 record["top_k"] = [[c, float(_number(s))] for c, s in top]
             if self.probs:
-                names = [c.split("_", 1)[1] for c in self.columns if c.startswith(("prob_", "score_"))]
-                record["scores"] = ({c: float(_number(v)) for c, v in zip(names, p.scores)}
+                names = [c.split("_", 1)[1] for c in self.columns
+                         if c.startswith(("prob_", "score_"))]
+                record["scores"] = ({c: float(_number(v))
+                                     for c, v in zip(names, p.scores, strict=True)}
                                     if ok else None)
             record["error"] = p.error
             self._file.write(json.dumps(record, ensure_ascii=False) + "\n")

@@ -100,7 +100,8 @@ def predict_paths(model, paths: Iterable[str | os.PathLike], *, batch_size: int 
     >>> model = make_pipeline("color", "ridge", lam=1.0).fit(images, ["blue", "blue", "red", "red"])
     >>> folder = pathlib.Path(tempfile.mkdtemp())
     >>> _ = cv2.imwrite(str(folder / "red.png"), images[2])
-    >>> [(p.label, p.error) for p in predict_paths(model, [folder / "red.png", folder / "nope.png"])]
+    >>> results = predict_paths(model, [folder / "red.png", folder / "nope.png"])
+    >>> [(p.label, p.error) for p in results]
     [('red', ''), (None, 'file not found')]
     """
     if isinstance(model, (str, os.PathLike)):
@@ -128,7 +129,7 @@ def predict_paths(model, paths: Iterable[str | os.PathLike], *, batch_size: int 
                     yield Prediction(path, None, None, [], None, errors[i].reason)
                     continue
                 names, values = top_names[row], top_scores[row]
-                yield Prediction(path, names[0], values[0], list(zip(names, values)),
+                yield Prediction(path, names[0], values[0], list(zip(names, values, strict=True)),
                                  scores[row])
                 row += 1
             if progress is not None:

@@ -9,7 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-SHARED = Path(os.environ.get("L2VISION_SHARED", Path(__file__).resolve().parents[1] / ".." / "shared"))
+SHARED = Path(os.environ.get("L2VISION_SHARED",
+                             Path(__file__).resolve().parents[1] / ".." / "shared"))
 CIFAR = SHARED / "data" / "cifar10"
 MODELS = SHARED / "models"
 

@@ -59,7 +59,8 @@ def test_existing_outputs_are_refused_before_any_work(color_folder, tmp_path, ca
     model.write_bytes(b"keep me")
     code, out, err = run(capsys, "train", color_folder, "-o", model)
     assert code == 1 and out == ""
-    assert err.strip() == f"l2vision train: error: {model}: file exists; use --overwrite or another --out"
+    assert err.strip() == (f"l2vision train: error: {model}: file exists; "
+                           "use --overwrite or another --out")
     assert model.read_bytes() == b"keep me"
 
 
@@ -67,7 +68,8 @@ def test_existing_outputs_are_refused_before_any_work(color_folder, tmp_path, ca
     ("empty", ["train", "{tmp}/empty"], "no class folders"),
     ("one_class", ["train", "{tmp}/one"], "only one class ('cat')"),
     (None, ["train", "--features", "hog,sift", "-o", "{tmp}/m.joblib"], "Unknown feature 'sift'"),
-    ("bad_model", ["evaluate", "{tmp}/bad.joblib", "{tmp}/one"], "bad.joblib: not an l2vision model"),
+    ("bad_model", ["evaluate", "{tmp}/bad.joblib", "{tmp}/one"],
+     "bad.joblib: not an l2vision model"),
     (None, ["evaluate", "{tmp}/missing.joblib", "{tmp}"], "missing.joblib: model file not found"),
     (None, ["train", "{tmp}/nowhere"], "nowhere: data not found"),
 ])
@@ -103,11 +105,13 @@ def test_subprocess_round_trip_on_real_photos(cifar_dir, tmp_path):
     """train -> evaluate -> load through the installed command on 300 CIFAR-10 images."""
     paths, labels = cifar_subset(cifar_dir, "train", per_class=30)
     manifest = tmp_path / "train.csv"
-    manifest.write_text("path,label\n" + "".join(f"{p},{lab}\n" for p, lab in zip(paths, labels)))
+    rows = "".join(f"{p},{lab}\n" for p, lab in zip(paths, labels, strict=True))
+    manifest.write_text("path,label\n" + rows)
     model = tmp_path / "cifar.joblib"
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    done = subprocess.run([sys.executable, "-m", "l2vision", "train", str(manifest), "-f", "hog,color",
-                           "-m", "ridge", "--cv", "3", "--out", str(model), "-q"],
+    done = subprocess.run([sys.executable, "-m", "l2vision", "train", str(manifest),
+                           "-f", "hog,color", "-m", "ridge", "--cv", "3", "--out", str(model),
+                           "-q"],
                           capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr
     held_out = float(done.stdout.split("held-out accuracy: ")[1].split("%")[0])

@@ -94,7 +94,8 @@ def test_bad_files_become_error_rows_and_exit_3(model_file, mixed, capsys):
 
 def test_fail_fast_stops_with_exit_1(model_file, mixed, tmp_path, capsys):
     folder, _, _ = mixed
-    code, _, err = score(capsys, model_file["ridge"], folder, "-o", tmp_path / "p.csv", "--fail-fast")
+    code, _, err = score(capsys, model_file["ridge"], folder, "-o", tmp_path / "p.csv",
+                         "--fail-fast")
     assert code == 1 and "10_empty.png: file is empty (0 bytes) (--fail-fast" in err
     assert (tmp_path / "p.csv.partial").exists() and not (tmp_path / "p.csv").exists()
 
@@ -109,8 +110,10 @@ def test_parallel_output_is_identical_and_ordered(model_file, mixed, tmp_path, c
     assert header == ["path", "label", "score", "top1_label", "top1_score", "top2_label",
                       "top2_score", "prob_blue", "prob_green", "prob_red", "error"]
     row = rows_of((tmp_path / "a.csv").read_text())[0]
-    assert row["top1_label"] == row["label"] and float(row["top1_score"]) >= float(row["top2_score"])
-    assert sum(float(row[f"prob_{c}"]) for c in ("blue", "green", "red")) == pytest.approx(1, abs=1e-4)
+    assert row["top1_label"] == row["label"]
+    assert float(row["top1_score"]) >= float(row["top2_score"])
+    total = sum(float(row[f"prob_{c}"]) for c in ("blue", "green", "red"))
+    assert total == pytest.approx(1, abs=1e-4)
 
 
 def test_stdin_manifest_glob_and_jsonl(model_file, mixed, tmp_path, capsys, monkeypatch):
@@ -135,7 +138,8 @@ def test_outputs_are_never_overwritten(model_file, mixed, tmp_path, capsys):
     out = tmp_path / "p.csv"
     out.write_text("precious")
     code, _, err = score(capsys, model_file["ridge"], folder, "-o", out)
-    assert code == 1 and "p.csv: file exists; use --overwrite" in err and out.read_text() == "precious"
+    assert code == 1 and "p.csv: file exists; use --overwrite" in err
+    assert out.read_text() == "precious"
     assert score(capsys, model_file["ridge"], folder, "-o", out, "--overwrite", "-q")[0] == 3
     assert out.read_text().startswith("path,label,score,error")
     (tmp_path / "q.csv.partial").write_text("path,label,score,error\n")
@@ -146,7 +150,8 @@ def test_outputs_are_never_overwritten(model_file, mixed, tmp_path, capsys):
 def test_clear_errors(model_file, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     cases = [
-        ((model_file["ridge"], tmp_path / "nothing*.jpg"), "no such file, folder, or matching image"),
+        ((model_file["ridge"], tmp_path / "nothing*.jpg"),
+         "no such file, folder, or matching image"),
         ((model_file["ridge"], tmp_path / "empty"), "folder holds no image files"),
         ((tmp_path / "x.joblib", tmp_path), "model file not found"),
     ]

@@ -101,7 +101,8 @@ def parse_size(text: str) -> tuple[int, int]:
         if width < 1 or height < 1:
             raise ValueError
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT like 64x64, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected WIDTHxHEIGHT like 64x64, got {text!r}") from None
     return width, height
 
 

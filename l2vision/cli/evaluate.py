@@ -23,8 +23,10 @@ Examples:
 
 
 def add_parser(subparsers, common) -> None:
-    p = subparsers.add_parser("evaluate", parents=[common], help="metrics of a model on labelled images",
-                              description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser("evaluate", parents=[common],
+                              help="metrics of a model on labelled images",
+                              description=HELP,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", type=Path, metavar="MODEL", help="model file from 'l2vision train'")
     p.add_argument("data", metavar="DATA", help="labelled image folder or CSV manifest")
     p.add_argument("--report", type=Path, default=None, metavar="DIR",

@@ -24,7 +24,8 @@ Examples:
 
 def add_parser(subparsers, common) -> None:
     p = subparsers.add_parser("extract", parents=[common], help="compute and save image features",
-                              description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+                              description=HELP,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("data", nargs="?", default=None, metavar="DATA",
                    help="image folder or CSV manifest (default: the built-in digits)")
     p.add_argument("-f", "--features", default="hog,color,lbp",
@@ -50,7 +51,7 @@ def run(args) -> int:
     features = make_features(args.features, size=args.size, n_jobs=args.n_jobs,
                              progress=show_progress(args)).fit()
     X, errors = features.transform_with_errors(images.images)
-    for i, error in sorted(errors.items()):
+    for _, error in sorted(errors.items()):
         log(args, f"failed: {error}")
     paths = [image_name(p, i) for i, p in enumerate(images.images)]
     arrays = {"X": X, "paths": np.asarray(paths), "feature_names":

@@ -22,8 +22,10 @@ Examples:
 
 
 def add_parser(subparsers, common) -> None:
-    p = subparsers.add_parser("models", parents=[common], help="list, describe and fetch CNN models",
-                              description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser("models", parents=[common],
+                              help="list, describe and fetch CNN models",
+                              description=HELP,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     actions.add_parser("list", parents=[common], help="name, size, dimension, cached or not")
     info = actions.add_parser("info", parents=[common], help="everything about one model")

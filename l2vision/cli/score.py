@@ -37,7 +37,8 @@ Examples:
 
 def add_parser(subparsers, common) -> None:
     p = subparsers.add_parser("score", parents=[common], help="predict many images (batch scoring)",
-                              description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+                              description=HELP,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
     g = p.add_argument_group("input")
     g.add_argument("model", type=Path, metavar="MODEL", help="model file from 'l2vision train'")
     g.add_argument("inputs", nargs="*", metavar="INPUT",
@@ -52,7 +53,8 @@ def add_parser(subparsers, common) -> None:
     g.add_argument("--top-k", type=int, default=1, metavar="K",
                    help="add the K best classes and their scores (default 1: label only)")
     g.add_argument("--probs", action="store_true", help="add one score column per class")
-    g.add_argument("--resume", action="store_true", help="continue an interrupted run from OUT.partial")
+    g.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run from OUT.partial")
     g.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     g = p.add_argument_group("run")
     g.add_argument("--batch-size", type=int, default=256, help="images per batch (default 256)")
@@ -98,7 +100,8 @@ def run(args) -> int:
         return EXIT_SOME_FAILED if missing else EXIT_OK
 
     _, head = split_pipeline(model)
-    fmt = args.format or ("jsonl" if args.out and args.out.suffix in (".jsonl", ".ndjson") else "csv")
+    jsonl = args.out is not None and args.out.suffix in (".jsonl", ".ndjson")
+    fmt = args.format or ("jsonl" if jsonl else "csv")
     columns = columns_for(model.classes_, top_k=args.top_k, probs=args.probs,
                           probabilistic=hasattr(head, "predict_proba"))
     job = {"model_sha256": file_sha256(args.model), "batch_size": args.batch_size,

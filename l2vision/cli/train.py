@@ -25,7 +25,8 @@ Then: l2vision evaluate pets.joblib test_photos/   |   l2vision score pets.jobli
 
 def add_parser(subparsers, common) -> None:
     p = subparsers.add_parser("train", parents=[common], help="train a model on labelled images",
-                              description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+                              description=HELP,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
     g = p.add_argument_group("input")
     g.add_argument("data", nargs="?", default=None, metavar="DATA",
                    help="image folder or CSV manifest (default: the built-in digits)")
@@ -38,7 +39,8 @@ def add_parser(subparsers, common) -> None:
                         "'l2vision models info MODEL' lists them) (default: hog,color,lbp)")
     g.add_argument("-m", "--model", choices=("logreg", "ridge"), default="logreg",
                    help="L2 multinomial logistic regression or ridge classifier (default: logreg)")
-    g.add_argument("--cv", type=int, default=5, help="cross-validation folds for lambda (default 5)")
+    g.add_argument("--cv", type=int, default=5,
+                   help="cross-validation folds for lambda (default 5)")
     g.add_argument("--lambdas", type=parse_lambdas, default=None, metavar="MIN:MAX:N",
                    help="lambda grid, log-spaced (default: 20 for logreg, 40 for ridge, "
                         "scaled to the number of images n)")
@@ -66,8 +68,8 @@ def add_parser(subparsers, common) -> None:
 def run(args) -> int:
     from l2vision.datasets import load_dataset
     from l2vision.pipelines.persist import save
-    from l2vision.report import write_report
     from l2vision.pipelines.train import train
+    from l2vision.report import write_report
 
     report_dir = args.report or args.out.with_name(args.out.stem + "_report")
     # Refuse before any work: a failed or refused run never touches existing files.

@@ -285,7 +285,7 @@ class CNNEmbedding(ImageExtractor):
             self._layout_cache = [
                 (label, pool_output(result, self.pooling).shape[1],
                  result.ndim == 4 and self.pooling != "flatten")
-                for label, result in zip(labels, net.forward(names))]
+                for label, result in zip(labels, net.forward(names), strict=True)]
         return self._layout_cache
 
     def _feature_names(self) -> list[str]:
@@ -335,7 +335,7 @@ class CNNEmbedding(ImageExtractor):
             out = [[] for _ in names]
             for start in range(0, len(images), self.batch_size):
                 net.setInput(self._blob(images[start:start + self.batch_size]))
-                for pieces, result in zip(out, net.forward(names)):
+                for pieces, result in zip(out, net.forward(names), strict=True):
                     pieces.append(pool_output(result, self.pooling))
         finally:
             if self.threads is not None:

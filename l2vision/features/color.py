@@ -117,7 +117,8 @@ class ColorHistogram(ImageExtractor):
     def _bin_tables(self) -> list[np.ndarray]:
         """For each channel, the bin of every 8-bit value (``value * bins // range``)."""
         ranges = _SPACES[self.space][2]
-        return [(np.arange(256) * bins) // top for bins, top in zip(self._bins3(), ranges)]
+        return [(np.arange(256) * bins) // top
+                for bins, top in zip(self._bins3(), ranges, strict=True)]
 
     def _bin_index(self, image: np.ndarray) -> np.ndarray:
         """Per-channel mode: per-pixel bin index, shape (3, H, W), channels' bins end to end."""
@@ -140,7 +141,8 @@ class ColorHistogram(ImageExtractor):
         # Bin of each value, already multiplied by its channel's place in the joint index.
         depth = np.uint8 if n_bins <= 256 else np.uint16 if n_bins <= 65536 else np.int32
         planes = [cv2.LUT(plane, (table * weight).astype(depth)) for plane, table, weight in
-                  zip(cv2.split(converted), self._bin_tables(), (b[1] * b[2], b[2], 1))]
+                  zip(cv2.split(converted), self._bin_tables(), (b[1] * b[2], b[2], 1),
+                      strict=True)]
         index = cv2.add(cv2.add(planes[0], planes[1]), planes[2]).reshape(n, height, width)
         offsets = (np.arange(n, dtype=np.int32) * n_bins)[:, None, None]
         cells = []

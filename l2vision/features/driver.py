@@ -50,7 +50,7 @@ def _featurize_batch(named, items, start, size, max_pixels, on_error, single_thr
             errors[start + j] = exc
             continue
         ok_rows.append(j)
-        for spec, view in zip(specs, prepared):
+        for spec, view in zip(specs, prepared, strict=True):
             views[spec].append(view)
     widths = [ext._n_features() for _, ext in named]
     out = np.zeros((len(items), sum(widths)), np.float32)
@@ -159,7 +159,7 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
         if replace:
             self.extractors = [
                 (name, replace[name]) if name in replace else item
-                for (name, _), item in zip(self._named(), self.extractors)
+                for (name, _), item in zip(self._named(), self.extractors, strict=True)
             ]
         return super().set_params(**params)
 
@@ -171,7 +171,7 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
                 f"of extractors, e.g. [HOG(), ColorHistogram()]. Got {self.extractors!r}."
             )
         named = self._named()
-        for name, ext in named:
+        for _, ext in named:
             if not isinstance(ext, ImageExtractor):
                 raise ValueError(
                     "The 'extractors' parameter of ImageFeatures must hold l2vision "
@@ -275,7 +275,7 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
         features = np.empty((n, sum(ext._n_features() for _, ext in named)), np.float32)
         errors = {}
         with _progress(self.progress, n) as bar:
-            for start, (block, block_errors) in zip(starts, results):
+            for start, (block, block_errors) in zip(starts, results, strict=True):
                 features[start:start + len(block)] = block
                 errors.update(block_errors)
                 bar.update(len(block))

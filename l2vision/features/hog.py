@@ -111,7 +111,8 @@ class HOG(ImageExtractor):
         self._check_option("gamma_correction", (False, True))
         block_px, stride_px = self._pixels()
         for axis, name in ((0, "width"), (1, "height")):
-            if self.size[axis] < block_px[axis] or (self.size[axis] - block_px[axis]) % stride_px[axis]:
+            extra = self.size[axis] - block_px[axis]
+            if extra < 0 or extra % stride_px[axis]:
                 raise ValueError(
                     f"The 'size' parameter of HOG must hold whole blocks: the {name} "
                     f"{self.size[axis]} must be at least the block's {block_px[axis]} px "

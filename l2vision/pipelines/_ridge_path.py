@@ -62,8 +62,8 @@ class FoldSums:
         keep = np.ones(len(self.counts), bool)
         if k is not None:
             keep[k] = False
-        return (self.gram[keep].sum(0), self.xty[keep].sum(0), self.xsum[keep].sum(0), self.ysum[keep].sum(0),
-                int(self.counts[keep].sum()))
+        return (self.gram[keep].sum(0), self.xty[keep].sum(0), self.xsum[keep].sum(0),
+                self.ysum[keep].sum(0), int(self.counts[keep].sum()))
 
 
 def fold_sums(X: np.ndarray, Y: np.ndarray, folds: list[np.ndarray]) -> FoldSums:

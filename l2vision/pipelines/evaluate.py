@@ -52,7 +52,8 @@ def classification_metrics(y_true, y_pred, classes=None) -> dict:
         "classes": labels,
         "per_class": {c: {"precision": float(p), "recall": float(r), "f1": float(f),
                           "support": int(s)}
-                      for c, p, r, f, s in zip(labels, precision, recall, f1, support)},
+                      for c, p, r, f, s in zip(labels, precision, recall, f1, support,
+                                               strict=True)},
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
     }
 

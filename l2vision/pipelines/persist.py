@@ -32,15 +32,18 @@ class ModelFileError(ValueError):
 
 
 class ModelVersionWarning(UserWarning):
-    """The model was saved with other library versions (like sklearn's InconsistentVersionWarning)."""
+    """The model was saved with other library versions.
+
+    Like scikit-learn's InconsistentVersionWarning.
+    """
 
 
 def library_versions() -> dict:
     """Versions of l2vision and the libraries whose behaviour a model depends on."""
     import cv2
     import numpy
-    import sklearn
     import skimage
+    import sklearn
 
     from l2vision import __version__
 

@@ -47,7 +47,7 @@ class TrainResult:
 def fingerprint(images: ImageSet) -> str:
     """sha256 of the training set's identity: each image's path (or pixels) and label."""
     h = hashlib.sha256()
-    for item, label in zip(images.images, images.labels):
+    for item, label in zip(images.images, images.labels, strict=True):
         h.update(item.tobytes() if isinstance(item, np.ndarray) else str(item).encode())
         h.update(b"\0" + str(label).encode() + b"\n")
     return h.hexdigest()

@@ -20,10 +20,9 @@ from sklearn.utils.estimator_checks import (
 )
 
 from l2vision.cli import main
-from l2vision.pipelines.persist import load
-from l2vision.features import HOG, CNNEmbedding, ImageFeatures, ModelLoadError
-from l2vision.features import zoo
+from l2vision.features import HOG, CNNEmbedding, ImageFeatures, ModelLoadError, zoo
 from l2vision.features.zoo import ModelChecksumError, ModelFile, ModelNotFoundError, ModelSpec
+from l2vision.pipelines.persist import load
 
 CAT_CLASSES = {"Egyptian cat", "tabby", "tiger cat"}
 
@@ -127,7 +126,8 @@ def test_train_command_with_cnn_features(shared_models, color_folder, tmp_path, 
 # -- a tiny ONNX network made here (runs without ../shared) -----------------------------------
 
 def _tiny_onnx(path):
-    """Conv 3x3 (4 filters, pad 1) -> ReLU -> global average pool -> "embedding" -> Gemm "logits"."""
+    """Conv 3x3 (4 filters, pad 1) -> ReLU -> global average pool -> "embedding"
+    -> Gemm "logits"."""
     onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper, numpy_helper
 
@@ -143,7 +143,8 @@ def _tiny_onnx(path):
         helper.make_node("Gemm", ["embedding", "w2"], ["logits"]),
     ]
     graph = helper.make_graph(
-        nodes, "tiny", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [None, 3, 16, 16])],
+        nodes, "tiny",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [None, 3, 16, 16])],
         [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, [None, 4]),
          helper.make_tensor_value_info("logits", TensorProto.FLOAT, [None, 2])],
         [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b"),
@@ -346,7 +347,8 @@ def test_tiny_onnx_contract(tiny):
     ({"model": "resnet9000"}, "resnet9000: unknown model; give a registry name"),
     ({"model": "net.xyz", "input_size": (8, 8)}, "unknown model"),
     ({"model": "missing.onnx", "input_size": (8, 8)}, "missing.onnx: model file not found"),
-    ({"model": "x.onnx"}, "The 'input_size' parameter of CNNEmbedding must be given for a model file"),
+    ({"model": "x.onnx"},
+     "The 'input_size' parameter of CNNEmbedding must be given for a model file"),
     ({"crop": 1.5}, "The 'crop' parameter of CNNEmbedding must be a float in (0, 1]"),
     ({"mean": (1, 2)}, "The 'mean' parameter of CNNEmbedding must be a number or three numbers"),
     ({"output": []}, "The 'output' parameter of CNNEmbedding must be a layer name, a non-empty"),

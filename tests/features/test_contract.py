@@ -94,7 +94,8 @@ def test_bad_image_is_named(extractor, images):
 @pytest.mark.parametrize("extractor,param,value,message", [
     (HOG(), "orientations", 0, "The 'orientations' parameter of HOG must be an int >= 1. Got 0."),
     (HOG(), "cell_size", (8,), "The 'cell_size' parameter of HOG must be a (width, height) pair"),
-    (HOG(), "block_norm", "L1", "The 'block_norm' parameter of HOG must be one of 'L2-Hys'. Got 'L1'."),
+    (HOG(), "block_norm", "L1",
+     "The 'block_norm' parameter of HOG must be one of 'L2-Hys'. Got 'L1'."),
     (HOG(), "size", (30, 32), "the width 30 must be at least the block's 8 px and exceed it by "
                               "a multiple of the 4 px stride"),
     (HOG(cell_size=(8, 8)), "size", (32, 20), "the height 20 must be at least the block's 16 px"),

@@ -30,7 +30,8 @@ def test_equals_the_concatenation_of_the_extractors(paths):
 def test_each_image_is_decoded_once(paths, monkeypatch):
     calls = []
     real = driver.as_image
-    monkeypatch.setattr(driver, "as_image", lambda item, **kw: calls.append(item) or real(item, **kw))
+    monkeypatch.setattr(driver, "as_image",
+                        lambda item, **kw: calls.append(item) or real(item, **kw))
     ImageFeatures([HOG(), ColorHistogram(), LBP(), TinyImage()], n_jobs=1).transform(paths)
     assert calls == paths
 
@@ -85,7 +86,8 @@ def test_transform_with_errors_reports_and_carries_on(paths, tmp_path):
     empty = tmp_path / "empty.png"
     empty.write_bytes(b"")
     mixed = [paths[0], str(empty), paths[1], str(tmp_path / "missing.png")]
-    features, errors = ImageFeatures([TinyImage()], n_jobs=2, batch_size=1).transform_with_errors(mixed)
+    driver_ = ImageFeatures([TinyImage()], n_jobs=2, batch_size=1)
+    features, errors = driver_.transform_with_errors(mixed)
     assert sorted(errors) == [1, 3]
     assert "empty.png: file is empty" in str(errors[1]) and "file not found" in str(errors[3])
     np.testing.assert_array_equal(features[[0, 2]], TinyImage().transform([paths[0], paths[1]]))

@@ -172,5 +172,6 @@ def test_tiny_image_is_zero_mean_unit_norm():
     assert abs(f.mean()) < 1e-6 and np.linalg.norm(f) == pytest.approx(1, rel=1e-5)
     flat = TinyImage().transform([np.full((5, 5), 9, np.uint8)])
     np.testing.assert_array_equal(flat, 0)
-    raw = TinyImage((2, 1), color="gray", normalize=False).transform([np.full((3, 4), 255, np.uint8)])
+    white = np.full((3, 4), 255, np.uint8)
+    raw = TinyImage((2, 1), color="gray", normalize=False).transform([white])
     np.testing.assert_array_equal(raw, [[1, 1]])

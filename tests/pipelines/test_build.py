@@ -9,8 +9,12 @@ from sklearn.model_selection import GridSearchCV
 
 from l2vision.datasets import load_image_folder
 from l2vision.features import ImageFeatures
-from l2vision.pipelines import LogisticRegressionKFoldCV, RidgeClassifierKFoldCV, make_features
-from l2vision.pipelines import make_pipeline
+from l2vision.pipelines import (
+    LogisticRegressionKFoldCV,
+    RidgeClassifierKFoldCV,
+    make_features,
+    make_pipeline,
+)
 from l2vision.pipelines.build import split_pipeline
 
 
