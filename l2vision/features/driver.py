@@ -55,8 +55,12 @@ def _featurize_batch(named, items, start, size, max_pixels, on_error, single_thr
     widths = [ext._n_features() for _, ext in named]
     out = np.zeros((len(items), sum(widths)), np.float32)
     if ok_rows:
-        blocks = [ext._extract(views[ext._input_spec()]) for _, ext in named]
-        out[ok_rows] = np.hstack(blocks)
+        # Each extractor's block goes straight into its columns (no hstack copy).
+        rows = slice(None) if len(ok_rows) == len(items) else ok_rows
+        column = 0
+        for (_, ext), width in zip(named, widths, strict=True):
+            out[rows, column:column + width] = ext._extract(views[ext._input_spec()])
+            column += width
     return out, errors
 
 
