@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from l2vision._image_header import HeaderInfo, read_header
 from l2vision.images import (
     ImageNotFoundError,
     ImageReadError,
@@ -116,6 +117,18 @@ def test_truncated(tmp_path, rng, ext, fraction):
     path.write_bytes(full[: int(len(full) * fraction)])
     with pytest.raises(ImageReadError, match=r"cut\.(jpg|png): (truncated|cannot be decoded)"):
         read_image(path)
+
+
+def test_jpeg_header_gives_size_and_completeness(tmp_path, rng):
+    jpeg = cv2.imencode(".jpg", rng.integers(0, 256, (24, 40, 3), dtype=np.uint8))[1].tobytes()
+    assert read_header(jpeg) == HeaderInfo("jpeg", 40, 24, True)
+    assert read_header(jpeg[:-300]) == HeaderInfo("jpeg", 40, 24, False)
+    # Bytes after the end-of-image marker (some cameras and editors add them)
+    # do not make a complete file look truncated.
+    path = tmp_path / "padded.jpg"
+    path.write_bytes(jpeg + b"\x00" * 64)
+    assert read_header(path.read_bytes()) == HeaderInfo("jpeg", 40, 24, True)
+    assert read_image(path).shape == (24, 40, 3)
 
 
 def test_pixel_limit_from_header_before_decoding(tmp_path):

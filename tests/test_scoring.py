@@ -133,6 +133,24 @@ def test_stdin_manifest_glob_and_jsonl(model_file, mixed, tmp_path, capsys, monk
     assert len(records[0]["top_k"]) == 3 and records[0]["error"] == ""
 
 
+def test_manifest_paths_and_a_single_pass_without_a_progress_bar(model_file, mixed, tmp_path,
+                                                                 capsys, monkeypatch):
+    folder, expected, _ = mixed
+    names = sorted(expected)[:2]
+    manifest = tmp_path / "todo.csv"
+    # A relative path, a blank value (skipped), an absolute path, a short row (skipped).
+    manifest.write_text(f"other,path\nx,mixed/{names[0]}\ny,  \nz,{folder / names[1]}\nw\n")
+
+    def no_count(*args, **kwargs):
+        raise AssertionError("the inputs were counted although no progress bar shows")
+
+    monkeypatch.setattr("l2vision.inputs.count_paths", no_count)
+    code, out, _ = score(capsys, model_file["ridge"], "--manifest", manifest)
+    rows = rows_of(out)
+    assert code == 0 and [r["path"] for r in rows] == [str(folder / n) for n in names]
+    assert [r["label"] for r in rows] == [expected[n] for n in names]
+
+
 def test_outputs_are_never_overwritten(model_file, mixed, tmp_path, capsys):
     folder, _, _ = mixed
     out = tmp_path / "p.csv"
