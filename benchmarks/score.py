@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from _common import cifar_paths, machine, timed
+from _common import cifar_paths, machine, median_times
 
 from l2vision.features import HOG, ColorHistogram, ImageFeatures
 from l2vision.pipelines import make_pipeline
@@ -52,9 +50,8 @@ def main() -> None:
             with open(path, "rb") as f:
                 f.read()
         extraction = ImageFeatures([HOG(), ColorHistogram()], n_jobs=args.n_jobs)
-        seconds = statistics.median(timed(extraction.transform, pool[:10_000])[1]
-                                    for _ in range(3))
-        extract_rate = 10_000 / seconds
+        seconds, _ = median_times({"extract": lambda: extraction.transform(pool[:10_000])}, 3)
+        extract_rate = 10_000 / seconds["extract"]
         print(f"extraction reference: ImageFeatures.transform on 10000 files (median of 3): "
               f"{extract_rate:.0f} images/s")
         results = {}
@@ -86,5 +83,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    time.sleep(0)
     main()

@@ -67,7 +67,7 @@ class PredictionWriter:
         self.partial = out.with_name(out.name + ".partial") if out else None
         self.sidecar = out.with_name(out.name + ".partial.json") if out else None
         self._file = None
-        self._csv = self._csv_file = None
+        self._csv = None
         self.rows_written = 0
 
     # -- opening ---------------------------------------------------------------------
@@ -83,21 +83,21 @@ class PredictionWriter:
             The partial output belongs to another job.
         """
         if self.out is None:
-            self._file = sys.stdout
+            self._use(sys.stdout)
             self._write_header()
             return 0
         if self.out.exists() and not overwrite:
             raise FileExistsError(f"{self.out}: file exists; use --overwrite to replace it")
         if self.partial.exists() and resume:
             done = self._recover()
-            self._file = open(self.partial, "a", newline="", encoding="utf-8")
+            self._use(open(self.partial, "a", newline="", encoding="utf-8"))
             return done
         if self.partial.exists() and not overwrite:
             raise FileExistsError(f"{self.partial}: an interrupted run left this partial output; "
                                   "use --resume to continue it or --overwrite to start over")
         self.out.parent.mkdir(parents=True, exist_ok=True)
         self.sidecar.write_text(json.dumps(self.job, indent=1))
-        self._file = open(self.partial, "w", newline="", encoding="utf-8")
+        self._use(open(self.partial, "w", newline="", encoding="utf-8"))
         self._write_header()
         return 0
 
@@ -160,15 +160,14 @@ class PredictionWriter:
                 yield offset, (fields[0], fields[-1])
 
     # -- writing -----------------------------------------------------------------------
-    def _csv_writer(self):
-        """One csv.writer per opened file (made on first use)."""
-        if self._csv_file is not self._file:
-            self._csv, self._csv_file = csv.writer(self._file, lineterminator="\n"), self._file
-        return self._csv
+    def _use(self, file) -> None:
+        """Write to ``file`` from now on, through one csv.writer."""
+        self._file = file
+        self._csv = csv.writer(file, lineterminator="\n")
 
     def _write_header(self) -> None:
         if self.fmt == "csv":
-            self._csv_writer().writerow(self.columns)
+            self._csv.writerow(self.columns)
 
     def write(self, p: Prediction) -> None:
         """Append one row (buffered; see :meth:`flush`)."""
@@ -181,7 +180,7 @@ class PredictionWriter:
             if self.probs:
                 n = len(self.columns) - len(row) - 1
                 row += [_number(v) for v in p.scores] if ok else [""] * n
-            self._csv_writer().writerow(row + [p.error])
+            self._csv.writerow(row + [p.error])
         else:
             record = {"path": p.path, "label": p.label,
                       "score": float(_number(p.score)) if ok else None}

@@ -90,6 +90,8 @@ MODELS = {
 
 
 _ONNX_MODELS = "https://github.com/onnx/models/raw/main/validated/vision/classification/resnet/model/"
+
+
 def _onnx_zoo_resnet(name: str, file: str, sha256: str, size: int, dim: int,
                      description: str) -> ModelSpec:
     """An MXNet ResNet of the ONNX Model Zoo: the same preprocessing and provenance for all."""

@@ -136,8 +136,8 @@ class RidgeClassifierKFoldCV(_KFoldLambdaSearch):
     RidgeClassifier()), {"ridgeclassifier__alpha": lambdas[::-1]}, cv=folds)``
     (same scores; same choice, ties going to the largest λ; tested), but each
     fold costs one eigendecomposition of the d x d standardized scatter matrix
-    instead of one fit per λ. Suited to
-    n_samples >> n_features (image feature matrices); memory is O(k d²).
+    instead of one fit per λ. Suited to n_samples >> n_features (image feature
+    matrices); memory is O(k d²).
 
     Parameters
     ----------
