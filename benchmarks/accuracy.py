@@ -31,7 +31,7 @@ from _common import SHARED, cifar_paths, machine
 
 from l2vision.datasets import ImageSet, load_digits_images
 from l2vision.features import CNNEmbedding
-from l2vision.pipelines.build import FEATURE_SETS
+from l2vision.features.registry import parse_features
 from l2vision.pipelines.evaluate import evaluate_images
 from l2vision.pipelines.train import train
 
@@ -76,7 +76,7 @@ def main() -> None:
         start = time.perf_counter()
         cnn = CNNEmbedding(output=["conv13", "conv11", "conv9"], pooling="pyramid", crop=1.0,
                            flip_average=True)
-        features = [("cnn", cnn), *FEATURE_SETS["hog"](), *FEATURE_SETS["color"]()]
+        features = [("cnn", cnn), *parse_features("hog,color")]
         result = train(train_set, features=features, model="logreg", cv=3, lambdas=grid,
                        test_size=0, cache_dir=args.cache, n_jobs=2)
         metrics = evaluate_images(result.model, test_set, n_jobs=2)

@@ -6,8 +6,7 @@ logistic regression, with the regularization strength chosen by
 cross-validation.
 """
 
-__version__ = "0.1.0"
-
+from l2vision._version import __version__
 from l2vision.datasets import (
     ImageSet,
     load_csv,

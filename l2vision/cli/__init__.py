@@ -1,4 +1,4 @@
-"""The ``l2vision`` command: ``train``, ``evaluate``, ``score``, ``extract``, ``models``.
+"""The ``l2vision`` command: train, evaluate, score, extract, features, models.
 
 Each command lives in its own module with ``add_parser(subparsers)`` and
 ``run(args) -> int``; this module builds the parser and turns errors into one
@@ -12,7 +12,7 @@ import argparse
 import sys
 import warnings
 
-from l2vision import __version__
+from l2vision._version import __version__
 
 __all__ = ["main"]
 
@@ -20,9 +20,9 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_SOME_FAILED = 0, 1, 2, 3
 
 
 def _commands():
-    from l2vision.cli import evaluate, extract, models, score, train
+    from l2vision.cli import evaluate, extract, features, models, score, train
 
-    return [train, evaluate, score, extract, models]
+    return [train, evaluate, score, extract, features, models]
 
 
 def build_parser() -> argparse.ArgumentParser:

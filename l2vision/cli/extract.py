@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from l2vision.cli import EXIT_OK, EXIT_SOME_FAILED, log, parse_size, show_progress
+from l2vision.cli.features import features_help
 
 HELP = """\
 Compute image features (no model) and save them as a NumPy .npz file with
@@ -29,8 +30,7 @@ def add_parser(subparsers, common) -> None:
     p.add_argument("data", nargs="?", default=None, metavar="DATA",
                    help="image folder or CSV manifest (default: the built-in digits)")
     p.add_argument("-f", "--features", default="hog,color,lbp",
-                   help="comma-separated: hog, color, lbp, tiny, best, cnn:MODEL, or "
-                        "cnn:MODEL:LAYER+LAYER (default: hog,color,lbp)")
+                   help=features_help() + " (default: hog,color,lbp)")
     p.add_argument("--size", type=parse_size, default=None, metavar="WxH",
                    help="resize every image to WxH right after decoding")
     p.add_argument("-o", "--out", type=Path, default=Path("features.npz"),

@@ -45,19 +45,19 @@ def _location(spec) -> str:
 
 
 def _spec(name):
-    from l2vision.features.zoo import MODELS
+    from l2vision.features.zoo import NETWORKS
 
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
-    return MODELS[name]
+    if name not in NETWORKS:
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(NETWORKS)}")
+    return NETWORKS[name]
 
 
 def run(args) -> int:
-    from l2vision.features.zoo import MODELS, fetch, model_dirs
+    from l2vision.features.zoo import NETWORKS, fetch, model_dirs
 
     if args.action == "list":
         print(f"{'name':<24} {'size':>9} {'dim':>5}  {'input':>7}  location")
-        for spec in MODELS.values():
+        for spec in NETWORKS.values():
             where = _location(spec) or "not on this machine"
             print(f"{spec.name:<24} {spec.size_bytes / 1e6:>7.1f}MB {spec.dim:>5}  "
                   f"{spec.input_size[0]}x{spec.input_size[1]:<3}  {where}")

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from l2vision.cli import EXIT_OK, log, parse_lambdas, parse_size, show_progress
+from l2vision.cli.features import features_help
 
 HELP = """\
 Train an image classifier: features -> standardize -> L2 logistic or ridge, with
@@ -34,9 +35,8 @@ def add_parser(subparsers, common) -> None:
     g.add_argument("--label-column", default="label", help="manifest column of class names")
     g = p.add_argument_group("model")
     g.add_argument("-f", "--features", default="hog,color,lbp",
-                   help="comma-separated: hog, color, lbp, tiny, best, cnn:MODEL, or "
-                        "cnn:MODEL:LAYER+LAYER (layers pooled over a 1x1 + 2x2 pyramid; "
-                        "'l2vision models info MODEL' lists them) (default: hog,color,lbp)")
+                   help=features_help() + "; cnn layers are pooled over a 1x1 + 2x2 pyramid "
+                        "('l2vision models info MODEL' lists them) (default: hog,color,lbp)")
     g.add_argument("-m", "--model", choices=("logreg", "ridge"), default="logreg",
                    help="L2 multinomial logistic regression or ridge classifier (default: logreg)")
     g.add_argument("--cv", type=int, default=5,

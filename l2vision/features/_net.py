@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import cv2
+import numpy as np
 
-__all__ = ["FORMATS", "ModelLoadError", "classifier_input", "model_files", "read_net"]
+__all__ = ["FORMATS", "ModelLoadError", "Preprocessing", "classifier_input", "make_blob",
+           "model_files", "read_net"]
 
 # Weights file extension -> (format name, config file extension or None).
 FORMATS = {".onnx": ("ONNX", None), ".tflite": ("TFLite", None), ".pb": ("TensorFlow", None),
@@ -95,3 +98,47 @@ def model_files(model) -> tuple[str, str | None]:
             raise FileNotFoundError(f"{config}: {FORMATS[suffix][0]} model needs this "
                                     f"{config_ext} file beside {weights}")
     return weights, config
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How uint8 BGR images become a network's NCHW float32 input.
+
+    ``x = (pixel - mean) * scale / std`` per channel, with ``mean`` and ``std``
+    in network channel order (after ``swap_rb``), as OpenCV's
+    ``blobFromImages`` takes them; ``crop`` is the central fraction kept
+    before resizing to ``size = (width, height)`` (None or 1.0: the whole image).
+    """
+
+    size: tuple
+    mean: tuple
+    scale: float
+    std: tuple | None
+    swap_rb: bool
+    crop: float | None
+
+    def crop_image(self, image: np.ndarray) -> np.ndarray:
+        """The central ``crop`` fraction of an image (a view; the image itself without crop)."""
+        if self.crop in (None, 1, 1.0):
+            return image
+        h, w = image.shape[:2]
+        ch, cw = max(1, int(round(h * self.crop))), max(1, int(round(w * self.crop)))
+        y0, x0 = (h - ch) // 2, (w - cw) // 2
+        return image[y0:y0 + ch, x0:x0 + cw]
+
+
+def make_blob(images: list[np.ndarray], pre: Preprocessing) -> np.ndarray:
+    """The NCHW float32 network input of a batch of uint8 BGR images.
+
+    Examples
+    --------
+    >>> pre = Preprocessing((4, 2), (127.5,) * 3, 1 / 127.5, None, True, None)
+    >>> blob = make_blob([np.full((6, 8, 3), 255, np.uint8)], pre)
+    >>> blob.shape, float(blob.max())
+    ((1, 3, 2, 4), 1.0)
+    """
+    blob = cv2.dnn.blobFromImages([pre.crop_image(im) for im in images], pre.scale,
+                                  tuple(pre.size), pre.mean, swapRB=pre.swap_rb, crop=False)
+    if pre.std is not None:
+        blob /= np.asarray(pre.std, np.float32)[None, :, None, None]
+    return blob

@@ -11,7 +11,6 @@ the same prepared view to every extractor that asks for it.
 from __future__ import annotations
 
 from functools import lru_cache
-from numbers import Integral
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -116,44 +115,6 @@ class ImageExtractor(TransformerMixin, BaseEstimator):
         tags.input_tags.two_d_array = False
         tags.non_deterministic = False
         return tags
-
-    # -- helpers for _check_params ---------------------------------------------
-    def _fail(self, name: str, allowed: str) -> None:
-        """Raise the scikit-learn-shaped message for parameter ``name``."""
-        raise ValueError(
-            f"The {name!r} parameter of {type(self).__name__} must be {allowed}. "
-            f"Got {getattr(self, name)!r}."
-        )
-
-    def _check_int(self, name: str, low: int) -> None:
-        value = getattr(self, name)
-        if not isinstance(value, Integral) or isinstance(value, bool) or value < low:
-            self._fail(name, f"an int >= {low}")
-
-    def _check_pair(self, name: str, low: int, *, optional: bool = False) -> None:
-        """A ``(width, height)`` pair of ints >= low (or None when optional)."""
-        value = getattr(self, name)
-        if value is None and optional:
-            return
-        ok = (isinstance(value, (tuple, list)) and len(value) == 2
-              and all(isinstance(v, Integral) and not isinstance(v, bool) and v >= low
-                      for v in value))
-        if not ok:
-            none = " or None" if optional else ""
-            self._fail(name, f"a (width, height) pair of ints >= {low}{none}")
-
-    def _check_option(self, name: str, options: tuple) -> None:
-        if getattr(self, name) not in options:
-            self._fail(name, "one of " + ", ".join(repr(o) for o in options))
-
-    def _check_grid(self) -> None:
-        """``grid``: a non-empty tuple of pyramid levels (ints >= 1)."""
-        grid = self.grid
-        ok = (isinstance(grid, (tuple, list)) and len(grid) > 0
-              and all(isinstance(g, Integral) and not isinstance(g, bool) and g >= 1
-                      for g in grid))
-        if not ok:
-            self._fail("grid", "a non-empty tuple of ints >= 1, e.g. (1, 2)")
 
 
 def grid_cells(height: int, width: int, grid) -> list[tuple[int, slice, slice]]:

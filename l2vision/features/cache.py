@@ -47,7 +47,7 @@ def cache_key(images, config: str) -> str | None:
 
     Returns None when an image cannot be read (extraction will report it).
     """
-    from l2vision import __version__
+    from l2vision._version import __version__
 
     h = hashlib.sha256(f"l2vision {__version__}\n{config}\n{len(images)}\n".encode())
     for item in images:

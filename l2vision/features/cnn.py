@@ -3,25 +3,55 @@
 from __future__ import annotations
 
 import os
-from numbers import Real
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from l2vision._validation import (
+    check_bool,
+    check_int,
+    check_option,
+    check_pair,
+    check_real,
+    invalid,
+)
 from l2vision.features._net import (
     FORMATS,
     ModelLoadError,
+    Preprocessing,
     classifier_input,
+    make_blob,
     model_files,
     read_net,
 )
 from l2vision.features.base import ImageExtractor, grid_cell_names, grid_cells
-from l2vision.features.zoo import MODELS, ModelChecksumError, file_sha256, find_file
+from l2vision.features.zoo import (
+    NETWORKS,
+    ModelChecksumError,
+    ModelSpec,
+    file_sha256,
+    find_file,
+)
 
 __all__ = ["CNNEmbedding", "ModelLoadError", "pool_output"]
 
 POOLINGS = ("avg", "pyramid", "flatten")
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """A CNNEmbedding's parameters with the registry's defaults filled in."""
+
+    spec: ModelSpec | None          # the registry entry (None for a model file)
+    pre: Preprocessing              # how images become the network input
+    outputs: tuple | None           # requested layer names or aliases (None: the default)
+
+
+def _three(value) -> tuple:
+    """One number or three as a tuple of three floats."""
+    return tuple(np.broadcast_to(np.asarray(value, float), 3).tolist())
 
 
 def pool_output(result: np.ndarray, pooling: str) -> np.ndarray:
@@ -139,66 +169,86 @@ class CNNEmbedding(ImageExtractor):
         self.threads = threads
 
     # -- configuration -------------------------------------------------------------
-    def _spec(self):
-        return MODELS.get(self.model) if isinstance(self.model, str) else None
+    def _settings(self) -> _Settings:
+        """The parameters checked and the registry's defaults filled in, resolved once.
 
-    def _setting(self, name, default):
-        value = getattr(self, name)
-        if value is not None:
-            return value
-        spec = self._spec()
-        return getattr(spec, name) if spec is not None else default
+        Resolved again only when a parameter changes (``set_params``), so every
+        batch of a transform uses one frozen configuration.
+        """
+        key = repr(sorted(self.get_params(deep=False).items()))
+        cached = getattr(self, "_settings_cache", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        self._check_params()
+        spec = NETWORKS.get(self.model) if isinstance(self.model, str) else None
+
+        def pick(name, default):
+            value = getattr(self, name)
+            if value is not None:
+                return value
+            return getattr(spec, name) if spec is not None else default
+
+        std = pick("std", None)
+        output = pick("output", None)
+        settings = _Settings(
+            spec=spec,
+            pre=Preprocessing(
+                size=tuple(pick("input_size", None)),
+                mean=_three(pick("mean", 0.0)), scale=float(pick("scale", 1.0)),
+                std=None if std is None else _three(std),
+                swap_rb=bool(pick("swap_rb", False)), crop=pick("crop", None)),
+            outputs=None if output is None else
+            (output,) if isinstance(output, str) else tuple(output),
+        )
+        self._settings_cache = (key, settings)
+        return settings
 
     def _files(self) -> tuple[str, str | None]:
         """``(weights, config)`` paths on this machine."""
-        spec = self._spec()
+        spec = self._settings().spec
         if spec is not None:
             return str(find_file(spec.files[0].name, model=spec.name)), None
-        self._check_known_model()
         return model_files(self.model)
-
-    def _check_known_model(self) -> None:
-        """A string that is neither a registry name nor a model file name is a typo."""
-        if self._spec() is None and isinstance(self.model, str) and \
-                Path(self.model).suffix.lower() not in FORMATS:
-            raise ModelLoadError(f"{self.model}: unknown model; give a registry name "
-                                 f"({', '.join(MODELS)}) or a file ending in " + ", ".join(FORMATS))
 
     def _check_params(self) -> None:
         if not isinstance(self.model, (str, os.PathLike, tuple, list)):
-            self._fail("model", "a registry name or a model file path")
-        self._check_pair("input_size", 1, optional=True)
+            raise invalid(self, "model", "a registry name or a model file path", self.model)
+        known = isinstance(self.model, str) and self.model in NETWORKS
+        if isinstance(self.model, str) and not known and \
+                Path(self.model).suffix.lower() not in FORMATS:
+            raise ModelLoadError(f"{self.model}: unknown model; give a registry name "
+                                 f"({', '.join(NETWORKS)}) or a file ending in "
+                                 + ", ".join(FORMATS))
+        check_pair(self, "input_size", self.input_size, optional=True)
+        if not known and self.input_size is None:
+            raise invalid(self, "input_size", "given for a model file (the registry knows it "
+                          "only for its own models)", None)
         for name in ("mean", "std"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, (str, bytes))
                                       or np.size(value) not in (1, 3)):
-                self._fail(name, "a number or three numbers, or None")
-        if self.scale is not None and (not isinstance(self.scale, Real) or self.scale <= 0):
-            self._fail("scale", "a float > 0 or None")
-        if self.crop is not None and not (isinstance(self.crop, Real) and 0 < self.crop <= 1):
-            self._fail("crop", "a float in (0, 1] or None")
+                raise invalid(self, name, "a number or three numbers, or None", value)
+        check_real(self, "scale", self.scale, low=0, low_open=True, optional=True)
+        check_real(self, "crop", self.crop, low=0, high=1, low_open=True, optional=True)
         if self.output is not None and not isinstance(self.output, str) and (
                 not isinstance(self.output, (list, tuple)) or not self.output
                 or not all(isinstance(name, str) for name in self.output)):
-            self._fail("output", "a layer name, a non-empty list of layer names, or None")
-        self._check_option("pooling", POOLINGS)
-        self._check_option("l2_normalize", (False, True))
-        self._check_option("flip_average", (False, True))
-        self._check_int("batch_size", 1)
-        if self.threads is not None:
-            self._check_int("threads", 1)
-        self._check_known_model()
-        if self._spec() is None and self.input_size is None:
-            self._fail("input_size", "given for a model file (the registry knows it only "
-                                     "for its own models)")
+            raise invalid(self, "output", "a layer name, a non-empty list of layer names, "
+                          "or None", self.output)
+        check_option(self, "pooling", self.pooling, POOLINGS)
+        check_bool(self, "l2_normalize", self.l2_normalize)
+        check_bool(self, "flip_average", self.flip_average)
+        check_int(self, "batch_size", self.batch_size, low=1)
+        check_int(self, "threads", self.threads, low=1, optional=True)
 
     # -- the network -----------------------------------------------------------------
     def _net(self) -> tuple[cv2.dnn.Net, str]:
         """The parsed network and its weights file, checked against the fitted checksum."""
         weights, config = self._files()
+        spec = self._settings().spec
         expected = getattr(self, "model_sha256_", None)
-        if expected is None and self._spec() is not None:
-            expected = self._spec().files[0].sha256
+        if expected is None and spec is not None:
+            expected = spec.files[0].sha256
         if expected is not None and getattr(self, "_checked", None) != (weights, expected):
             actual = file_sha256(weights)
             if actual != expected:
@@ -210,15 +260,15 @@ class CNNEmbedding(ImageExtractor):
 
     def _output_names(self, net: cv2.dnn.Net, weights: str) -> list[str]:
         """The layer names to read, registry aliases resolved, each checked to exist."""
-        requested = self._setting("output", None)
+        settings = self._settings()
         outputs = list(net.getUnconnectedOutLayersNames())
-        if requested is None:
-            if self._spec() is not None:  # the registry's rule: before the last dense layer
+        if settings.outputs is None:
+            if settings.spec is not None:  # the registry's rule: before the last dense layer
                 return [classifier_input(net, weights)]
             return [outputs[-1]]
-        aliases = self._spec().layers if self._spec() is not None else {}
+        aliases = settings.spec.layers if settings.spec is not None else {}
         names = []
-        for name in [requested] if isinstance(requested, str) else list(requested):
+        for name in settings.outputs:
             name = aliases.get(name, name)
             if name not in outputs and name not in net.getLayerNames():
                 hint = f"; the registry's aliases are {sorted(aliases)}" if aliases else ""
@@ -236,12 +286,11 @@ class CNNEmbedding(ImageExtractor):
         -------
         self : object
         """
-        self._check_params()
+        spec = self._settings().spec
         weights, _ = self._files()
         self.model_path_ = weights
         self.model_sha256_ = file_sha256(weights)
         self._layout_cache = None
-        spec = self._spec()
         if spec is not None and self.model_sha256_ != spec.files[0].sha256:
             raise ModelChecksumError(f"{weights}: sha256 {self.model_sha256_} differs from the "
                                      f"registry's {spec.files[0].sha256} for {spec.name}")
@@ -259,16 +308,16 @@ class CNNEmbedding(ImageExtractor):
         state = self.__dict__.copy()
         state.pop("_checked", None)  # re-verify the file after unpickling
         state.pop("_layout_cache", None)
+        state.pop("_settings_cache", None)
         return state
 
     # -- the extractor contract --------------------------------------------------------
     def _input_spec(self) -> tuple:
-        crop = self._setting("crop", None)
-        size = self._setting("input_size", None)
-        return ((tuple(size) if crop in (None, 1, 1.0) else None), "bgr")
+        pre = self._settings().pre
+        return (pre.size if pre.crop in (None, 1, 1.0) else None, "bgr")
 
     def _n_features(self) -> int:
-        spec = self._spec()
+        spec = self._settings().spec
         if spec is not None and self.output in (None, spec.output):
             return spec.dim
         return sum(size for _, size, _ in self._layout())
@@ -278,10 +327,9 @@ class CNNEmbedding(ImageExtractor):
         if getattr(self, "_layout_cache", None) is None:
             net, weights = self._net()
             names = self._output_names(net, weights)
-            net.setInput(self._blob([np.zeros((8, 8, 3), np.uint8)]))
-            requested = self._setting("output", None)
-            labels = ["cnn"] if requested is None else \
-                [requested] if isinstance(requested, str) else list(requested)
+            settings = self._settings()
+            net.setInput(make_blob([np.zeros((8, 8, 3), np.uint8)], settings.pre))
+            labels = ["cnn"] if settings.outputs is None else list(settings.outputs)
             self._layout_cache = [
                 (label, pool_output(result, self.pooling).shape[1],
                  result.ndim == 4 and self.pooling != "flatten")
@@ -301,40 +349,18 @@ class CNNEmbedding(ImageExtractor):
                 names += [f"{label}:{i}" for i in range(size)]
         return names
 
-    def _prepare(self, image: np.ndarray) -> np.ndarray:
-        crop = self._setting("crop", None)
-        if crop not in (None, 1, 1.0):
-            h, w = image.shape[:2]
-            ch, cw = max(1, int(round(h * crop))), max(1, int(round(w * crop)))
-            y0, x0 = (h - ch) // 2, (w - cw) // 2
-            image = image[y0:y0 + ch, x0:x0 + cw]
-        return image
-
-    def _blob(self, batch: list[np.ndarray]) -> np.ndarray:
-        """The NCHW float32 network input for a batch of uint8 BGR images."""
-        size = tuple(self._setting("input_size", None))
-        mean = np.broadcast_to(np.asarray(self._setting("mean", 0.0), float), 3)
-        scale = float(self._setting("scale", 1.0))
-        std = self._setting("std", None)
-        swap = bool(self._setting("swap_rb", False))
-        # The mean is in network channel order (after the swap), as OpenCV wants.
-        blob = cv2.dnn.blobFromImages([self._prepare(im) for im in batch], scale, size,
-                                      tuple(mean.tolist()), swapRB=swap, crop=False)
-        if std is not None:
-            blob /= np.broadcast_to(np.asarray(std, np.float32), 3)[None, :, None, None]
-        return blob
-
     def _forward(self, images: list[np.ndarray]) -> np.ndarray:
         """The requested outputs, each pooled, side by side: float32 ``(n, length)``."""
         net, weights = self._net()
         names = self._output_names(net, weights)
+        pre = self._settings().pre
         previous = cv2.getNumThreads()
         if self.threads is not None:
             cv2.setNumThreads(self.threads)
         try:
             out = [[] for _ in names]
             for start in range(0, len(images), self.batch_size):
-                net.setInput(self._blob(images[start:start + self.batch_size]))
+                net.setInput(make_blob(images[start:start + self.batch_size], pre))
                 for pieces, result in zip(out, net.forward(names), strict=True):
                     pieces.append(pool_output(result, self.pooling))
         finally:
@@ -350,3 +376,20 @@ class CNNEmbedding(ImageExtractor):
             norms = np.linalg.norm(features, axis=1, keepdims=True)
             features = features / np.where(norms > 0, norms, 1)
         return features.astype(np.float32, copy=False)
+
+
+def from_spec(*model: str) -> list:
+    """A frozen CNN's embedding (MODEL: a registry name or a model file), or pooled layers.
+
+    ``cnn`` uses mobilenet_v1_0.25; ``cnn:MODEL:LAYER+LAYER`` reads those layers
+    instead, each average-pooled over a 1x1 + 2x2 spatial pyramid. A ``:`` inside
+    a file path (``C:\\nets\\a.onnx``) is kept.
+    """
+    text = ":".join(model) or "mobilenet_v1_0.25"
+    name, sep, layers = text.rpartition(":")
+    if sep and name and layers and not any(c in layers for c in "/\\."):
+        return [("cnn", CNNEmbedding(name, output=layers.split("+"), pooling="pyramid"))]
+    return [("cnn", CNNEmbedding(text))]
+
+
+from_spec.spec_args = "[:MODEL[:LAYER+LAYER]]"

@@ -7,6 +7,7 @@ from numbers import Integral
 import cv2
 import numpy as np
 
+from l2vision._validation import check_bool, check_levels, check_option, check_pair, invalid
 from l2vision.features.base import (
     ImageExtractor,
     grid_cell_names,
@@ -80,18 +81,17 @@ class ColorHistogram(ImageExtractor):
         return (self.bins,) * 3 if isinstance(self.bins, Integral) else tuple(self.bins)
 
     def _check_params(self) -> None:
-        self._check_option("space", tuple(_SPACES))
-        bins = self.bins
-        ok = (isinstance(bins, Integral) and not isinstance(bins, bool) and 1 <= bins <= 256) or (
-            isinstance(bins, (tuple, list)) and len(bins) == 3
-            and all(isinstance(b, Integral) and not isinstance(b, bool) and 1 <= b <= 256
-                    for b in bins))
-        if not ok:
-            self._fail("bins", "an int or three ints in [1, 256]")
-        self._check_option("mode", ("joint", "per-channel"))
-        self._check_grid()
-        self._check_option("sqrt", (False, True))
-        self._check_pair("size", 1, optional=True)
+        check_option(self, "space", self.space, tuple(_SPACES))
+        sequence = isinstance(self.bins, (tuple, list))
+        bins = self.bins if sequence else (self.bins,)
+        if len(bins) != (3 if sequence else 1) or not all(
+                isinstance(b, Integral) and not isinstance(b, bool) and 1 <= b <= 256
+                for b in bins):
+            raise invalid(self, "bins", "an int or three ints in [1, 256]", self.bins)
+        check_option(self, "mode", self.mode, ("joint", "per-channel"))
+        check_levels(self, "grid", self.grid)
+        check_bool(self, "sqrt", self.sqrt)
+        check_pair(self, "size", self.size, optional=True)
 
     def _input_spec(self) -> tuple:
         return (None if self.size is None else tuple(self.size), "bgr")
@@ -162,3 +162,13 @@ class ColorHistogram(ImageExtractor):
                 out[i] = (self._joint_histograms(image[None]) if self.mode == "joint" else
                           pyramid_histograms(self._bin_index(image), self.grid, n_bins))
         return np.sqrt(out) if self.sqrt else out
+
+
+def from_spec(space: str = "hsv") -> ColorHistogram:
+    """Color histogram of the whole image and its quadrants, square-rooted (640 values).
+
+    SPACE is hsv (the default), lab or rgb.
+    """
+    if space not in _SPACES:
+        raise ValueError(f"SPACE must be one of {', '.join(_SPACES)}; got {space!r}")
+    return ColorHistogram(space, grid=(1, 2), sqrt=True)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from numbers import Integral
-
 import cv2
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from l2vision._validation import check_int, check_pair, invalid
 from l2vision.features.base import ImageExtractor
 from l2vision.features.cache import cache_key, load_cached, save_cached
 from l2vision.images import (
@@ -170,31 +169,22 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
     # -- checks ---------------------------------------------------------------
     def _check_params(self) -> None:
         if not isinstance(self.extractors, (list, tuple)) or not self.extractors:
-            raise ValueError(
-                "The 'extractors' parameter of ImageFeatures must be a non-empty list "
-                f"of extractors, e.g. [HOG(), ColorHistogram()]. Got {self.extractors!r}."
-            )
+            raise invalid(self, "extractors", "a non-empty list of extractors, e.g. "
+                          "[HOG(), ColorHistogram()]", self.extractors)
         named = self._named()
         for _, ext in named:
             if not isinstance(ext, ImageExtractor):
-                raise ValueError(
-                    "The 'extractors' parameter of ImageFeatures must hold l2vision "
-                    f"extractors (HOG, ColorHistogram, LBP, TinyImage, CNNEmbedding). Got {ext!r}."
-                )
+                from l2vision.features.registry import builtin_classes
+
+                raise invalid(self, "extractors", "a list of l2vision extractors (subclasses "
+                              "of l2vision.features.ImageExtractor, such as "
+                              f"{', '.join(builtin_classes())})", ext)
             ext._check_params()
         if len({n for n, _ in named}) != len(named):
-            raise ValueError(f"Extractor names must be unique. Got {[n for n, _ in named]}.")
-        for name, low in (("batch_size", 1),):
-            value = getattr(self, name)
-            if not isinstance(value, Integral) or isinstance(value, bool) or value < low:
-                raise ValueError(f"The {name!r} parameter of ImageFeatures must be an int "
-                                 f">= {low}. Got {value!r}.")
-        if self.size is not None and not (
-            isinstance(self.size, (tuple, list)) and len(self.size) == 2
-            and all(isinstance(v, Integral) and v >= 1 for v in self.size)
-        ):
-            raise ValueError("The 'size' parameter of ImageFeatures must be a (width, height) "
-                             f"pair of ints >= 1 or None. Got {self.size!r}.")
+            raise invalid(self, "extractors", "a list of extractors with unique names",
+                          [n for n, _ in named], fix="Name repeats with (name, extractor) pairs.")
+        check_int(self, "batch_size", self.batch_size, low=1)
+        check_pair(self, "size", self.size, optional=True)
 
     # -- scikit-learn API -------------------------------------------------------
     def fit(self, X=None, y=None):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from l2vision._validation import check_bool, check_int, check_option, check_pair, invalid
 from l2vision.features.base import ImageExtractor
 
 __all__ = ["HOG"]
@@ -102,23 +103,21 @@ class HOG(ImageExtractor):
         self.gamma_correction = gamma_correction
 
     def _check_params(self) -> None:
-        self._check_int("orientations", 1)
+        check_int(self, "orientations", self.orientations, low=1)
         for name in ("size", "cell_size", "block_size", "block_stride"):
-            self._check_pair(name, 1)
-        self._check_option("block_norm", _NORMS)
-        self._check_option("color", _COLORS)
-        self._check_option("signed", (False, True))
-        self._check_option("gamma_correction", (False, True))
+            check_pair(self, name, getattr(self, name))
+        check_option(self, "block_norm", self.block_norm, _NORMS)
+        check_option(self, "color", self.color, _COLORS)
+        check_bool(self, "signed", self.signed)
+        check_bool(self, "gamma_correction", self.gamma_correction)
         block_px, stride_px = self._pixels()
         for axis, name in ((0, "width"), (1, "height")):
             extra = self.size[axis] - block_px[axis]
             if extra < 0 or extra % stride_px[axis]:
-                raise ValueError(
-                    f"The 'size' parameter of HOG must hold whole blocks: the {name} "
-                    f"{self.size[axis]} must be at least the block's {block_px[axis]} px "
-                    f"and exceed it by a multiple of the {stride_px[axis]} px stride. "
-                    f"Got size={self.size!r}."
-                )
+                raise invalid(
+                    self, "size", f"a whole number of blocks: the {name} {self.size[axis]} "
+                    f"must be at least the block's {block_px[axis]} px and exceed it by a "
+                    f"multiple of the {stride_px[axis]} px stride", self.size)
 
     def _pixels(self):
         block = (self.block_size[0] * self.cell_size[0], self.block_size[1] * self.cell_size[1])
@@ -166,3 +165,26 @@ class HOG(ImageExtractor):
             else:
                 out[i] = hog.compute(image)
         return out
+
+
+def from_spec(size: str | None = None) -> HOG:
+    """Histograms of oriented gradients of the gray image, an 8x8 grid of cells (1,764 values).
+
+    ``hog`` works at 32x32 pixels (thumbnails); ``hog:64`` at 64x64 with 8x8-pixel
+    cells, finer gradients for larger photos. SIZE must be a multiple of 8.
+    """
+    if size is None:
+        return HOG()
+    pixels = _spec_int("SIZE", size)
+    if pixels < 16 or pixels % 8:
+        raise ValueError(f"SIZE must be a multiple of 8 of at least 16 (an 8x8 grid of cells, "
+                         f"e.g. hog:64); got {size!r}")
+    return HOG(size=(pixels, pixels), cell_size=(pixels // 8, pixels // 8))
+
+
+def _spec_int(label: str, text: str) -> int:
+    """A spec argument as an int, or a ValueError naming it."""
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"{label} must be an integer; got {text!r}") from None

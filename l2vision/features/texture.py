@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 from skimage.feature import local_binary_pattern
 
+from l2vision._validation import check_int, check_levels, check_option, check_pair, check_real
 from l2vision.features.base import ImageExtractor, grid_cell_names, pyramid_histograms
 
 __all__ = ["LBP"]
@@ -70,13 +71,11 @@ class LBP(ImageExtractor):
         self.size = size
 
     def _check_params(self) -> None:
-        self._check_int("points", 1)
-        if isinstance(self.radius, bool) or not isinstance(self.radius, (int, float)) \
-                or not self.radius > 0:
-            self._fail("radius", "a float > 0")
-        self._check_option("method", ("uniform", "nri_uniform"))
-        self._check_grid()
-        self._check_pair("size", 1, optional=True)
+        check_int(self, "points", self.points, low=1)
+        check_real(self, "radius", self.radius, low=0, low_open=True)
+        check_option(self, "method", self.method, ("uniform", "nri_uniform"))
+        check_levels(self, "grid", self.grid)
+        check_pair(self, "size", self.size, optional=True)
 
     def _input_spec(self) -> tuple:
         return (None if self.size is None else tuple(self.size), "gray")
@@ -105,3 +104,16 @@ class LBP(ImageExtractor):
         for i, image in enumerate(images):
             out[i] = pyramid_histograms(self._codes(image), self.grid, n_codes)
         return out
+
+
+def from_spec(points: str = "8", radius: str = "1") -> LBP:
+    """Uniform local binary patterns of the whole image and its quadrants (50 values at P=8).
+
+    POINTS neighbours (default 8) on a circle of RADIUS pixels (default 1).
+    """
+    try:
+        p, r = int(points), float(radius)
+    except ValueError:
+        raise ValueError(f"POINTS must be an integer and RADIUS a number; got {points!r} and "
+                         f"{radius!r}") from None
+    return LBP(p, radius=r, grid=(1, 2))

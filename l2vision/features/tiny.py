@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from l2vision._validation import check_bool, check_option, check_pair
 from l2vision.features.base import ImageExtractor
 
 __all__ = ["TinyImage"]
@@ -46,9 +47,9 @@ class TinyImage(ImageExtractor):
         self.normalize = normalize
 
     def _check_params(self) -> None:
-        self._check_pair("size", 1)
-        self._check_option("color", ("bgr", "gray"))
-        self._check_option("normalize", (False, True))
+        check_pair(self, "size", self.size)
+        check_option(self, "color", self.color, ("bgr", "gray"))
+        check_bool(self, "normalize", self.normalize)
 
     def _input_spec(self) -> tuple:
         return (tuple(self.size), self.color)
@@ -68,3 +69,12 @@ class TinyImage(ImageExtractor):
             norms = np.linalg.norm(out, axis=1, keepdims=True)
             out /= np.where(norms > 0, norms, 1)
         return out
+
+
+def from_spec(size: str = "16") -> TinyImage:
+    """The image shrunk to SIZE x SIZE pixels (default 16), zero-mean and unit-norm."""
+    try:
+        pixels = int(size)
+    except ValueError:
+        raise ValueError(f"SIZE must be an integer; got {size!r}") from None
+    return TinyImage((pixels, pixels))

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from l2vision._files import atomic_write, file_sha256
 
-__all__ = ["MODELS", "ModelChecksumError", "ModelNotFoundError", "ModelSpec", "cache_dir",
+__all__ = ["NETWORKS", "ModelChecksumError", "ModelNotFoundError", "ModelSpec", "download_dir",
            "fetch", "file_sha256", "find_file", "model_dirs"]
 
 
@@ -67,7 +67,7 @@ class ModelSpec:
 
 
 #: The registry. Every sha256 is quoted from a published source named in ``source``.
-MODELS = {
+NETWORKS = {
     "mobilenet_v1_0.25": ModelSpec(
         name="mobilenet_v1_0.25",
         files=(ModelFile("mobilenet_v1_0.25_224.onnx",
@@ -109,7 +109,7 @@ def _onnx_zoo_resnet(name: str, file: str, sha256: str, size: int, dim: int,
     )
 
 
-MODELS.update({
+NETWORKS.update({
     "resnet18_v2": _onnx_zoo_resnet(
         "resnet18_v2", "resnet18-v2-7.onnx",
         "3b4d048057854022232aa20bf68262e31718ab7119a17f920b8a2dc1433f824b", 46806737, 512,
@@ -121,7 +121,7 @@ MODELS.update({
 })
 
 
-def cache_dir() -> Path:
+def download_dir() -> Path:
     """``$L2VISION_HOME/models``, default ``~/.cache/l2vision/models``."""
     home = os.environ.get("L2VISION_HOME") or Path.home() / ".cache" / "l2vision"
     return Path(home) / "models"
@@ -130,7 +130,7 @@ def cache_dir() -> Path:
 def model_dirs() -> list[Path]:
     """Where model files are looked for, in order."""
     dirs = [Path(os.environ["L2VISION_MODEL_DIR"])] if os.environ.get("L2VISION_MODEL_DIR") else []
-    return dirs + [cache_dir()]
+    return dirs + [download_dir()]
 
 
 def find_file(name: str, *, model: str = "") -> Path:
@@ -145,7 +145,7 @@ def find_file(name: str, *, model: str = "") -> Path:
         if (folder / name).is_file():
             return folder / name
     where = " or ".join(str(d) for d in model_dirs())
-    spec = MODELS.get(model)
+    spec = NETWORKS.get(model)
     how = (f"run `l2vision models fetch {model}`" if spec and all(f.url for f in spec.files)
            else "copy it there (it has no public download)")
     raise ModelNotFoundError(
@@ -169,8 +169,8 @@ def fetch(name: str, *, progress: bool = False, timeout: float = 60) -> list[Pat
     OSError
         The download failed (nothing is kept).
     """
-    spec = MODELS[name]
-    folder = cache_dir()
+    spec = NETWORKS[name]
+    folder = download_dir()
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for f in spec.files:

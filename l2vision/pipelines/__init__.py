@@ -1,6 +1,6 @@
 """Standardize → regularize → train: pipelines, λ search, evaluation, persistence."""
 
-from l2vision.pipelines.build import FEATURE_SETS, make_features, make_pipeline
+from l2vision.pipelines.build import ESTIMATORS, make_features, make_pipeline
 from l2vision.pipelines.search import (
     LambdaAtEdgeWarning,
     LogisticRegressionKFoldCV,
@@ -8,7 +8,7 @@ from l2vision.pipelines.search import (
 )
 
 __all__ = [
-    "FEATURE_SETS",
+    "ESTIMATORS",
     "LambdaAtEdgeWarning",
     "LogisticRegressionKFoldCV",
     "RidgeClassifierKFoldCV",

@@ -9,65 +9,32 @@ from sklearn.linear_model import LogisticRegression, RidgeClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import Normalizer, StandardScaler
 
-from l2vision.features import (
-    HOG,
-    LBP,
-    CNNEmbedding,
-    ColorHistogram,
-    ImageExtractor,
-    ImageFeatures,
-    TinyImage,
-)
+from l2vision._validation import check_option, check_real
+from l2vision.features import ImageExtractor, ImageFeatures
+from l2vision.features.registry import parse_features
 from l2vision.pipelines.search import LogisticRegressionKFoldCV, RidgeClassifierKFoldCV
 
-__all__ = ["FEATURE_SETS", "MODELS", "make_features", "make_pipeline", "make_search",
-           "split_pipeline", "using_params"]
+__all__ = ["ESTIMATORS", "make_features", "make_pipeline", "make_search", "split_pipeline",
+           "using_params"]
 
-MODELS = ("logreg", "ridge")
-
-
-def _cifar_best() -> list:
-    """The strongest hand-crafted set for small photos (chosen on a CIFAR-10 validation split).
-
-    Multi-scale color HOG, spatial HSV and Lab histograms (Hellinger-mapped),
-    multi-radius LBP and a tiny image: 12,660 features per image.
-    """
-    return [
-        ("hog8", HOG(size=(64, 64), cell_size=(8, 8), color="max")),
-        ("hog4", HOG(size=(32, 32), cell_size=(4, 4), color="max")),
-        ("hog6", HOG(12, size=(48, 48), cell_size=(6, 6), color="max", signed=True)),
-        ("hsv", ColorHistogram(grid=(1, 2, 4), sqrt=True)),
-        ("lab", ColorHistogram("lab", bins=(4, 6, 6), grid=(1, 2, 4), sqrt=True)),
-        ("lbp", LBP(grid=(1, 2, 4))),
-        ("lbp16", LBP(16, radius=2, grid=(1, 2))),
-        ("tiny", TinyImage((16, 16))),
-    ]
+#: The linear models, by the name ``make_pipeline``, ``train`` and the CLI's ``--model`` take.
+ESTIMATORS = ("logreg", "ridge")
 
 
-#: Short names understood by :func:`make_features` and the CLI's ``--features``.
-FEATURE_SETS = {
-    "hog": lambda: [HOG()],
-    "color": lambda: [ColorHistogram(grid=(1, 2), sqrt=True)],
-    "lbp": lambda: [LBP(grid=(1, 2))],
-    "tiny": lambda: [TinyImage()],
-    "best": _cifar_best,
-}
-
-
-def make_features(spec: str | Sequence | ImageFeatures, *, size=None, n_jobs=None,
-                  batch_size=256, progress=False) -> ImageFeatures:
-    """An :class:`ImageFeatures` from short names, extractors, or as given.
+def make_features(spec: str | Sequence | ImageExtractor | ImageFeatures, *, size=None,
+                  n_jobs=None, batch_size=256, progress=False, cache_dir=None) -> ImageFeatures:
+    """An :class:`ImageFeatures` from feature specs, extractors, or as given.
 
     Parameters
     ----------
-    spec : str, list or ImageFeatures
-        Comma-separated names from :data:`FEATURE_SETS` (``"hog,color,lbp"``),
-        ``cnn:MODEL`` (a registry name or a model file, see
-        :class:`CNNEmbedding`), or ``cnn:MODEL:LAYER+LAYER...`` (those layers,
-        each average-pooled over a 1x1 + 2x2 spatial pyramid, e.g.
-        ``cnn:mobilenet_v1_0.25:conv13+conv11+conv9``); a list of extractors or
-        names; or a ready ImageFeatures (returned as is).
-    size, n_jobs, batch_size, progress :
+    spec : str, list, ImageExtractor or ImageFeatures
+        Comma-separated specs of the registry (``"hog,color,lbp"``,
+        ``cnn:MODEL``, ``cnn:MODEL:LAYER+LAYER``...; see
+        :mod:`l2vision.features.registry`, or ``l2vision features list``); a
+        single extractor; a list mixing specs, extractors and ``(name,
+        extractor)`` pairs; or a ready ImageFeatures, returned as is (the
+        other arguments are then not applied).
+    size, n_jobs, batch_size, progress, cache_dir :
         Passed to :class:`ImageFeatures`.
 
     Raises
@@ -84,36 +51,15 @@ def make_features(spec: str | Sequence | ImageFeatures, *, size=None, n_jobs=Non
     """
     if isinstance(spec, ImageFeatures):
         return spec
-    items = [s.strip() for s in spec.split(",")] if isinstance(spec, str) else list(spec)
-    extractors = []
-    for item in items:
-        if isinstance(item, (ImageExtractor, tuple)):
-            extractors.append(item)
-        elif item in FEATURE_SETS:
-            extractors += FEATURE_SETS[item]()
-        elif isinstance(item, str) and item.startswith("cnn:"):
-            extractors.append(("cnn", _cnn_from_name(item[4:])))
-        else:
-            known = ", ".join(FEATURE_SETS)
-            raise ValueError(f"Unknown feature {item!r}; choose from {known}, or cnn:MODEL "
-                             "(comma-separated, e.g. 'hog,color,lbp').")
-    if not extractors:
-        raise ValueError("No features given; choose from " + ", ".join(FEATURE_SETS) + ".")
-    return ImageFeatures(extractors, size=size, n_jobs=n_jobs, batch_size=batch_size,
-                         progress=progress)
-
-
-def _cnn_from_name(text: str) -> CNNEmbedding:
-    """``MODEL`` or ``MODEL:LAYER+LAYER``; a ``:`` inside a file path (``C:\\``) is kept."""
-    model, sep, layers = text.rpartition(":")
-    if sep and model and layers and not any(c in layers for c in "/\\."):
-        return CNNEmbedding(model, output=layers.split("+"), pooling="pyramid")
-    return CNNEmbedding(text)
+    if isinstance(spec, ImageExtractor):
+        spec = [spec]
+    return ImageFeatures(parse_features(spec), size=size, n_jobs=n_jobs, batch_size=batch_size,
+                         progress=progress, cache_dir=cache_dir)
 
 
 def make_pipeline(features, model: str = "logreg", *, lam: float | None = None,
                   lambdas=None, cv=5, normalize: str | None = None, random_state=0,
-                  n_jobs=None) -> Pipeline:
+                  n_jobs=None, size=None, progress=False, cache_dir=None) -> Pipeline:
     """The l2vision pipeline as a plain scikit-learn ``Pipeline``.
 
     Steps: ``features`` (:class:`ImageFeatures`) → ``normalize``
@@ -127,7 +73,7 @@ def make_pipeline(features, model: str = "logreg", *, lam: float | None = None,
 
     Parameters
     ----------
-    features : str, list of extractors, or ImageFeatures
+    features : str, extractor, list of extractors, or ImageFeatures
         See :func:`make_features`.
     model : {"logreg", "ridge"}, default="logreg"
         L2 (multinomial) logistic regression or ridge classification.
@@ -142,7 +88,10 @@ def make_pipeline(features, model: str = "logreg", *, lam: float | None = None,
     random_state : int, default=0
         Seed of the CV folds.
     n_jobs : int or None, default=None
-        Parallel feature extraction.
+        Parallel feature extraction, and parallel folds of the logistic λ search.
+    size, progress, cache_dir :
+        Passed to :func:`make_features` (working size, progress bars, feature
+        cache); ``progress`` also shows the λ search's.
 
     Returns
     -------
@@ -163,17 +112,16 @@ def make_pipeline(features, model: str = "logreg", *, lam: float | None = None,
     >>> [name for name, _ in pipe.steps], pipe.named_steps["clf"].alpha
     (['features', 'scale', 'clf'], 10.0)
     """
-    if model not in MODELS:
-        raise ValueError(f"The 'model' parameter must be one of {MODELS}. Got {model!r}.")
-    if normalize not in (None, "l2"):
-        raise ValueError(f"The 'normalize' parameter must be None or 'l2'. Got {normalize!r}.")
-    if lam is not None and not lam > 0:
-        raise ValueError(f"The 'lam' parameter must be a float > 0 or None. Got {lam!r}.")
-    steps = [("features", make_features(features, n_jobs=n_jobs))]
+    check_option("make_pipeline", "model", model, ESTIMATORS)
+    check_option("make_pipeline", "normalize", normalize, (None, "l2"))
+    check_real("make_pipeline", "lam", lam, low=0, low_open=True, optional=True)
+    steps = [("features", make_features(features, size=size, n_jobs=n_jobs, progress=progress,
+                                        cache_dir=cache_dir))]
     if normalize == "l2":
         steps.append(("normalize", Normalizer("l2")))
     if lam is None:
-        steps.append(("clf", make_search(model, lambdas, cv=cv, random_state=random_state)))
+        steps.append(("clf", make_search(model, lambdas, cv=cv, random_state=random_state,
+                                         n_jobs=n_jobs, progress=progress)))
     else:
         steps.append(("scale", StandardScaler()))
         steps.append(("clf", LogisticRegression(C=1.0 / lam, max_iter=1000) if model == "logreg"

@@ -45,7 +45,7 @@ def library_versions() -> dict:
     import skimage
     import sklearn
 
-    from l2vision import __version__
+    from l2vision._version import __version__
 
     return {"l2vision": __version__, "scikit-learn": sklearn.__version__,
             "numpy": numpy.__version__, "opencv": cv2.__version__,

@@ -21,7 +21,8 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from l2vision.pipelines import _ridge_path
+from l2vision._validation import check_int, check_real, invalid
+from l2vision.pipelines import _logistic_path, _ridge_path
 
 __all__ = ["LambdaAtEdgeWarning", "LogisticRegressionKFoldCV", "RidgeClassifierKFoldCV"]
 
@@ -36,21 +37,20 @@ class _KFoldLambdaSearch(ClassifierMixin, BaseEstimator):
     _default_range = (1e-6, 10.0)  # λ / n_samples for an integer ``lambdas``
 
     def _check_params(self) -> None:
-        name = type(self).__name__
         lambdas = self.lambdas
-        if isinstance(lambdas, Integral) and not isinstance(lambdas, bool):
-            if lambdas < 1:
-                raise ValueError(f"The 'lambdas' parameter of {name} must be an int >= 1 or "
-                                 f"an array of positive floats. Got {lambdas!r}.")
+        allowed = "an int >= 1 or an array of positive floats"
+        if isinstance(lambdas, (Integral, bool)):
+            check_int(self, "lambdas", lambdas, low=1)
         else:
-            values = np.asarray(lambdas, dtype=float) if lambdas is not None else np.array([])
+            try:
+                values = np.asarray(lambdas, dtype=float)
+            except (TypeError, ValueError):
+                raise invalid(self, "lambdas", allowed, lambdas) from None
             if values.ndim != 1 or values.size == 0 or not np.all(values > 0) \
                     or not np.all(np.isfinite(values)):
-                raise ValueError(f"The 'lambdas' parameter of {name} must be an int >= 1 or "
-                                 f"an array of positive floats. Got {lambdas!r}.")
-        if isinstance(self.cv, Integral) and (isinstance(self.cv, bool) or self.cv < 2):
-            raise ValueError(f"The 'cv' parameter of {name} must be an int >= 2 or a "
-                             f"cross-validation splitter. Got {self.cv!r}.")
+                raise invalid(self, "lambdas", allowed, lambdas)
+        if isinstance(self.cv, (Integral, bool)) and (isinstance(self.cv, bool) or self.cv < 2):
+            raise invalid(self, "cv", "an int >= 2 or a cross-validation splitter", self.cv)
 
     def _grid(self, n_samples: int) -> np.ndarray:
         """The λ values, ascending."""
@@ -97,7 +97,7 @@ class _KFoldLambdaSearch(ClassifierMixin, BaseEstimator):
             warnings.warn(
                 f"{type(self).__name__}: the best lambda {self.lambda_:.4g} is the {edge} of "
                 f"the grid [{lambdas[0]:.4g}, {lambdas[-1]:.4g}]; the optimum may lie outside. "
-                "Widen the grid with the 'lambdas' parameter (CLI: --lambdas MIN:MAX:N).",
+                "Widen the grid with the 'lambdas' parameter.",
                 LambdaAtEdgeWarning, stacklevel=3,
             )
 
@@ -325,16 +325,10 @@ class LogisticRegressionKFoldCV(_KFoldLambdaSearch):
 
     def _check_params(self) -> None:
         super()._check_params()
-        patience = self.patience
+        check_int(self, "max_iter", self.max_iter, low=1)
         for name in ("tol", "path_tol"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                raise ValueError(f"The {name!r} parameter of LogisticRegressionKFoldCV must be "
-                                 f"a float > 0. Got {value!r}.")
-        if patience is not None and (not isinstance(patience, Integral)
-                                     or isinstance(patience, bool) or patience < 1):
-            raise ValueError("The 'patience' parameter of LogisticRegressionKFoldCV must be an "
-                             f"int >= 1 or None. Got {patience!r}.")
+            check_real(self, name, getattr(self, name), low=0, low_open=True)
+        check_int(self, "patience", self.patience, low=1, optional=True)
 
     def fit(self, X, y):
         """Search λ on ``X`` (n_samples, n_features) and refit on all rows.
@@ -353,7 +347,7 @@ class LogisticRegressionKFoldCV(_KFoldLambdaSearch):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)
             paths = Parallel(n_jobs=self.n_jobs, return_as="generator")(
-                delayed(_logistic_path)(X, y_index, np.setdiff1d(everything, test), test,
+                delayed(_logistic_path.fold_path)(X, y_index, np.setdiff1d(everything, test), test,
                                         lambdas, self.max_iter, self.path_tol, self.patience)
                 for test in folds)
             scores, solutions = [], []
@@ -389,43 +383,6 @@ class LogisticRegressionKFoldCV(_KFoldLambdaSearch):
             p = expit(scores)
             return np.column_stack([1 - p, p])
         return softmax(scores, axis=1)
-
-
-def _logistic_path(X, y, train, test, lambdas, max_iter, tol, patience):
-    """Test accuracy along λ (descending fits, warm-started) on one fold; NaN where stopped.
-
-    Each fit starts from the straight-line extrapolation (in log λ) of the two
-    previous solutions, which is closer to the next solution than the last
-    one alone: about a third fewer L-BFGS iterations along a CIFAR-10 path.
-    Also returns each λ's solution in the units of ``X`` (``None`` where not
-    fitted), to warm-start the final fit on all rows.
-    """
-    scaler = StandardScaler().fit(X[train])
-    X_train, X_test = scaler.transform(X[train]), scaler.transform(X[test])
-    model = LogisticRegression(C=1.0, warm_start=True, max_iter=max_iter, tol=tol)
-    scores = np.full(len(lambdas), np.nan)
-    solutions = [None] * len(lambdas)
-    history = []
-    best, worse = -np.inf, 0
-    for j in range(len(lambdas) - 1, -1, -1):
-        if len(history) >= 2 and _is_log_uniform(lambdas[j:j + 3]):
-            (w1, b1), (w2, b2) = history[-1], history[-2]
-            model.coef_, model.intercept_ = 2 * w1 - w2, 2 * b1 - b2
-        model.set_params(C=1.0 / lambdas[j]).fit(X_train, y[train])
-        history = [*history[-1:], (model.coef_.copy(), model.intercept_.copy())]
-        coef = model.coef_ / scaler.scale_
-        solutions[j] = (coef, model.intercept_ - coef @ scaler.mean_)
-        scores[j] = model.score(X_test, y[test])
-        best, worse = (scores[j], 0) if scores[j] >= best else (best, worse + 1)
-        if patience is not None and worse >= patience:
-            break
-    return scores, solutions
-
-
-def _is_log_uniform(lambdas) -> bool:
-    """Whether three ascending λ values are equally spaced in log (extrapolation is sound)."""
-    return len(lambdas) == 3 and np.isclose(lambdas[2] / lambdas[1], lambdas[1] / lambdas[0],
-                                            rtol=1e-6)
 
 
 def _report_convergence(caught) -> None:

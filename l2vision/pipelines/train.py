@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import Normalizer
 
+from l2vision._validation import check_int, check_option, check_real
 from l2vision.datasets import DatasetError, ImageSet, load_dataset
-from l2vision.pipelines.build import MODELS, make_features, make_search, using_params
+from l2vision.pipelines.build import ESTIMATORS, make_pipeline, using_params
 from l2vision.pipelines.evaluate import classification_metrics
 
 __all__ = ["TrainResult", "check_trainable", "fingerprint", "train"]
@@ -69,7 +69,7 @@ def check_trainable(images: ImageSet, *, cv: int, test_size: float) -> None:
         raise DatasetError(
             f"{images.source}: class {c!r} has {n} image(s); {cv}-fold cross-validation"
             f"{' plus a held-out split' if test_size else ''} needs at least {need} per class "
-            "(add images, or lower --cv / --test-size)")
+            "(add images, or lower cv or test_size)")
 
 
 def train(data=None, *, features="hog,color,lbp", model: str = "logreg", cv: int = 5,
@@ -124,8 +124,9 @@ def train(data=None, *, features="hog,color,lbp", model: str = "logreg", cv: int
     >>> result.test_metrics["accuracy"] > 0.95, result.search["lambda"]
     (True, 300.0)
     """
-    if model not in MODELS:
-        raise ValueError(f"The 'model' parameter must be one of {MODELS}. Got {model!r}.")
+    check_option("train", "model", model, ESTIMATORS)
+    check_int("train", "cv", cv, low=2)
+    check_real("train", "test_size", test_size, low=0, high=1, high_open=True)
     images = data if isinstance(data, ImageSet) else load_dataset(data)
     check_trainable(images, cv=cv, test_size=test_size)
     indices = np.arange(images.n_images)
@@ -136,25 +137,23 @@ def train(data=None, *, features="hog,color,lbp", model: str = "logreg", cv: int
         train_idx, test_idx = indices, indices[:0]
     train_set, test_set = images.subset(np.sort(train_idx)), images.subset(np.sort(test_idx))
 
-    extractor = make_features(features, size=size, n_jobs=n_jobs, progress=progress)
-    extractor.set_params(cache_dir=cache_dir)
+    pipeline = make_pipeline(features, model, lambdas=lambdas, cv=cv, normalize=normalize,
+                             random_state=seed, n_jobs=n_jobs, size=size, progress=progress,
+                             cache_dir=cache_dir)
+    extractor, search = pipeline.named_steps["features"], pipeline.steps[-1][1]
+    extractor.set_params(cache_dir=cache_dir)  # also on a ready ImageFeatures
     timings = {}
     start = time.perf_counter()
     X = extractor.fit_transform(train_set.images)
     timings["extract_train"] = time.perf_counter() - start
-    steps = [("features", extractor)]
     if normalize == "l2":
-        steps.append(("normalize", Normalizer("l2")))
-        X = steps[-1][1].fit_transform(X)
-    search = make_search(model, lambdas, cv=cv, random_state=seed, n_jobs=n_jobs,
-                         progress=progress)
+        X = pipeline.named_steps["normalize"].fit_transform(X)
     start = time.perf_counter()
     search.fit(X, train_set.labels)
     timings["search"] = time.perf_counter() - start
     # The saved model extracts without the training machine's cache, quietly, serially.
     extractor.set_params(cache_dir=None, progress=False, n_jobs=None)
     search.set_params(progress=False)
-    pipeline = Pipeline(steps + [("clf", search)])
 
     test_metrics = None
     if test_set.n_images:

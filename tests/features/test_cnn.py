@@ -233,7 +233,7 @@ def test_layers_pooled_as_a_spatial_pyramid_known_answer(tiny):
 
 def test_registry_layer_aliases(shared_models):
     cat = skimage.data.chelsea()[:, :, ::-1].copy()
-    spec = zoo.MODELS["mobilenet_v1_0.25"]
+    spec = zoo.NETWORKS["mobilenet_v1_0.25"]
     by_alias = CNNEmbedding(output=["conv13", "conv11"], pooling="pyramid").fit()
     by_name = CNNEmbedding(output=[spec.layers["conv13"], spec.layers["conv11"]],
                            pooling="pyramid").fit()
@@ -258,7 +258,7 @@ def test_registry_embedding_before_the_last_dense_layer(tiny, monkeypatch, dim):
                                             .hexdigest(), path.stat().st_size),),
                      (16, 16), (0, 0, 0), 1 / 255, None, True, None, None, dim, None, "MIT",
                      "made in the test")
-    monkeypatch.setitem(zoo.MODELS, "tiny_net", spec)
+    monkeypatch.setitem(zoo.NETWORKS, "tiny_net", spec)
     monkeypatch.setenv("L2VISION_MODEL_DIR", str(path.parent))
     images = [np.random.default_rng(1).integers(0, 256, (16, 16, 3), dtype=np.uint8)]
     if dim == 5:
@@ -281,7 +281,7 @@ def test_registry_files_are_looked_up_in_model_dir_then_cache(tiny, monkeypatch,
                                             .hexdigest(), path.stat().st_size),),
                      (16, 16), (0, 0, 0), 1 / 255, None, True, None, "embedding", 4, None,
                      "MIT", "made in the test")
-    monkeypatch.setitem(zoo.MODELS, "tiny_net", spec)
+    monkeypatch.setitem(zoo.NETWORKS, "tiny_net", spec)
     model_dir, cache = tmp_path / "mine", tmp_path / "home" / "models"
     for folder in (model_dir, cache):
         folder.mkdir(parents=True)
@@ -324,7 +324,7 @@ def test_models_info_shows_files_preprocessing_and_layers(capsys):
 
 def test_registry_resnets_are_complete():
     for name in ("resnet18_v2", "resnet152_v1"):
-        spec = zoo.MODELS[name]
+        spec = zoo.NETWORKS[name]
         (file,) = spec.files
         assert len(file.sha256) == 64 and file.size > 40_000_000
         assert file.url.startswith("https://github.com/onnx/models/raw/main/validated/")
@@ -413,7 +413,7 @@ def fake_entry(server, tmp_path, monkeypatch):
                                             f"http://127.0.0.1:{server.server_port}/fake.onnx"),),
                      (16, 16), (0, 0, 0), 1.0, None, False, None, "embedding", 4, None, "MIT",
                      "a local test server")
-    monkeypatch.setitem(zoo.MODELS, "fake_net", spec)
+    monkeypatch.setitem(zoo.NETWORKS, "fake_net", spec)
     monkeypatch.setenv("L2VISION_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("L2VISION_MODEL_DIR", raising=False)
     return spec, payload
@@ -430,7 +430,7 @@ def test_fetch_verifies_and_caches(fake_entry, tmp_path, capsys):
 
 def test_wrong_checksum_keeps_nothing(fake_entry, tmp_path, monkeypatch):
     spec, payload = fake_entry
-    monkeypatch.setitem(zoo.MODELS, "fake_net", ModelSpec(**{**spec.__dict__, "files": (
+    monkeypatch.setitem(zoo.NETWORKS, "fake_net", ModelSpec(**{**spec.__dict__, "files": (
         ModelFile("fake.onnx", "0" * 64, len(payload), spec.files[0].url),)}))
     with pytest.raises(ModelChecksumError, match="does not match the published"):
         zoo.fetch("fake_net")
@@ -442,7 +442,7 @@ def test_offline_fetch_says_which_file_to_put_where(fake_entry, tmp_path, monkey
     with socket.socket() as unused:  # a port nobody listens on: connection refused
         unused.bind(("127.0.0.1", 0))
         port = unused.getsockname()[1]
-    monkeypatch.setitem(zoo.MODELS, "fake_net", ModelSpec(**{**spec.__dict__, "files": (
+    monkeypatch.setitem(zoo.NETWORKS, "fake_net", ModelSpec(**{**spec.__dict__, "files": (
         ModelFile("fake.onnx", spec.files[0].sha256, len(payload),
                   f"http://127.0.0.1:{port}/fake.onnx"),)}))
     assert main(["models", "fetch", "fake_net", "-q"]) != 0

@@ -105,5 +105,5 @@ def test_accepts_an_image_set_and_arrays(make_folder):
 def test_extractors_must_be_ours():
     from sklearn.preprocessing import StandardScaler
 
-    with pytest.raises(ValueError, match="must hold l2vision extractors"):
+    with pytest.raises(ValueError, match="must be a list of l2vision extractors"):
         ImageFeatures([StandardScaler()]).fit()

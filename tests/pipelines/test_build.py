@@ -66,7 +66,7 @@ def test_make_features_names_and_errors():
     assert cnn.model == "nets/v2:1.onnx"
     with pytest.raises(ValueError, match=r"Unknown feature 'sift'; choose from hog, color, lbp"):
         make_features("hog,sift")
-    with pytest.raises(ValueError, match="The 'model' parameter must be one of"):
+    with pytest.raises(ValueError, match="The 'model' parameter of make_pipeline must be one of"):
         make_pipeline("hog", "svm")
 
 
