@@ -19,7 +19,7 @@ from l2vision.images import ImageNotFoundError, ImageReadError, read_image
 from l2vision.pipelines import make_pipeline
 from l2vision.pipelines.persist import load, save
 from l2vision.pipelines.train import train
-from l2vision.scoring import predict_paths
+from l2vision.scoring import predict_paths, score_files
 
 __all__ = [
     "HOG",
@@ -41,5 +41,6 @@ __all__ = [
     "predict_paths",
     "read_image",
     "save",
+    "score_files",
     "train",
 ]

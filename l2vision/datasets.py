@@ -2,6 +2,13 @@
 
 Every loader returns an :class:`ImageSet` (images as paths or arrays, labels,
 class names) that unpacks as ``X, y`` for scikit-learn.
+
+The folder walk (:func:`walk_images`) and the manifest reader
+(:func:`iter_manifest`) are the only ones in l2vision: batch scoring uses them
+too, so training and scoring see the same files in the same order, and treat
+manifests by one rule: **a row whose path cell is blank (or missing, in a short
+row) is skipped**, like a blank line; in a labelled manifest, a row with a path
+but a blank label is an error naming its line.
 """
 
 from __future__ import annotations
@@ -9,6 +16,7 @@ from __future__ import annotations
 import csv
 import os
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,10 +28,12 @@ __all__ = [
     "DatasetError",
     "ImageSet",
     "SkippedFilesWarning",
+    "iter_manifest",
     "load_csv",
     "load_dataset",
     "load_digits_images",
     "load_image_folder",
+    "walk_images",
 ]
 
 
@@ -61,11 +71,12 @@ class ImageSet:
     source: str = ""
 
     def __iter__(self):
+        # ``X, y = image_set`` unpacks the images and the labels.
         return iter((self.images, self.labels))
 
     def __len__(self) -> int:
-        # Two, like the (X, y) pair it unpacks to; use n_images for the image count.
-        return 2
+        """The number of images (unpacking still gives the two parts)."""
+        return len(self.images)
 
     @property
     def n_images(self) -> int:
@@ -83,11 +94,101 @@ def _is_hidden(name: str) -> bool:
     return name.startswith(".")
 
 
+def walk_images(folder: str | os.PathLike, *, skipped: list | None = None) -> Iterator[str]:
+    """Image files under ``folder``, recursively, in sorted path order, streaming.
+
+    Hidden files and folders (names starting with ``.``) and files without an
+    image extension are passed over (and appended to ``skipped`` when given).
+    Links to folders are followed, except a link back to a folder being walked
+    (a loop). Unreadable folders are passed over; a dangling link with an image
+    name is yielded (reading it then reports it). Only one folder's listing is
+    in memory at a time.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> for name in ("b.png", "a/c.jpg", "a.jpg", ".hidden.png", "notes.txt"):
+    ...     (root / name).parent.mkdir(exist_ok=True)
+    ...     _ = (root / name).write_bytes(b"x")
+    >>> [str(pathlib.Path(p).relative_to(root)) for p in walk_images(root)]
+    ['a.jpg', 'a/c.jpg', 'b.png']
+    """
+    yield from _walk(os.fspath(folder), skipped, frozenset())
+
+
+def _walk(folder: str, skipped: list | None, ancestors: frozenset) -> Iterator[str]:
+    """One folder of :func:`walk_images`; ``ancestors`` are the (device, inode) pairs above."""
+    try:
+        info = os.stat(folder)
+        with os.scandir(folder) as listing:
+            entries = [(e.name, e.is_dir()) for e in listing]
+    except OSError:
+        return
+    ancestors = ancestors | {(info.st_dev, info.st_ino)}
+    # A folder's name sorts with a "/" after it: the same order as sorting whole paths.
+    for name, is_dir in sorted(entries, key=lambda e: e[0] + "/" if e[1] else e[0]):
+        path = os.path.join(folder, name)
+        if _is_hidden(name) or not (is_dir or is_image_path(name)):
+            if skipped is not None and not is_dir:
+                skipped.append(path)
+        elif not is_dir:
+            yield path
+        else:
+            try:
+                child = os.stat(path)
+            except OSError:
+                continue
+            if (child.st_dev, child.st_ino) not in ancestors:
+                yield from _walk(path, skipped, ancestors)
+
+
+def iter_manifest(path: str | os.PathLike, path_column: str = "path", *,
+                  columns: tuple = (), root: str | os.PathLike | None = None
+                  ) -> Iterator[tuple[int, str, list[str]]]:
+    """Rows of a CSV manifest: ``(line number, image path, [values of columns])``, streaming.
+
+    Relative paths resolve against ``root`` (default: the manifest's folder);
+    absolute ones are kept. A row whose path is blank (or missing in a short
+    row) is skipped; other cells are stripped of surrounding spaces, and are
+    ``""`` when missing.
+
+    Raises
+    ------
+    DatasetError
+        The file is empty, or a column is missing (the message lists the columns found).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> manifest = pathlib.Path(tempfile.mkdtemp()) / "m.csv"
+    >>> _ = manifest.write_text("path,label\\n/a.png,cat\\n ,dog\\n/b.png\\n")
+    >>> list(iter_manifest(manifest, columns=("label",)))
+    [(2, '/a.png', ['cat']), (4, '/b.png', [''])]
+    """
+    base = os.fspath(root) if root is not None else os.path.dirname(os.fspath(path))
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if not header:
+            raise DatasetError(f"{path}: the manifest is empty (expected a header row with a "
+                               f"{path_column!r} column)")
+        for column in (path_column, *columns):
+            if column not in header:
+                raise DatasetError(f"{path}: no {column!r} column; the columns are "
+                                   f"{', '.join(repr(c) for c in header)}")
+        index = [header.index(column) for column in (path_column, *columns)]
+        for row in reader:
+            values = [row[i].strip() if i < len(row) else "" for i in index]
+            if values[0]:
+                yield reader.line_num, os.path.join(base, values[0]), values[1:]
+
+
 def load_image_folder(root: str | os.PathLike) -> ImageSet:
     """Load an ImageFolder tree: ``root/<class name>/**/<image file>``.
 
     Class folders are sorted by name; files are found recursively and sorted
-    by path, so the order is deterministic. Hidden files and folders (names
+    by path (:func:`walk_images`), so the order is deterministic. Hidden files and folders (names
     starting with ``.``), files with non-image extensions, and loose files
     directly in ``root`` are skipped; a :class:`SkippedFilesWarning` says how
     many and gives examples. Files are not opened here: unreadable images are
@@ -134,21 +235,12 @@ def load_image_folder(root: str | os.PathLike) -> ImageSet:
         )
     paths, labels = [], []
     for class_dir in class_dirs:
-        found = []
-        for dirpath, dirnames, filenames in os.walk(class_dir, followlinks=True):
-            dirnames[:] = sorted(d for d in dirnames if not _is_hidden(d))
-            for name in sorted(filenames):
-                path = os.path.join(dirpath, name)
-                if _is_hidden(name) or not is_image_path(name):
-                    skipped.append(path)
-                else:
-                    found.append(path)
+        found = list(walk_images(class_dir, skipped=skipped))
         if not found:
             raise DatasetError(
                 f"{class_dir}: class {class_dir.name!r} has no image files "
                 "(remove the folder or add images)"
             )
-        found.sort()
         paths.extend(found)
         labels.extend([class_dir.name] * len(found))
     if skipped:
@@ -191,35 +283,23 @@ def load_csv(
     ------
     DatasetError
         Missing or empty file, missing column (the message lists the columns
-        found), an empty path or label (with its line number).
+        found), no rows, or a blank label (with its line number). Rows with a
+        blank path are skipped (see :func:`iter_manifest`).
     """
     path = Path(path)
     if not path.is_file():
         raise DatasetNotFoundError(f"{path}: manifest file not found")
-    base = Path(root) if root is not None else path.parent
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        columns = reader.fieldnames
-        if not columns:
-            raise DatasetError(f"{path}: the manifest is empty (expected a header row "
-                               f"with a {path_column!r} column)")
-        for column in (path_column, label_column):
-            if column is not None and column not in columns:
-                raise DatasetError(f"{path}: no {column!r} column; the columns are "
-                                   f"{', '.join(repr(c) for c in columns)}")
-        paths, labels = [], []
-        for line, row in enumerate(reader, start=2):
-            value = (row.get(path_column) or "").strip()
-            if not value:
-                raise DatasetError(f"{path}, line {line}: empty {path_column!r}")
-            paths.append(str(value if os.path.isabs(value) else base / value))
-            if label_column is not None:
-                label = (row.get(label_column) or "").strip()
-                if not label:
-                    raise DatasetError(f"{path}, line {line}: empty {label_column!r}")
-                labels.append(label)
+    columns = () if label_column is None else (label_column,)
+    paths, labels = [], []
+    for line, image, values in iter_manifest(path, path_column, columns=columns, root=root):
+        paths.append(image)
+        if label_column is not None:
+            if not values[0]:
+                raise DatasetError(f"{path}, line {line}: empty {label_column!r}")
+            labels.append(values[0])
     if not paths:
-        raise DatasetError(f"{path}: the manifest has a header but no rows")
+        raise DatasetError(f"{path}: the manifest has a header but no rows with a "
+                           f"{path_column!r}")
     if label_column is None:
         return ImageSet(paths, None, (), str(path))
     labels = np.asarray(labels, dtype=object)

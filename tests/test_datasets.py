@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -78,11 +80,19 @@ def test_csv_errors(tmp_path):
     (tmp_path / "header.csv").write_text("path,label\n")
     with pytest.raises(DatasetError, match="header but no rows"):
         load_csv(tmp_path / "header.csv")
-    (tmp_path / "hole.csv").write_text("path,label\na.png,x\n,y\n")
-    with pytest.raises(DatasetError, match=r"hole\.csv, line 3: empty 'path'"):
-        load_csv(tmp_path / "hole.csv")
+    (tmp_path / "nolabel.csv").write_text("path,label\na.png,x\nb.png, \n")
+    with pytest.raises(DatasetError, match=r"nolabel\.csv, line 3: empty 'label'"):
+        load_csv(tmp_path / "nolabel.csv")
     with pytest.raises(FileNotFoundError, match="manifest file not found"):
         load_csv(tmp_path / "none.csv")
+
+
+def test_csv_skips_rows_without_a_path_like_scoring_does(tmp_path):
+    # One rule for every manifest reader: a blank or missing path cell skips the row.
+    (tmp_path / "hole.csv").write_text("path,label\na.png,x\n,y\n\n  ,z\nb.png,y\n")
+    images = load_csv(tmp_path / "hole.csv")
+    assert [os.path.basename(p) for p in images.images] == ["a.png", "b.png"]
+    assert list(images.labels) == ["x", "y"] and len(images) == 2
 
 
 def test_digits_are_real_uint8_images():

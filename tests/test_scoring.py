@@ -144,7 +144,7 @@ def test_manifest_paths_and_a_single_pass_without_a_progress_bar(model_file, mix
     def no_count(*args, **kwargs):
         raise AssertionError("the inputs were counted although no progress bar shows")
 
-    monkeypatch.setattr("l2vision.inputs.count_paths", no_count)
+    monkeypatch.setattr("l2vision.scoring.run.count_paths", no_count)
     code, out, _ = score(capsys, model_file["ridge"], "--manifest", manifest)
     rows = rows_of(out)
     assert code == 0 and [r["path"] for r in rows] == [str(folder / n) for n in names]

@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         name = "" if isinstance(exc, (ValueError, OSError)) else f"{type(exc).__name__}: "
-        print(f"l2vision {args.command}: error: {name}{exc}", file=sys.stderr)
+        print(f"l2vision {args.command}: error: {name}{cli_text(str(exc))}", file=sys.stderr)
         if not isinstance(exc, (ValueError, OSError)):
             print("(unexpected error; run again with --debug for the traceback)", file=sys.stderr)
         return EXIT_ERROR
@@ -85,7 +85,36 @@ def main(argv: list[str] | None = None) -> int:
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """Warnings as one line on stderr, without the source line."""
-    print(f"l2vision: warning: {message}", file=sys.stderr)
+    print(f"l2vision: warning: {cli_text(str(message))}", file=sys.stderr)
+
+
+#: How the library's messages name a parameter, and the option that sets it on the command line.
+_OPTIONS = {
+    "use overwrite=True": "use --overwrite",
+    "or overwrite=True": "or --overwrite",
+    "use resume=True": "use --resume",
+    "rerun with resume=True": "rerun with --resume",
+    "(fail_fast=True;": "(--fail-fast;",
+    "with the 'lambdas' parameter.": "with --lambdas MIN:MAX:N.",
+    "lower cv or test_size": "lower --cv or --test-size",
+    "pass overwrite=True": "use --overwrite",
+}
+
+
+def cli_text(message: str) -> str:
+    """A library message with its parameter names turned into the command's options.
+
+    Library messages name parameters (``overwrite=True``); users of the
+    command line need the flag (``--overwrite``).
+
+    Examples
+    --------
+    >>> cli_text("p.csv: file exists; use overwrite=True to replace it")
+    'p.csv: file exists; use --overwrite to replace it'
+    """
+    for api, option in _OPTIONS.items():
+        message = message.replace(api, option)
+    return message
 
 
 def log(args, message: str) -> None:

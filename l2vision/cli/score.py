@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import collections
-import itertools
 import sys
-import time
 from pathlib import Path
 
-from l2vision._files import file_sha256
-from l2vision.cli import EXIT_ERROR, EXIT_OK, EXIT_SOME_FAILED, log, show_progress
+from l2vision.cli import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, cli_text, log, show_progress
 
 HELP = """\
 Predict the class of many images with a model from 'l2vision train', streaming
@@ -66,108 +62,49 @@ def add_parser(subparsers, common) -> None:
 
 
 def run(args) -> int:
-    import os
-
-    from tqdm.auto import tqdm
-
-    from l2vision.inputs import check_inputs, count_paths, iter_paths
-    from l2vision.outputs import PredictionWriter, ResumeError, columns_for
-    from l2vision.pipelines.build import split_pipeline
-    from l2vision.pipelines.persist import load
-    from l2vision.scoring import CHUNK_BATCHES, predict_paths
+    from l2vision.scoring.run import score_files
 
     if not args.inputs and not args.manifest:
         print("l2vision score: error: give at least one INPUT or --manifest", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     if args.batch_size < 1 or args.top_k < 1:
         print("l2vision score: error: --batch-size and --top-k must be >= 1", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     if args.resume and args.out is None:
         print("l2vision score: error: --resume needs -o/--out", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
+    stdin = sys.stdin if "-" in args.inputs else None
+    if args.dry_run:
+        return _dry_run(args, stdin)
+    summary = score_files(args.model, args.inputs, args.out, manifests=args.manifest,
+                          path_column=args.path_column, stdin=stdin, format=args.format,
+                          top_k=args.top_k, probs=args.probs, batch_size=args.batch_size,
+                          n_jobs=args.n_jobs, resume=args.resume, overwrite=args.overwrite,
+                          fail_fast=args.fail_fast, progress=show_progress(args),
+                          log=lambda message: log(args, cli_text(message)))
+    s = summary
+    log(args, f"scored {s.scored}, failed {s.failed}, {s.seconds:.1f} s, "
+              f"{s.images_per_second:.0f} images/s"
+              + (f" (plus {s.resumed} rows, {s.resumed_failed} failed, from the interrupted run)"
+                 if s.resumed else "")
+              + (f"; output: {args.out}" if args.out else ""))
+    return EXIT_SOME_FAILED if s.failed or s.resumed_failed else EXIT_OK
+
+
+def _dry_run(args, stdin) -> int:
+    """Check the model and every input path; score nothing."""
+    import os
+
+    from l2vision.pipelines.persist import load
+    from l2vision.scoring.inputs import check_inputs, iter_paths
+
     model = load(args.model)
     check_inputs(args.inputs, manifests=args.manifest)
-    stdin = sys.stdin if "-" in args.inputs else None
-    source = dict(manifests=args.manifest, path_column=args.path_column)
-
-    if args.dry_run:
-        paths = list(iter_paths(args.inputs, stdin=stdin, **source))
-        missing = [p for p in paths if not os.path.isfile(p)]
-        for p in missing:
-            log(args, f"missing: {p}")
-        print(f"{len(paths)} images to score, {len(missing)} missing; model {args.model} "
-              f"({len(model.classes_)} classes) loads")
-        return EXIT_SOME_FAILED if missing else EXIT_OK
-
-    _, head = split_pipeline(model)
-    jsonl = args.out is not None and args.out.suffix in (".jsonl", ".ndjson")
-    fmt = args.format or ("jsonl" if jsonl else "csv")
-    columns = columns_for(model.classes_, top_k=args.top_k, probs=args.probs,
-                          probabilistic=hasattr(head, "predict_proba"))
-    job = {"model_sha256": file_sha256(args.model), "batch_size": args.batch_size,
-           "inputs": [str(i) for i in args.inputs], "manifests": [str(m) for m in args.manifest]}
-    writer = PredictionWriter(args.out, fmt=fmt, columns=columns, job=job, top_k=args.top_k,
-                              probs=args.probs)
-    done = writer.open(resume=args.resume, overwrite=args.overwrite)
-    # The bar's total costs a first pass over the inputs: only when a bar shows.
-    bar_shown = show_progress(args) and sys.stderr.isatty()
-    total = count_paths(args.inputs, **source) if bar_shown and stdin is None else None
-    paths = iter_paths(args.inputs, stdin=stdin, **source)
-
-    # Resume: check that the written rows are the first inputs, then restart at the
-    # chunk boundary before them so every image is predicted within its usual chunk.
-    chunk = args.batch_size * CHUNK_BATCHES
-    redo = done - (done // chunk) * chunk
-    tail = collections.deque(maxlen=redo)
-    failed_before = 0
-    for i, (given, (recorded, error)) in enumerate(itertools.zip_longest(
-            itertools.islice(paths, done), writer.recorded_rows() if done else (),
-            fillvalue=(None, ""))):
-        failed_before += bool(error)
-        if given != recorded:
-            writer.close()
-            raise ResumeError(f"{writer.partial}: row {i + 1} is {recorded!r} but input {i + 1} is "
-                              f"{given!r}; resume with the same inputs, or use --overwrite")
-        tail.append(given)
-    if done:
-        log(args, f"resuming after {done} rows already in {writer.partial}")
-
-    start, scored, failed = time.perf_counter(), 0, 0
-    bar = tqdm(total=total, initial=done, unit="img", disable=not bar_shown,
-               file=sys.stderr)
-    try:
-        results = predict_paths(model, itertools.chain(tail, paths), batch_size=args.batch_size,
-                                n_jobs=args.n_jobs, top_k=args.top_k,
-                                progress=lambda n: (writer.flush(), bar.update(n)))
-        for prediction in itertools.islice(results, redo, None):
-            writer.write(prediction)
-            if prediction.error:
-                failed += 1
-                log(args, f"failed: {prediction.path}: {prediction.error}")
-                if args.fail_fast:
-                    writer.close()
-                    bar.close()
-                    print(f"l2vision score: error: {prediction.path}: {prediction.error} "
-                          "(--fail-fast; rerun with --resume to continue)", file=sys.stderr)
-                    return EXIT_ERROR
-            else:
-                scored += 1
-    except BaseException:
-        writer.close()
-        bar.close()
-        if args.out:
-            print(f"l2vision score: partial output kept in {writer.partial}; "
-                  "rerun with --resume to continue", file=sys.stderr)
-        raise
-    bar.close()
-    if done + scored + failed == 0:
-        writer.close()
-        raise ValueError("no images to score in the given inputs")
-    writer.finish()
-    elapsed = time.perf_counter() - start
-    rate = (scored + failed) / elapsed if elapsed > 0 else 0.0
-    log(args, f"scored {scored}, failed {failed}, {elapsed:.1f} s, {rate:.0f} images/s"
-              + (f" (plus {done} rows, {failed_before} failed, from the interrupted run)"
-                 if done else "")
-              + (f"; output: {args.out}" if args.out else ""))
-    return EXIT_SOME_FAILED if failed or failed_before else EXIT_OK
+    paths = list(iter_paths(args.inputs, stdin=stdin, manifests=args.manifest,
+                            path_column=args.path_column))
+    missing = [p for p in paths if not os.path.isfile(p)]
+    for p in missing:
+        log(args, f"missing: {p}")
+    print(f"{len(paths)} images to score, {len(missing)} missing; model {args.model} "
+          f"({len(model.classes_)} classes) loads")
+    return EXIT_SOME_FAILED if missing else EXIT_OK

@@ -1,8 +1,6 @@
-"""Classification metrics of a model on labelled images, as a dict and as JSON."""
+"""Classification metrics of a model on labelled images."""
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 from sklearn.metrics import (
@@ -12,7 +10,7 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
-__all__ = ["classification_metrics", "evaluate", "evaluate_images", "metrics_to_json"]
+__all__ = ["classification_metrics", "evaluate_images"]
 
 
 def classification_metrics(y_true, y_pred, classes=None) -> dict:
@@ -56,27 +54,6 @@ def classification_metrics(y_true, y_pred, classes=None) -> dict:
                                                strict=True)},
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
     }
-
-
-def evaluate(model, images, labels=None, *, classes=None) -> dict:
-    """Predict ``images`` with a fitted model and compute :func:`classification_metrics`.
-
-    ``images`` may be an :class:`~l2vision.datasets.ImageSet`, whose labels
-    are used when ``labels`` is None.
-    """
-    if labels is None:
-        labels = getattr(images, "labels", None)
-    if labels is None:
-        raise ValueError("evaluate needs labels: pass them or a labelled ImageSet.")
-    predicted = model.predict(images)
-    if classes is None:
-        classes = [str(c) for c in getattr(model, "classes_", sorted(set(map(str, labels))))]
-    return classification_metrics(labels, predicted, classes)
-
-
-def metrics_to_json(metrics: dict) -> str:
-    """Pretty JSON text of a metrics dict."""
-    return json.dumps(metrics, indent=2, sort_keys=False)
 
 
 def evaluate_images(model, images, *, n_jobs=None, progress: bool = False) -> dict:

@@ -90,8 +90,7 @@ def save(model, path: str | os.PathLike, *, metadata: dict | None = None,
     """
     path = Path(path)
     if path.exists() and not overwrite:
-        raise FileExistsError(f"{path}: file exists; pass overwrite=True (CLI: --overwrite) "
-                              "to replace it")
+        raise FileExistsError(f"{path}: file exists; pass overwrite=True to replace it")
     buffer = io.BytesIO()
     joblib.dump(model, buffer)
     payload = buffer.getvalue()

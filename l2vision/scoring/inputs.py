@@ -1,19 +1,21 @@
 """Expand scoring inputs (files, folders, globs, manifests, stdin) into a stream of paths.
 
 The order is deterministic: arguments in the order given; folders walked
-recursively with sub-folders and files sorted by name; glob matches sorted. A
-rerun over the same inputs therefore yields the same sequence, which is what
+recursively in sorted path order (:func:`~l2vision.datasets.walk_images`, the
+same walk as training's); glob matches sorted; manifests read by
+:func:`~l2vision.datasets.iter_manifest` (a row with a blank path is skipped).
+A rerun over the same inputs therefore yields the same sequence, which is what
 lets an interrupted scoring run resume.
 """
 
 from __future__ import annotations
 
-import csv
 import glob
 import os
 import sys
 from collections.abc import Iterable, Iterator
 
+from l2vision.datasets import iter_manifest, walk_images
 from l2vision.images import is_image_path
 
 __all__ = ["InputError", "check_inputs", "count_paths", "iter_paths"]
@@ -25,31 +27,6 @@ class InputError(ValueError):
     """An input argument matches no image (named in the message)."""
 
 
-def _walk(folder: str) -> Iterator[str]:
-    """Image files under a folder, recursively, sorted, hidden entries skipped."""
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if not name.startswith(".") and is_image_path(name):
-                yield os.path.join(dirpath, name)
-
-
-def _manifest(path: str, column: str) -> Iterator[str]:
-    """Paths of a CSV manifest's column, relative ones resolved against its folder."""
-    base = os.path.dirname(path)
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.reader(f)
-        header = next(reader, [])
-        if column not in header:
-            raise InputError(f"{path}: no {column!r} column; the columns are "
-                             f"{', '.join(map(repr, header))}")
-        index = header.index(column)
-        for row in reader:
-            value = row[index].strip() if index < len(row) else ""
-            if value:
-                yield os.path.join(base, value)  # join keeps an absolute value as is
-
-
 def _expand(item: str, stdin: Iterable[str] | None) -> Iterator[str]:
     if item == "-":
         for line in stdin if stdin is not None else sys.stdin:
@@ -57,10 +34,10 @@ def _expand(item: str, stdin: Iterable[str] | None) -> Iterator[str]:
             if line:
                 yield line
     elif os.path.isdir(item):
-        yield from _walk(item)
+        yield from walk_images(item)
     elif not os.path.exists(item) and _GLOB_CHARS & set(item):
         for match in sorted(glob.glob(item, recursive=True)):
-            yield from (_walk(match) if os.path.isdir(match) else
+            yield from (walk_images(match) if os.path.isdir(match) else
                         [match] if is_image_path(match) else [])
     else:
         yield item  # a file (or a missing one: it becomes an error row)
@@ -82,7 +59,8 @@ def iter_paths(inputs: Iterable[str], *, manifests: Iterable[str] = (), path_col
     for item in inputs:
         yield from _expand(str(item), stdin)
     for manifest in manifests:
-        yield from _manifest(str(manifest), path_column)
+        for _, path, _ in iter_manifest(str(manifest), path_column):
+            yield path
 
 
 def check_inputs(inputs: Iterable[str], *, manifests: Iterable[str] = ()) -> None:
@@ -95,7 +73,7 @@ def check_inputs(inputs: Iterable[str], *, manifests: Iterable[str] = ()) -> Non
         if item == "-":
             continue
         if os.path.isdir(item):
-            if next(_walk(item), None) is None:
+            if next(walk_images(item), None) is None:
                 raise InputError(f"{item}: folder holds no image files")
         elif not os.path.exists(item):
             if not (_GLOB_CHARS & set(item)) or next(_expand(item, None), None) is None:

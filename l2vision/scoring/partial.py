@@ -1,0 +1,155 @@
+"""A scoring output written to ``OUT.partial`` and renamed to ``OUT`` when complete.
+
+The partial file is appended and flushed chunk by chunk. A sidecar
+``OUT.partial.json`` records what produced it (model checksum, inputs,
+options, columns) so that a resume continues only the same job: it keeps the
+complete records, cuts a record torn by a crash, and appends the rest.
+Nothing is written to ``OUT`` itself except by the final atomic rename, and
+an existing ``OUT`` or partial output is never replaced unless asked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from l2vision.scoring.formats import OutputFormat
+
+__all__ = ["PartialOutput", "ResumeError"]
+
+
+class ResumeError(ValueError):
+    """A partial output cannot be resumed with these inputs or options."""
+
+
+class PartialOutput:
+    """The output of one scoring job, as a context manager.
+
+    On entry the output is opened: a new ``OUT.partial`` with its header, or,
+    with ``resume``, the existing one after its job was checked and its torn
+    last record cut (:attr:`done` complete records are kept). On a normal exit
+    the file is synced to disk and renamed to ``OUT``; on an exception it is
+    closed and kept for a resume. With ``out=None`` records go to standard output.
+
+    Parameters
+    ----------
+    out : path or None
+        The final output file.
+    fmt : OutputFormat
+        Writes and reads back the records.
+    job : dict
+        What identifies the job (JSON-serializable); a resume must match it.
+    resume : bool, default=False
+        Continue an existing partial output.
+    overwrite : bool, default=False
+        Replace an existing output or partial output.
+
+    Attributes
+    ----------
+    done : int
+        Records already in the partial output when it was opened.
+    partial, sidecar : Path or None
+
+    Raises
+    ------
+    FileExistsError
+        (on entry) The output exists, or a partial output exists and neither
+        ``resume`` nor ``overwrite`` was given.
+    ResumeError
+        (on entry) The partial output belongs to another job.
+    """
+
+    def __init__(self, out, fmt: OutputFormat, job: dict, *, resume: bool = False,
+                 overwrite: bool = False):
+        self.out = Path(out) if out is not None else None
+        self.fmt = fmt
+        self.job = {**job, "format": fmt.name, "columns": fmt.columns}
+        self.resume = resume
+        self.overwrite = overwrite
+        self.partial = self.out.with_name(self.out.name + ".partial") if self.out else None
+        self.sidecar = self.out.with_name(self.out.name + ".partial.json") if self.out else None
+        self.done = 0
+        self._file = None
+
+    def __enter__(self) -> PartialOutput:
+        if self.out is None:
+            self._file = sys.stdout
+            self.fmt.start(self._file, header=True)
+            return self
+        if self.out.exists() and not self.overwrite:
+            raise FileExistsError(f"{self.out}: file exists; use overwrite=True to replace it")
+        if self.partial.exists() and self.resume:
+            self.done, kept = self._recover()
+            self._file = open(self.partial, "a", newline="", encoding="utf-8")
+            self.fmt.start(self._file, header=kept == 0)  # a header torn by a crash is redone
+            return self
+        if self.partial.exists() and not self.overwrite:
+            raise FileExistsError(f"{self.partial}: an interrupted run left this partial output; "
+                                  "use resume=True to continue it or overwrite=True to start over")
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        self.sidecar.write_text(json.dumps(self.job, indent=1))
+        self._file = open(self.partial, "w", newline="", encoding="utf-8")
+        self.fmt.start(self._file, header=True)
+        return self
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        if exc_type is None:
+            self._finish()
+        elif self._file is not None and self._file is not sys.stdout and not self._file.closed:
+            self._file.flush()
+            self._file.close()
+
+    def _finish(self) -> None:
+        """fsync, then rename ``OUT.partial`` to ``OUT`` and drop the sidecar."""
+        self._file.flush()
+        if self.out is None:
+            return
+        os.fsync(self._file.fileno())
+        self._file.close()
+        os.replace(self.partial, self.out)
+        self.sidecar.unlink(missing_ok=True)
+
+    def _recover(self) -> tuple[int, int]:
+        """Check the job, cut a torn last record: ``(complete records, bytes kept)``."""
+        try:
+            recorded = json.loads(self.sidecar.read_text())
+        except (OSError, ValueError):
+            raise ResumeError(f"{self.sidecar}: missing or unreadable; cannot tell which job "
+                              f"wrote {self.partial} (use overwrite=True to start over)") from None
+        if recorded != self.job:
+            diff = sorted(k for k in set(recorded) | set(self.job)
+                          if recorded.get(k) != self.job.get(k))
+            raise ResumeError(f"{self.partial}: written by another job (differs in: "
+                              f"{', '.join(diff)}); resume with the same model and options, "
+                              "or use overwrite=True")
+        keep, rows = 0, 0
+        with open(self.partial, "rb") as f:
+            for end, record in self._records(f):
+                keep, rows = end, rows + (record is not None)
+        with open(self.partial, "r+b") as f:
+            f.truncate(keep)
+        return rows, keep
+
+    def _records(self, f) -> Iterator[tuple[int, tuple | None]]:
+        try:
+            yield from self.fmt.records(f)
+        except (ValueError, KeyError) as exc:
+            raise ResumeError(f"{self.partial}: {exc}") from None
+
+    def recorded_rows(self) -> Iterator[tuple[str, str]]:
+        """``(path, error)`` of every record of the (recovered) partial output, streaming."""
+        with open(self.partial, "rb") as f:
+            for _, record in self._records(f):
+                if record is not None:
+                    yield record
+
+    def write(self, prediction) -> None:
+        """Append one record (buffered; see :meth:`flush`)."""
+        self.fmt.write(prediction)
+
+    def flush(self) -> None:
+        """Push buffered records to the operating system (safe against a killed process)."""
+        self._file.flush()
