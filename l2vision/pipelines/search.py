@@ -254,9 +254,16 @@ class LogisticRegressionKFoldCV(_KFoldLambdaSearch):
         L-BFGS tolerance of the final fit on all rows.
     path_tol : float, default=1e-3
         L-BFGS tolerance of the fits along the CV path. Accuracy, which only
-        ranks the λ values, is settled long before the coefficients are: a
-        warm-started fit needs about 3x fewer iterations at 1e-3 than at 1e-4
-        (measured on CIFAR-10 features). Set it to ``tol`` for exact paths.
+        ranks the λ values, is settled long before the coefficients are, so
+        the path stops early; the CV scores then differ from exactly converged
+        fits in the third or fourth decimal, which can move the choice between
+        λ values of nearly equal accuracy (on the digits with unshuffled
+        ``StratifiedKFold(5)`` and 13 λ from 1e-2 to 1e4: λ = 31.6 at 1e-3, 10
+        at 1e-4 and tighter; both 92.5% CV accuracy). Measured on CIFAR-10
+        (50,000 x 1,892 HOG + color features, 5 folds x 20 λ, ``n_jobs=2``):
+        1e-3 takes 87 s, 1e-4 270 s and 1e-5 429 s, all choosing λ = 1680 with
+        test accuracy 57.55%, 57.51% and 57.54%. Set it to ``tol`` for exact paths
+        (what ``GridSearchCV`` with a tight solver tolerance computes).
     patience : int or None, default=3
         Each fold walks the path from the largest λ down and stops after this
         many consecutive λ values scoring below its best: the weakly
