@@ -27,6 +27,8 @@ __all__ = [
     "check_image",
     "convert_color",
     "image_name",
+    "jpeg_reduction",
+    "limit_side",
     "read_image",
     "resize_image",
 ]
@@ -101,11 +103,40 @@ def _read_bytes(path: str | os.PathLike) -> bytes:
         raise ImageReadError(path, f"cannot be read ({exc.strerror or exc})") from None
 
 
+_REDUCED = {("bgr", 2): cv2.IMREAD_REDUCED_COLOR_2, ("bgr", 4): cv2.IMREAD_REDUCED_COLOR_4,
+            ("bgr", 8): cv2.IMREAD_REDUCED_COLOR_8, ("gray", 2): cv2.IMREAD_REDUCED_GRAYSCALE_2,
+            ("gray", 4): cv2.IMREAD_REDUCED_GRAYSCALE_4,
+            ("gray", 8): cv2.IMREAD_REDUCED_GRAYSCALE_8}
+
+
+def jpeg_reduction(width: int, height: int, min_size: tuple | None) -> int:
+    """The largest JPEG decoding scale 1/r (r in 1, 2, 4, 8) whose image still covers ``min_size``.
+
+    Both sides of the reduced image must be at least the larger side of
+    ``min_size``, whatever the EXIF orientation turns out to be.
+
+    Examples
+    --------
+    >>> jpeg_reduction(4000, 3000, (224, 224)), jpeg_reduction(400, 533, (224, 224))
+    (8, 1)
+    >>> jpeg_reduction(32, 32, (32, 32)), jpeg_reduction(4000, 3000, None)
+    (1, 1)
+    """
+    if not min_size:
+        return 1
+    need = max(min_size)
+    for r in (8, 4, 2):
+        if min(width, height) // r >= need:
+            return r
+    return 1
+
+
 def read_image(
     source: str | os.PathLike | bytes,
     *,
     color: str = "bgr",
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    min_size: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """Decode an image file (or its bytes) into a ``uint8`` BGR or gray array.
 
@@ -125,6 +156,11 @@ def read_image(
         JPEG, GIF, BMP and WebP the size is read from the header before any
         pixel is decoded; other formats are checked after decoding. None
         disables the check (OpenCV's own limit of 2**30 pixels remains).
+    min_size : (int, int) or None, default=None
+        The smallest ``(width, height)`` the caller needs. A JPEG much larger
+        than that is decoded at 1/2, 1/4 or 1/8 scale in libjpeg's DCT domain
+        (:func:`jpeg_reduction`), several times faster than a full decode
+        followed by a resize; other formats are decoded in full.
 
     Returns
     -------
@@ -166,6 +202,9 @@ def read_image(
                 name, f"truncated {header.format.upper()} file (the data ends early)"
             )
     flag = cv2.IMREAD_COLOR if color == "bgr" else cv2.IMREAD_GRAYSCALE
+    if header is not None and header.format == "jpeg" and header.width and header.height:
+        factor = jpeg_reduction(header.width, header.height, min_size)
+        flag = _REDUCED[color, factor] if factor > 1 else flag
     try:
         image = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
     except cv2.error as exc:
@@ -268,16 +307,37 @@ def resize_image(image: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
                       interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
+def limit_side(image: np.ndarray, max_side: int | None) -> np.ndarray:
+    """Shrink an image whose longer side exceeds ``max_side``, keeping its aspect ratio.
+
+    Area interpolation; smaller images (and ``max_side=None``) are returned as they are.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> limit_side(np.zeros((400, 600), np.uint8), 300).shape
+    (200, 300)
+    """
+    longer = max(image.shape[:2])
+    if max_side is None or longer <= max_side:
+        return image
+    scale = max_side / longer
+    size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
 def as_image(item: ImageSource, *, name: str = "image",
-             max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+             max_pixels: int | None = DEFAULT_MAX_PIXELS,
+             min_size: tuple[int, int] | None = None) -> np.ndarray:
     """One element of an image sequence (a path, bytes or an array) as a checked array.
 
-    Paths and bytes are decoded in BGR; arrays are checked, not copied.
+    Paths and bytes are decoded in BGR (large JPEGs at a reduced scale that
+    still covers ``min_size``); arrays are checked, not copied.
     """
     if isinstance(item, np.ndarray):
         return check_image(item, name=name)
     if isinstance(item, (str, os.PathLike, bytes, bytearray, memoryview)):
-        return read_image(item, max_pixels=max_pixels)
+        return read_image(item, max_pixels=max_pixels, min_size=min_size)
     return check_image(item, name=name)
 
 

@@ -196,3 +196,35 @@ def test_pil_can_read_what_we_decode(tmp_path, photo):
     path = write_image(tmp_path / "x.png", photo)
     rgb = np.asarray(Image.open(io.BytesIO(path.read_bytes())))
     np.testing.assert_array_equal(rgb[:, :, ::-1], read_image(path))
+
+
+def _with_exif_orientation(jpeg: bytes, orientation: int) -> bytes:
+    """The JPEG with an APP1 Exif segment whose only tag is the orientation."""
+    import struct
+
+    tiff = (b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", 1)
+            + struct.pack("<HHII", 0x0112, 3, 1, orientation) + struct.pack("<I", 0))
+    app1 = b"Exif\x00\x00" + tiff
+    return jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + jpeg[2:]
+
+
+def test_large_jpegs_decode_at_the_scale_needed_with_exif_orientation():
+    from l2vision.images import read_image
+
+    image = np.zeros((800, 1200, 3), np.uint8)
+    image[:200, :600] = (0, 0, 255)  # a red block in the top-left corner
+    data = cv2.imencode(".jpg", image)[1].tobytes()
+    assert read_image(data).shape == (800, 1200, 3)
+    assert read_image(data, min_size=(224, 224)).shape == (400, 600, 3)  # 1/2: 200 < 224
+    assert read_image(data, min_size=(180, 180)).shape == (200, 300, 3)  # 1/4
+    assert read_image(data, min_size=(90, 90)).shape == (100, 150, 3)  # 1/8
+    assert read_image(data, min_size=(500, 300)).shape == (800, 1200, 3)  # no cover at 1/2
+    assert read_image(data, min_size=(180, 180), color="gray").shape == (200, 300)
+    # Orientation 6 (rotate 90° clockwise) is applied at every scale: the block goes top right.
+    rotated = _with_exif_orientation(data, 6)
+    for min_size in (None, (180, 180), (90, 90)):
+        out = read_image(rotated, min_size=min_size)
+        h, w = out.shape[:2]
+        assert w < h and out[: h // 8, -w // 8:, 2].mean() > 200 and out[-5:, :5].max() < 40
+    png = cv2.imencode(".png", image)[1].tobytes()
+    assert read_image(png, min_size=(90, 90)).shape == (800, 1200, 3)  # JPEG only

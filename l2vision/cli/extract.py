@@ -29,8 +29,8 @@ def add_parser(subparsers, common) -> None:
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("data", nargs="?", default=None, metavar="DATA",
                    help="image folder or CSV manifest (default: the built-in digits)")
-    p.add_argument("-f", "--features", default="hog,color,lbp",
-                   help=features_help() + " (default: hog,color,lbp)")
+    p.add_argument("-f", "--features", default="auto",
+                   help=features_help() + " (default: auto)")
     p.add_argument("--size", type=parse_size, default=None, metavar="WxH",
                    help="resize every image to WxH right after decoding")
     p.add_argument("-o", "--out", type=Path, default=Path("features.npz"),
@@ -49,7 +49,9 @@ def run(args) -> int:
         raise FileExistsError(f"{args.out}: file exists; use --overwrite or another --out")
     images = load_dataset(args.data)
     features = make_features(args.features, size=args.size, n_jobs=args.n_jobs,
-                             progress=show_progress(args)).fit()
+                             progress=show_progress(args)).fit(images.images)
+    if hasattr(features, "features_spec_"):
+        log(args, f"features: auto -> {features.features_spec_} ({features.features_reason_})")
     X, errors = features.transform_with_errors(images.images)
     for _, error in sorted(errors.items()):
         log(args, f"failed: {error}")

@@ -29,10 +29,11 @@ def add_parser(subparsers, common) -> None:
 
 
 def run(args) -> int:
-    from l2vision.features.registry import available
+    from l2vision.features.registry import AUTO, AUTO_DESCRIPTION, available
 
     entries = list(available().values())
     width = max(len(e.syntax) for e in entries)
+    print(f"{AUTO:<{width}}  {AUTO_DESCRIPTION[0].upper() + AUTO_DESCRIPTION[1:]}.")
     for entry in entries:
         print(f"{entry.syntax:<{width}}  {entry.description}")
         if entry.origin != "built-in":
@@ -46,5 +47,5 @@ def features_help() -> str:
 
     specs = ", ".join(FeatureEntry(name, factory, "built-in").syntax
                       for name, factory in BUILTIN.items())
-    return (f"comma-separated feature specs: {specs}, or a plugin's "
-            "('l2vision features list' describes them)")
+    return (f"'auto' (chosen from the images), or comma-separated feature specs: {specs}, "
+            "or a plugin's ('l2vision features list' describes them)")

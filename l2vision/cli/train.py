@@ -18,6 +18,7 @@ a CSV manifest with 'path' and 'label' columns, or nothing: the built-in digits
 
 Examples:
   l2vision train                                   # built-in digits
+  l2vision train photos/                           # features chosen from the images
   l2vision train photos/ --features hog,color,lbp --model ridge --out pets.joblib
   l2vision train photos/ --lambdas 0.01:1e5:40 --cv 5 --cache .l2cache --n-jobs 2
 Then: l2vision evaluate pets.joblib test_photos/   |   l2vision score pets.joblib new/
@@ -34,9 +35,9 @@ def add_parser(subparsers, common) -> None:
     g.add_argument("--path-column", default="path", help="manifest column of image paths")
     g.add_argument("--label-column", default="label", help="manifest column of class names")
     g = p.add_argument_group("model")
-    g.add_argument("-f", "--features", default="hog,color,lbp",
+    g.add_argument("-f", "--features", default="auto",
                    help=features_help() + "; cnn layers are pooled over a 1x1 + 2x2 pyramid "
-                        "('l2vision models info MODEL' lists them) (default: hog,color,lbp)")
+                        "('l2vision models info MODEL' lists them) (default: auto)")
     g.add_argument("-m", "--model", choices=("logreg", "ridge"), default="logreg",
                    help="L2 multinomial logistic regression or ridge classifier (default: logreg)")
     g.add_argument("--cv", type=int, default=5,
@@ -51,6 +52,9 @@ def add_parser(subparsers, common) -> None:
     g.add_argument("--test-size", type=float, default=0.2,
                    help="fraction held out for the reported accuracy (default 0.2; 0: none)")
     g.add_argument("--seed", type=int, default=0, help="seed of the split and folds (default 0)")
+    g.add_argument("--no-refit", dest="refit", action="store_false",
+                   help="keep the model fit on the training split (by default, after the "
+                        "held-out evaluation it is fit again at the chosen lambda on all images)")
     g = p.add_argument_group("output")
     g.add_argument("-o", "--out", type=Path, default=Path("model.joblib"),
                    help="model file to write (default: model.joblib)")
@@ -89,26 +93,34 @@ def run(args) -> int:
     result = train(images, features=args.features, model=args.model, cv=args.cv,
                    lambdas=args.lambdas, size=args.size, test_size=args.test_size,
                    normalize=args.normalize, cache_dir=args.cache, n_jobs=args.n_jobs,
-                   seed=args.seed, progress=show_progress(args))
+                   seed=args.seed, progress=show_progress(args), refit=args.refit)
     meta, search = result.metadata, result.search
     print(f"data: {images.source} ({images.n_images} images, {len(meta['classes'])} classes; "
           f"{meta['n_train']} train, {meta['n_test']} held out)")
-    print(f"features: {args.features} ({meta['feature_names_out']} per image, extracted in "
-          f"{result.timings['extract_train']:.1f} s)")
+    chosen = f" -> {meta['features_spec']} ({meta['features_choice']})" \
+        if meta["features_choice"] else ""
+    print(f"features: {args.features}{chosen}; {meta['feature_names_out']} per image, "
+          f"extracted in {result.timings['extract_train']:.1f} s")
     lam = search["lambda"]
     alias = f"C = {1 / lam:.4g}" if args.model == "logreg" else f"alpha = {lam:.4g}"
     print(f"model: {args.model}, lambda = {lam:.4g} ({alias}) chosen by {args.cv}-fold CV "
           f"in {result.timings['search']:.1f} s; CV accuracy {search['best_score']:.2%}")
+    if search["grid_extended"]:
+        grid = search["cv_results"]["lambda"]
+        print(f"  (the best lambda was at the edge of the default grid, which was extended once "
+              f"to [{grid[0]:.3g}, {grid[-1]:.3g}])")
     if result.test_metrics:
         m = result.test_metrics
         print(f"held-out accuracy: {m['accuracy']:.2%} (balanced {m['balanced_accuracy']:.2%}, "
               f"{m['n_samples']} images)")
+    if meta["refit_on_all"]:
+        print(f"final model: fit again at that lambda on all {images.n_images} images")
     save(result.model, args.out, metadata=meta, overwrite=args.overwrite)
     print(f"model saved: {args.out}")
     if result.test_metrics:
         report = write_report(report_dir, result.test_metrics, search=search,
                               title=f"l2vision train: {images.source}",
-                              details={"data": images.source, "features": args.features,
+                              details={"data": images.source, "features": meta["features_spec"],
                                        "model": args.model, "lambda": f"{lam:.4g}",
                                        "CV accuracy": f"{search['best_score']:.2%}",
                                        "model file": str(args.out)})

@@ -10,6 +10,7 @@ the same prepared view to every extractor that asks for it.
 
 from __future__ import annotations
 
+import inspect
 from functools import lru_cache
 
 import numpy as np
@@ -62,6 +63,23 @@ class ImageExtractor(TransformerMixin, BaseEstimator):
     def _extract(self, images: list[np.ndarray]) -> np.ndarray:
         """Features of prepared images (already at ``_input_spec``), float32."""
         raise NotImplementedError
+
+    def _decode_size(self) -> tuple | None:
+        """The smallest ``(width, height)`` the decoded image must cover; None: full size.
+
+        Lets the driver decode large JPEGs at a reduced scale. By default the
+        canonical size of ``_input_spec`` (None when the extractor works at
+        each image's own size).
+        """
+        return self._input_spec()[0]
+
+    def __setstate__(self, state):
+        # A model saved by an older l2vision lacks the parameters added since:
+        # they take their defaults, which reproduce the old behaviour.
+        for name, param in inspect.signature(type(self).__init__).parameters.items():
+            if param.default is not param.empty:
+                state.setdefault(name, param.default)
+        self.__dict__.update(state)
 
     # -- scikit-learn API ----------------------------------------------------
     def fit(self, X=None, y=None):

@@ -7,13 +7,21 @@ from numbers import Integral
 import cv2
 import numpy as np
 
-from l2vision._validation import check_bool, check_levels, check_option, check_pair, invalid
+from l2vision._validation import (
+    check_bool,
+    check_int,
+    check_levels,
+    check_option,
+    check_pair,
+    invalid,
+)
 from l2vision.features.base import (
     ImageExtractor,
     grid_cell_names,
     grid_cells,
     pyramid_histograms,
 )
+from l2vision.images import limit_side
 
 __all__ = ["ColorHistogram"]
 
@@ -46,6 +54,10 @@ class ColorHistogram(ImageExtractor):
         kernel and usually helps linear models.
     size : (int, int) or None, default=None
         Resize to ``(width, height)`` first; None keeps the image's size.
+    max_side : int or None, default=None
+        Shrink images whose longer side is larger than this first (keeping
+        the aspect ratio); None works at each image's own size. Large photos
+        then cost about the same as small ones.
 
     Attributes
     ----------
@@ -69,13 +81,14 @@ class ColorHistogram(ImageExtractor):
     """
 
     def __init__(self, space="hsv", *, bins=(8, 4, 4), mode="joint", grid=(1,),
-                 sqrt=False, size=None):
+                 sqrt=False, size=None, max_side=None):
         self.space = space
         self.bins = bins
         self.mode = mode
         self.grid = grid
         self.sqrt = sqrt
         self.size = size
+        self.max_side = max_side
 
     def _bins3(self) -> tuple:
         return (self.bins,) * 3 if isinstance(self.bins, Integral) else tuple(self.bins)
@@ -92,6 +105,12 @@ class ColorHistogram(ImageExtractor):
         check_levels(self, "grid", self.grid)
         check_bool(self, "sqrt", self.sqrt)
         check_pair(self, "size", self.size, optional=True)
+        check_int(self, "max_side", self.max_side, low=1, optional=True)
+
+    def _decode_size(self) -> tuple | None:
+        if self.size is not None:
+            return tuple(self.size)
+        return None if self.max_side is None else (self.max_side, self.max_side)
 
     def _input_spec(self) -> tuple:
         return (None if self.size is None else tuple(self.size), "bgr")
@@ -153,6 +172,8 @@ class ColorHistogram(ImageExtractor):
         return np.hstack(cells)
 
     def _extract(self, images: list[np.ndarray]) -> np.ndarray:
+        if self.max_side is not None:
+            images = [limit_side(image, self.max_side) for image in images]
         n_bins = self._bins_per_cell()
         if self.mode == "joint" and len({image.shape for image in images}) == 1:
             out = self._joint_histograms(np.asarray(images)).astype(np.float32)
@@ -167,8 +188,9 @@ class ColorHistogram(ImageExtractor):
 def from_spec(space: str = "hsv") -> ColorHistogram:
     """Color histogram of the whole image and its quadrants, square-rooted (640 values).
 
-    SPACE is hsv (the default), lab or rgb.
+    SPACE is hsv (the default), lab or rgb; images larger than 256 px are shrunk
+    to 256 px first.
     """
     if space not in _SPACES:
         raise ValueError(f"SPACE must be one of {', '.join(_SPACES)}; got {space!r}")
-    return ColorHistogram(space, grid=(1, 2), sqrt=True)
+    return ColorHistogram(space, grid=(1, 2), sqrt=True, max_side=256)

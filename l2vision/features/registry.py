@@ -83,8 +83,14 @@ BUILTIN: dict[str, Callable] = {
     "lbp": texture.from_spec,
     "tiny": tiny.from_spec,
     "cnn": cnn.from_spec,
+    "photo": cnn.photo_spec,
     "best": best,
 }
+
+#: Not a factory: ``auto`` is resolved in ``ImageFeatures.fit`` from the training images.
+AUTO = "auto"
+AUTO_DESCRIPTION = ("choose from the training images: hog,color,lbp for images under 16 px "
+                    "(the 8x8 digits), photo for everything else")
 
 
 @dataclass(frozen=True)
@@ -228,6 +234,9 @@ def parse_features(spec: str | Sequence) -> list:
                              "extractor.")
         entries = entries if entries is not None else available()
         name, _, rest = item.partition(":")
+        if name == AUTO:
+            raise ValueError("Feature 'auto' chooses the features from the training images: "
+                             "use it alone (ImageFeatures('auto') or make_features('auto')).")
         if name not in entries:
             known = ", ".join(entries)
             raise ValueError(f"Unknown feature {item!r}; choose from {known} "

@@ -8,6 +8,7 @@ from skimage.feature import local_binary_pattern
 
 from l2vision._validation import check_int, check_levels, check_option, check_pair, check_real
 from l2vision.features.base import ImageExtractor, grid_cell_names, pyramid_histograms
+from l2vision.images import limit_side
 
 __all__ = ["LBP"]
 
@@ -33,6 +34,10 @@ class LBP(ImageExtractor):
         Spatial pyramid levels (see :class:`ColorHistogram`).
     size : (int, int) or None, default=None
         Resize to ``(width, height)`` first; None keeps the image's size.
+    max_side : int or None, default=None
+        Shrink images whose longer side is larger than this first (keeping
+        the aspect ratio); None works at each image's own size. Large photos
+        then cost about the same as small ones.
 
     Attributes
     ----------
@@ -63,12 +68,14 @@ class LBP(ImageExtractor):
     ((1, 10), 8, 1.0)
     """
 
-    def __init__(self, points=8, *, radius=1.0, method="uniform", grid=(1,), size=None):
+    def __init__(self, points=8, *, radius=1.0, method="uniform", grid=(1,), size=None,
+                 max_side=None):
         self.points = points
         self.radius = radius
         self.method = method
         self.grid = grid
         self.size = size
+        self.max_side = max_side
 
     def _check_params(self) -> None:
         check_int(self, "points", self.points, low=1)
@@ -76,6 +83,12 @@ class LBP(ImageExtractor):
         check_option(self, "method", self.method, ("uniform", "nri_uniform"))
         check_levels(self, "grid", self.grid)
         check_pair(self, "size", self.size, optional=True)
+        check_int(self, "max_side", self.max_side, low=1, optional=True)
+
+    def _decode_size(self) -> tuple | None:
+        if self.size is not None:
+            return tuple(self.size)
+        return None if self.max_side is None else (self.max_side, self.max_side)
 
     def _input_spec(self) -> tuple:
         return (None if self.size is None else tuple(self.size), "gray")
@@ -99,6 +112,8 @@ class LBP(ImageExtractor):
         return codes[pad:-pad, pad:-pad].astype(np.intp)
 
     def _extract(self, images: list[np.ndarray]) -> np.ndarray:
+        if self.max_side is not None:
+            images = [limit_side(image, self.max_side) for image in images]
         n_codes = self._n_codes()
         out = np.empty((len(images), self._n_features()), np.float32)
         for i, image in enumerate(images):
@@ -109,11 +124,12 @@ class LBP(ImageExtractor):
 def from_spec(points: str = "8", radius: str = "1") -> LBP:
     """Uniform local binary patterns of the whole image and its quadrants (50 values at P=8).
 
-    POINTS neighbours (default 8) on a circle of RADIUS pixels (default 1).
+    POINTS neighbours (default 8) on a circle of RADIUS pixels (default 1);
+    images larger than 256 px are shrunk to 256 px first.
     """
     try:
         p, r = int(points), float(radius)
     except ValueError:
         raise ValueError(f"POINTS must be an integer and RADIUS a number; got {points!r} and "
                          f"{radius!r}") from None
-    return LBP(p, radius=r, grid=(1, 2))
+    return LBP(p, radius=r, grid=(1, 2), max_side=256)

@@ -1,10 +1,12 @@
 """Known CNN models for :class:`~l2vision.features.CNNEmbedding`: files, checksums, preprocessing.
 
-A plain registry. Files are looked up, in order, in an explicit path, in
-``$L2VISION_MODEL_DIR``, and in the cache ``$L2VISION_HOME/models`` (default
-``~/.cache/l2vision/models``); :func:`fetch` downloads into the cache, checks
-the sha256 published with the entry, and writes atomically, keeping nothing
-whose checksum fails.
+A plain registry. Files are looked up, in order, among the networks bundled
+with the package (``l2vision/models/``: MobileNet V1 0.25 and V2 1.0), in
+``$L2VISION_MODEL_DIR``, and in the download folder ``$L2VISION_HOME/models``
+(default ``~/.cache/l2vision/models``); every file's sha256 is checked before
+its first use. :func:`fetch` downloads into that folder, checks the sha256
+published with the entry, and writes atomically, keeping nothing whose
+checksum fails.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from pathlib import Path
 
 from l2vision._files import atomic_write, file_sha256
 
-__all__ = ["NETWORKS", "ModelChecksumError", "ModelNotFoundError", "ModelSpec", "download_dir",
+__all__ = ["BUNDLED_DIR", "NETWORKS", "ModelChecksumError", "ModelNotFoundError", "ModelSpec",
+           "download_dir",
            "fetch", "file_sha256", "find_file", "model_dirs"]
 
 
@@ -79,8 +82,7 @@ NETWORKS = {
         source="TF-Slim MobileNet V1 0.25/224 (tensorflow/tflite-support test data, the TF Hub "
                "model tensorflow/lite-model/mobilenet_v1_0.25_224/1/default/1), converted to "
                "ONNX; file and sha256 from the project's shared models/README.md",
-        notes="ImageNet, 1001 classes (0 = background). Not downloadable: put the file from "
-              "the project's shared models folder in $L2VISION_MODEL_DIR.",
+        notes="ImageNet, 1001 classes (0 = background). Bundled with l2vision.",
         # The ReLU6 outputs of the pointwise convolutions (224x224 input: conv5
         # 28x28x64, conv9 and conv11 14x14x128, conv13 7x7x256, whose average is "embedding").
         layers={f"conv{i}": f"onnx_node!MobilenetV1/MobilenetV1/Conv2d_{i}_pointwise/Relu6"
@@ -89,14 +91,48 @@ NETWORKS = {
 }
 
 
-_ONNX_MODELS = "https://github.com/onnx/models/raw/main/validated/vision/classification/resnet/model/"
+def _mobilenet_v2_blocks() -> dict:
+    """Aliases of MobileNet V2's block outputs: ``block0``..``block16`` and ``conv_1``.
+
+    A block's output is its residual sum where it has a skip connection, else
+    its projection (the TensorFlow node names kept in the ONNX file).
+    """
+    residual = {2, 4, 5, 7, 8, 9, 11, 12, 14, 15}
+    prefix = "onnx_node!MobilenetV2/expanded_conv"
+    layers = {}
+    for k in range(17):
+        block = prefix + (f"_{k}" if k else "")
+        layers[f"block{k}"] = block + ("/add" if k in residual else "/project/add_fold/conv")
+    layers["conv_1"] = "onnx_node!MobilenetV2/Conv_1/Relu6"
+    return layers
+
+
+NETWORKS["mobilenet_v2_1.0"] = ModelSpec(
+    name="mobilenet_v2_1.0",
+    files=(ModelFile("mobilenet_v2_1.0_224.onnx",
+                     "078b6cbd5df6c85a1b339b0a77be9801c5ddfce971796d9eddab2dbaf403f5bf",
+                     13994097),),
+    input_size=(224, 224), mean=(128.0, 128.0, 128.0), scale=1 / 128, std=None,
+    swap_rb=True, crop=0.875, output="embedding", dim=1280, logits="logits",
+    license="Apache-2.0",
+    source="TF MobileNet V2 1.0/224 (tensorflow/tflite-support test data, "
+           "mobilenet_v2_1.0_224_quant.tflite), dequantized into a float32 ONNX graph; file and "
+           "sha256 from the project's shared models/README.md",
+    notes="ImageNet top-1 about 71%, 1001 classes (0 = background). Bundled with l2vision. "
+          "block13 (7x7x160 at 224 px), block16 (7x7x320) and conv_1 (7x7x1280, whose average "
+          "is the embedding) carry the most transferable features.",
+    layers=_mobilenet_v2_blocks(),
+)
+
+
+_ONNX_ZOO_URL = "https://github.com/onnx/models/raw/main/validated/vision/classification/resnet/model/"
 
 
 def _onnx_zoo_resnet(name: str, file: str, sha256: str, size: int, dim: int,
                      description: str) -> ModelSpec:
     """An MXNet ResNet of the ONNX Model Zoo: the same preprocessing and provenance for all."""
     return ModelSpec(
-        name=name, files=(ModelFile(file, sha256, size, _ONNX_MODELS + file),),
+        name=name, files=(ModelFile(file, sha256, size, _ONNX_ZOO_URL + file),),
         input_size=(224, 224), mean=(123.675, 116.28, 103.53), scale=1.0,
         std=(58.395, 57.12, 57.375), swap_rb=True, crop=0.875, output=None, dim=dim,
         logits=None, license="Apache-2.0",
@@ -127,10 +163,14 @@ def download_dir() -> Path:
     return Path(home) / "models"
 
 
+#: The networks shipped inside the package.
+BUNDLED_DIR = Path(__file__).resolve().parent.parent / "models"
+
+
 def model_dirs() -> list[Path]:
-    """Where model files are looked for, in order."""
+    """Where model files are looked for, in order: bundled, $L2VISION_MODEL_DIR, downloads."""
     dirs = [Path(os.environ["L2VISION_MODEL_DIR"])] if os.environ.get("L2VISION_MODEL_DIR") else []
-    return dirs + [download_dir()]
+    return [BUNDLED_DIR, *dirs, download_dir()]
 
 
 def find_file(name: str, *, model: str = "") -> Path:

@@ -28,7 +28,9 @@ def make_features(spec: str | Sequence | ImageExtractor | ImageFeatures, *, size
     Parameters
     ----------
     spec : str, list, ImageExtractor or ImageFeatures
-        Comma-separated specs of the registry (``"hog,color,lbp"``,
+        ``"auto"`` (the extractors are chosen from the training images in
+        ``fit``, see :mod:`l2vision.features.auto`); comma-separated specs of
+        the registry (``"hog,color,lbp"``,
         ``cnn:MODEL``, ``cnn:MODEL:LAYER+LAYER``...; see
         :mod:`l2vision.features.registry`, or ``l2vision features list``); a
         single extractor; a list mixing specs, extractors and ``(name,
@@ -53,11 +55,14 @@ def make_features(spec: str | Sequence | ImageExtractor | ImageFeatures, *, size
         return spec
     if isinstance(spec, ImageExtractor):
         spec = [spec]
+    if isinstance(spec, str) and spec.strip() == "auto":
+        return ImageFeatures("auto", size=size, n_jobs=n_jobs, batch_size=batch_size,
+                             progress=progress, cache_dir=cache_dir)
     return ImageFeatures(parse_features(spec), size=size, n_jobs=n_jobs, batch_size=batch_size,
                          progress=progress, cache_dir=cache_dir)
 
 
-def make_pipeline(features, model: str = "logreg", *, lam: float | None = None,
+def make_pipeline(features="auto", model: str = "logreg", *, lam: float | None = None,
                   lambdas=None, cv=5, normalize: str | None = None, random_state=0,
                   n_jobs=None, size=None, progress=False, cache_dir=None) -> Pipeline:
     """The l2vision pipeline as a plain scikit-learn ``Pipeline``.
@@ -73,7 +78,7 @@ def make_pipeline(features, model: str = "logreg", *, lam: float | None = None,
 
     Parameters
     ----------
-    features : str, extractor, list of extractors, or ImageFeatures
+    features : str, extractor, list of extractors, or ImageFeatures, default="auto"
         See :func:`make_features`.
     model : {"logreg", "ridge"}, default="logreg"
         L2 (multinomial) logistic regression or ridge classification.

@@ -9,124 +9,18 @@ l2vision pipeline: features are extracted once, λ is searched many times.
 from __future__ import annotations
 
 import warnings
-from numbers import Integral
 
 import numpy as np
 from scipy.special import expit, softmax
-from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, check_cv
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
 
-from l2vision._validation import check_int, check_real, invalid
+from l2vision._validation import check_int, check_real
 from l2vision.pipelines import _logistic_path, _ridge_path
+from l2vision.pipelines._kfold import LambdaAtEdgeWarning, _fold_bar, _KFoldLambdaSearch, _targets
 
 __all__ = ["LambdaAtEdgeWarning", "LogisticRegressionKFoldCV", "RidgeClassifierKFoldCV"]
-
-
-class LambdaAtEdgeWarning(UserWarning):
-    """The chosen λ is the smallest or largest of the grid: the optimum may lie outside."""
-
-
-class _KFoldLambdaSearch(ClassifierMixin, BaseEstimator):
-    """Shared grid, folds, selection and linear prediction of the two searches."""
-
-    _default_range = (1e-6, 10.0)  # λ / n_samples for an integer ``lambdas``
-
-    def _check_params(self) -> None:
-        lambdas = self.lambdas
-        allowed = "an int >= 1 or an array of positive floats"
-        if isinstance(lambdas, (Integral, bool)):
-            check_int(self, "lambdas", lambdas, low=1)
-        else:
-            try:
-                values = np.asarray(lambdas, dtype=float)
-            except (TypeError, ValueError):
-                raise invalid(self, "lambdas", allowed, lambdas) from None
-            if values.ndim != 1 or values.size == 0 or not np.all(values > 0) \
-                    or not np.all(np.isfinite(values)):
-                raise invalid(self, "lambdas", allowed, lambdas)
-        if isinstance(self.cv, (Integral, bool)) and (isinstance(self.cv, bool) or self.cv < 2):
-            raise invalid(self, "cv", "an int >= 2 or a cross-validation splitter", self.cv)
-
-    def _grid(self, n_samples: int) -> np.ndarray:
-        """The λ values, ascending."""
-        if isinstance(self.lambdas, Integral):
-            low, high = self._default_range
-            return n_samples * np.logspace(np.log10(low), np.log10(high), self.lambdas)
-        return np.sort(np.asarray(self.lambdas, dtype=float))
-
-    def _validate(self, X, y):
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], reset=True)
-        check_classification_targets(y)
-        classes, y_index = np.unique(y, return_inverse=True)
-        if len(classes) < 2:
-            raise ValueError(f"{type(self).__name__} needs at least 2 classes to train a "
-                             f"classifier; got 1 class, {str(classes[0])!r}.")
-        return X, y, classes, y_index
-
-    def _folds(self, X, y) -> list[np.ndarray]:
-        cv = self.cv
-        if isinstance(cv, Integral):
-            cv = StratifiedKFold(cv, shuffle=True, random_state=self.random_state)
-        cv = check_cv(cv, y, classifier=True)
-        return [test for _, test in cv.split(X, y)]
-
-    def _select(self, lambdas, scores) -> None:
-        """Record the CV table and the best λ; ties go to the largest λ (the simplest model).
-
-        That is GridSearchCV's choice (first of the best) on the grid in
-        descending order.
-        """
-        mean, std = scores.mean(axis=0), scores.std(axis=0)  # NaN where a fold stopped early
-        self.lambdas_ = lambdas
-        self.cv_results_ = {"lambda": lambdas, "mean_test_score": mean, "std_test_score": std,
-                            **{f"split{k}_test_score": s for k, s in enumerate(scores)},
-                            "rank_test_score": _rank(mean)}
-        best = np.flatnonzero(mean >= np.nanmax(mean) - 1e-12)
-        self.best_index_ = int(best[-1])
-        self.lambda_ = float(lambdas[self.best_index_])
-        self.best_score_ = float(mean[self.best_index_])
-        evaluated = np.flatnonzero(~np.isnan(mean))
-        if len(lambdas) > 1 and self.best_index_ in (0, len(lambdas) - 1) \
-                and len(evaluated) > 1:
-            edge = "smallest" if self.best_index_ == 0 else "largest"
-            warnings.warn(
-                f"{type(self).__name__}: the best lambda {self.lambda_:.4g} is the {edge} of "
-                f"the grid [{lambdas[0]:.4g}, {lambdas[-1]:.4g}]; the optimum may lie outside. "
-                "Widen the grid with the 'lambdas' parameter.",
-                LambdaAtEdgeWarning, stacklevel=3,
-            )
-
-    def decision_function(self, X) -> np.ndarray:
-        """Linear decision values, shape (n,) for two classes or (n, n_classes)."""
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        scores = X @ self.coef_.T.astype(X.dtype) + self.intercept_
-        return scores.ravel() if scores.shape[1] == 1 else scores
-
-    def predict(self, X) -> np.ndarray:
-        """Class labels: the sign for two classes, the largest decision otherwise."""
-        scores = self.decision_function(X)
-        index = (scores > 0).astype(int) if scores.ndim == 1 else scores.argmax(axis=1)
-        return self.classes_[index]
-
-
-def _fold_bar(enabled: bool, total: int):
-    """A tqdm bar over CV folds (silent unless enabled and stderr is a terminal)."""
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, unit="fold", desc="λ search", disable=not enabled or None,
-                leave=False)
-
-
-def _rank(mean: np.ndarray) -> np.ndarray:
-    """GridSearchCV-style ranks: 1 is best, ties share the smallest rank."""
-    ranks = 1 + (mean[None, :] > mean[:, None]).sum(axis=1)
-    return np.where(np.isnan(mean), len(mean), ranks)
 
 
 class RidgeClassifierKFoldCV(_KFoldLambdaSearch):
@@ -143,7 +37,9 @@ class RidgeClassifierKFoldCV(_KFoldLambdaSearch):
     ----------
     lambdas : int or array-like of float, default=40
         The λ grid (sklearn's ``alpha``). An int gives that many values,
-        log-spaced from ``1e-6 * n`` to ``10 * n`` (n the number of samples).
+        log-spaced from ``1e-6 * n`` to ``10 * n`` (n the number of samples),
+        extended once past an edge where the best λ lies (half as many values
+        again); an explicit grid is used as given.
     cv : int or cross-validation splitter, default=5
         Folds; an int means ``StratifiedKFold(cv, shuffle=True, random_state)``.
     random_state : int, RandomState or None, default=0
@@ -160,7 +56,10 @@ class RidgeClassifierKFoldCV(_KFoldLambdaSearch):
     best_index_ : int
         Position of ``lambda_`` in ``lambdas_``.
     lambdas_ : ndarray of shape (n_lambdas,)
-        The grid, ascending.
+        The grid, ascending (with its extension, if any).
+    grid_extended_ : bool
+        Whether the default grid was extended once because its best λ lay on
+        its edge (see ``lambdas``).
     cv_results_ : dict of ndarray
         ``lambda``, ``mean_test_score``, ``std_test_score``,
         ``split<k>_test_score``, ``rank_test_score``.
@@ -210,24 +109,32 @@ class RidgeClassifierKFoldCV(_KFoldLambdaSearch):
         self._check_params()
         X, y, self.classes_, y_index = self._validate(X, y)
         binary = len(self.classes_) == 2
-        Y = (np.where(y_index == 1, 1.0, -1.0)[:, None] if binary
-             else np.where(y_index[:, None] == np.arange(len(self.classes_)), 1.0, -1.0))
-        Y = Y.astype(X.dtype)
+        Y = _targets(y_index, len(self.classes_)).astype(X.dtype)
         folds = self._folds(X, y)
-        lambdas = self._grid(X.shape[0])
         sums = _ridge_path.fold_sums(X, Y, folds)
 
         def decide(decisions):
             return (decisions[..., 0] > 0).astype(int) if binary else decisions.argmax(axis=-1)
 
-        with _fold_bar(self.progress, len(folds)) as bar:
-            scores = _ridge_path.fold_scores(X, y_index, sums, folds, lambdas, decide,
-                                             on_fold=bar.update)
+        def evaluate(lambdas):
+            with _fold_bar(self.progress, len(folds)) as bar:
+                scores = _ridge_path.fold_scores(X, y_index, sums, folds, lambdas, decide,
+                                                 on_fold=bar.update)
+            return scores, [[None] * len(lambdas) for _ in folds]
+
+        lambdas, scores, _ = self._search(X.shape[0], evaluate)
         self._select(lambdas, scores)
         self.coef_, self.intercept_, self.mean_, self.scale_ = \
             _ridge_path.standardized_solution(sums, self.lambda_)
         self.alpha_ = self.lambda_
         return self
+
+    def _fit_final(self, X, y_index) -> None:
+        """The model at ``lambda_`` on all of ``X``."""
+        Y = _targets(y_index, len(self.classes_)).astype(X.dtype)
+        sums = _ridge_path.fold_sums(X, Y, [np.arange(X.shape[0])])
+        self.coef_, self.intercept_, self.mean_, self.scale_ = \
+            _ridge_path.standardized_solution(sums, self.lambda_)
 
 
 class LogisticRegressionKFoldCV(_KFoldLambdaSearch):
@@ -243,7 +150,9 @@ class LogisticRegressionKFoldCV(_KFoldLambdaSearch):
     ----------
     lambdas : int or array-like of float, default=20
         The λ grid (``C = 1 / λ``). An int gives that many values log-spaced
-        from ``1e-7 * n`` to ``1 * n``.
+        from ``1e-6 * n`` to ``100 * n`` (wide enough for a few hundred images
+        of thousands of CNN features, which want λ near n), extended once past
+        an edge where the best λ lies; an explicit grid is used as given.
     cv : int or cross-validation splitter, default=5
         Folds; an int means ``StratifiedKFold(cv, shuffle=True, random_state)``.
     random_state : int, RandomState or None, default=0
@@ -284,7 +193,7 @@ class LogisticRegressionKFoldCV(_KFoldLambdaSearch):
     ----------
     lambda_ : float
         The chosen λ; ``C_ = 1 / lambda_``.
-    best_score_, best_index_, lambdas_, cv_results_ :
+    best_score_, best_index_, lambdas_, grid_extended_, cv_results_ :
         As in :class:`RidgeClassifierKFoldCV`.
     coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)
         Final model weights in the units of X (standardization folded in).
@@ -316,7 +225,7 @@ class LogisticRegressionKFoldCV(_KFoldLambdaSearch):
     (1.0, 0.97)
     """
 
-    _default_range = (1e-7, 1.0)
+    _default_range = (1e-6, 100.0)
 
     def __init__(self, lambdas=20, *, cv=5, random_state=0, max_iter=200, tol=1e-4,
                  path_tol=1e-3, patience=3, n_jobs=None, progress=False):
@@ -349,39 +258,49 @@ class LogisticRegressionKFoldCV(_KFoldLambdaSearch):
         self._check_params()
         X, y, self.classes_, y_index = self._validate(X, y)
         folds = self._folds(X, y)
-        lambdas = self._grid(X.shape[0])
         everything = np.arange(X.shape[0])
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", ConvergenceWarning)
+
+        def evaluate(lambdas):
             paths = Parallel(n_jobs=self.n_jobs, return_as="generator")(
-                delayed(_logistic_path.fold_path)(X, y_index, np.setdiff1d(everything, test), test,
-                                        lambdas, self.max_iter, self.path_tol, self.patience)
+                delayed(_logistic_path.fold_path)(X, y_index, np.setdiff1d(everything, test),
+                                                  test, lambdas, self.max_iter, self.path_tol,
+                                                  self.patience)
                 for test in folds)
             scores, solutions = [], []
             with _fold_bar(self.progress, len(folds)) as bar:
                 for fold_scores, fold_solutions in paths:
                     scores.append(fold_scores)
-                    solutions.append(fold_solutions)
+                    solutions.append(list(fold_solutions))
                     bar.update()
-            self._select(lambdas, np.array(scores))
-            scaler = StandardScaler().fit(X)
-            final = LogisticRegression(C=1.0 / self.lambda_, max_iter=self.max_iter,
-                                       tol=self.tol, warm_start=True)
-            # Start from the folds' mean solution at the chosen λ (in the units of
-            # X, moved into this scaler's units): the same optimum, fewer iterations.
+            return np.array(scores), solutions
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            lambdas, scores, solutions = self._search(X.shape[0], evaluate)
+            self._select(lambdas, scores)
+            # Start from the folds' mean solution at the chosen λ: the same
+            # optimum, fewer iterations.
             coef = np.mean([fold[self.best_index_][0] for fold in solutions], axis=0)
             intercept = np.mean([fold[self.best_index_][1] for fold in solutions], axis=0)
-            final.coef_ = coef * scaler.scale_
-            final.intercept_ = intercept + coef @ scaler.mean_
-            final.fit(scaler.transform(X), y_index)
+            self._fit_final(X, y_index, (coef, intercept))
         _report_convergence(caught)
         self.C_ = 1.0 / self.lambda_
+        return self
+
+    def _fit_final(self, X, y_index, start=None) -> None:
+        """The model at ``lambda_`` on all of ``X``, from ``start`` = (coef, intercept), X units."""
+        coef, intercept = start if start is not None else (self.coef_, self.intercept_)
+        scaler = StandardScaler().fit(X)
+        final = LogisticRegression(C=1.0 / self.lambda_, max_iter=self.max_iter, tol=self.tol,
+                                   warm_start=True)
+        final.coef_ = coef * scaler.scale_  # moved into this scaler's units
+        final.intercept_ = intercept + coef @ scaler.mean_
+        final.fit(scaler.transform(X), y_index)
         self.n_iter_ = int(np.max(final.n_iter_))
         self.scale_ = scaler.scale_
         self.mean_ = scaler.mean_
         self.coef_ = final.coef_ / self.scale_
         self.intercept_ = final.intercept_ - self.coef_ @ self.mean_
-        return self
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, shape (n, n_classes)."""

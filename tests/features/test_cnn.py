@@ -21,6 +21,7 @@ from sklearn.utils.estimator_checks import (
 
 from l2vision.cli import main
 from l2vision.features import HOG, CNNEmbedding, ImageFeatures, ModelLoadError, zoo
+from l2vision.features._net import onnxruntime_ready
 from l2vision.features.zoo import ModelChecksumError, ModelFile, ModelNotFoundError, ModelSpec
 from l2vision.pipelines.persist import load
 
@@ -78,7 +79,7 @@ def test_unsupported_operator_is_a_clear_error(shared_models):
 
 def test_unknown_output_lists_the_outputs(shared_models):
     with pytest.raises(ModelLoadError, match=r"no output or layer named 'pool5'; the outputs are "
-                                             r"\['embedding', 'logits'\]"):
+                                             r"\['(embedding|logits)', '(embedding|logits)'\]"):
         CNNEmbedding(output="pool5").fit().transform([np.zeros((8, 8, 3), np.uint8)])
 
 
@@ -90,6 +91,7 @@ def test_inside_image_features_and_saved_models(shared_models, photos, tmp_path,
     local.mkdir()
     shutil.copy(shared_models / "mobilenet_v1_0.25_224.onnx", local)
     monkeypatch.setenv("L2VISION_MODEL_DIR", str(local))
+    monkeypatch.setattr(zoo, "BUNDLED_DIR", tmp_path / "no-bundled-networks")
     features = ImageFeatures([HOG(), CNNEmbedding(flip_average=True, l2_normalize=True)])
     X = features.fit_transform(photos)
     assert X.shape == (6, 1764 + 256)
@@ -118,7 +120,7 @@ def test_train_command_with_cnn_features(shared_models, color_folder, tmp_path, 
     code = main(["train", str(color_folder), "-f", f"color,{cnn}", "-m", "ridge",
                  "--cv", "3", "--test-size", "0.25", "-o", str(tmp_path / "m.joblib"), "-q"])
     out = capsys.readouterr().out
-    assert code == 0 and f"({width} per image" in out and "held-out accuracy: 100.00%" in out
+    assert code == 0 and f"; {width} per image" in out and "held-out accuracy: 100.00%" in out
     model = load(tmp_path / "m.joblib")
     assert model.predict([np.zeros((20, 20, 3), np.uint8)]).shape == (1,)
 
@@ -305,7 +307,7 @@ def test_threads_are_set_for_inference_and_restored(tiny, monkeypatch):
     real = cv2.setNumThreads
     monkeypatch.setattr(cv2, "setNumThreads", lambda n: (calls.append(n), real(n)))
     one = CNNEmbedding(path, input_size=(16, 16), threads=1).fit().transform(images)
-    assert calls == [1, before] and cv2.getNumThreads() == before
+    assert calls == [1, before] * 2 and cv2.getNumThreads() == before  # fit's layout pass too
     np.testing.assert_allclose(one, CNNEmbedding(path, input_size=(16, 16)).fit()
                                .transform(images), rtol=1e-6)
 
@@ -464,6 +466,65 @@ def test_dropped_connection_keeps_nothing(fake_entry, tmp_path, capsys):
 def test_offline_error_says_what_to_put_where(monkeypatch, tmp_path):
     monkeypatch.setenv("L2VISION_HOME", str(tmp_path))
     monkeypatch.delenv("L2VISION_MODEL_DIR", raising=False)
+    monkeypatch.setattr(zoo, "BUNDLED_DIR", tmp_path / "bundled-files-removed")
     with pytest.raises(ModelNotFoundError, match=r"model file mobilenet_v1_0.25_224.onnx not "
                                                  r"found in .*copy it there"):
         CNNEmbedding().fit()
+
+
+# -- the bundled networks (no ../shared needed) ---------------------------------------------
+
+@pytest.fixture
+def no_model_dirs(tmp_path, monkeypatch):
+    """Only the networks bundled with the package can be found."""
+    monkeypatch.delenv("L2VISION_MODEL_DIR", raising=False)
+    monkeypatch.setenv("L2VISION_HOME", str(tmp_path / "empty-home"))
+
+
+@pytest.mark.parametrize("name,dim", [("mobilenet_v1_0.25", 256), ("mobilenet_v2_1.0", 1280)])
+def test_bundled_networks_work_offline(no_model_dirs, name, dim):
+    embed = CNNEmbedding(name).fit()
+    assert embed.model_path_ == str(zoo.BUNDLED_DIR / zoo.NETWORKS[name].files[0].name)
+    assert embed.model_sha256_ == zoo.NETWORKS[name].files[0].sha256
+    cat = skimage.data.chelsea()[:, :, ::-1].copy()
+    assert embed.transform([cat]).shape == (1, dim)
+    labels = (zoo.BUNDLED_DIR.parent / "models" / "README.md").read_text()
+    assert "Apache" in labels and (zoo.BUNDLED_DIR / "LICENSE-Apache-2.0.txt").exists()
+
+
+def test_mobilenet_v2_knows_a_cat_and_its_blocks(no_model_dirs):
+    cat = skimage.data.chelsea()[:, :, ::-1].copy()
+    logits = CNNEmbedding("mobilenet_v2_1.0", output="logits").fit().transform([cat])
+    assert int(logits[0].argmax()) in (283, 286, 282)  # tiger cat, Egyptian cat, tabby (of 1001)
+    layers = CNNEmbedding("mobilenet_v2_1.0", output=["block13", "block16", "conv_1"],
+                          pooling="pyramid").fit()
+    assert layers.transform([cat]).shape == (1, 5 * (160 + 320 + 1280))
+    with pytest.raises(ModelLoadError, match=r"no output or layer named 'block17'.*aliases are "
+                                             r"\['block0', 'block1', 'block10'"):
+        CNNEmbedding("mobilenet_v2_1.0", output="block17").fit()
+
+
+@pytest.mark.skipif(not onnxruntime_ready(True),
+                    reason="onnxruntime and onnx are not installed (pip install 'l2vision[onnx]')")
+@pytest.mark.parametrize("name,output", [("mobilenet_v1_0.25", None),
+                                         ("mobilenet_v1_0.25", ["conv13", "conv9"]),
+                                         ("mobilenet_v2_1.0", None),
+                                         ("mobilenet_v2_1.0", ["block13", "block16", "embedding"])])
+def test_both_engines_give_the_same_features(no_model_dirs, photos, name, output):
+    real = [photos[0], photos[1], photos[2], photos[4]]  # the photos, not the flat image
+    kwargs = dict(output=output, pooling="pyramid", flip_average=True)
+    opencv = CNNEmbedding(name, engine="opencv", **kwargs).fit()
+    ort = CNNEmbedding(name, engine="onnxruntime", **kwargs).fit()
+    assert opencv._settings().engine == "opencv" and ort._settings().engine == "onnxruntime"
+    assert CNNEmbedding(name, output=output)._settings().engine == "onnxruntime"  # auto
+    np.testing.assert_allclose(ort.transform(real), opencv.transform(real), atol=1e-4)
+    assert ort.n_features_out_ == opencv.n_features_out_
+    assert ort.get_feature_names_out().tolist() == opencv.get_feature_names_out().tolist()
+
+
+def test_engine_errors(tiny):
+    path, _ = tiny
+    with pytest.raises(ValueError, match="The 'engine' parameter of CNNEmbedding must be one of"):
+        CNNEmbedding(engine="tensorrt").fit()
+    with pytest.raises(ModelLoadError, match="ONNX Runtime runs .onnx files only"):
+        CNNEmbedding("net.tflite", input_size=(8, 8), engine="onnxruntime").fit()

@@ -27,6 +27,8 @@ EXTRACTORS = [
     ColorHistogram("rgb", bins=(2, 3, 4)),
     LBP(),
     LBP(16, radius=2, method="nri_uniform", grid=(1, 3)),
+    LBP(max_side=20),
+    ColorHistogram(grid=(1, 2), max_side=16),
     TinyImage(),
     TinyImage((8, 6), color="gray", normalize=False),
     ImageFeatures([HOG(), ColorHistogram(), LBP()], batch_size=2),

@@ -45,11 +45,18 @@ def test_serial_equals_parallel_and_batching_does_not_matter(paths):
 
 
 def test_working_size_resizes_once_first(paths):
-    features = ImageFeatures([ColorHistogram(), TinyImage()], size=(8, 8))
-    small = [np.asarray(__import__("cv2").resize(__import__("cv2").imread(p), (8, 8),
-                                                 interpolation=3)) for p in paths]
-    np.testing.assert_array_equal(features.transform(paths),
-                                  ImageFeatures([ColorHistogram(), TinyImage()]).transform(small))
+    import cv2
+
+    features = ImageFeatures([ColorHistogram(), TinyImage()], size=(8, 8),
+                             reduced_decoding=False)
+    small = [cv2.resize(cv2.imread(p), (8, 8), interpolation=cv2.INTER_AREA) for p in paths]
+    expected = ImageFeatures([ColorHistogram(), TinyImage()]).transform(small)
+    np.testing.assert_array_equal(features.transform(paths), expected)
+    # By default these JPEGs (24-46 px) are decoded at 1/2 scale, which still covers 8x8.
+    reduced = [cv2.resize(cv2.imread(p, cv2.IMREAD_REDUCED_COLOR_2), (8, 8),
+                          interpolation=cv2.INTER_AREA) for p in paths]
+    np.testing.assert_array_equal(features.set_params(reduced_decoding=True).transform(paths),
+                                  ImageFeatures([ColorHistogram(), TinyImage()]).transform(reduced))
 
 
 def test_feature_names_are_prefixed_and_repeats_numbered():

@@ -106,11 +106,16 @@ def test_builtin_specs_and_their_arguments():
     assert len(parse_features("best")) == 8
     assert [e.syntax for e in available().values()] == [
         "hog[:SIZE]", "color[:SPACE]", "lbp[:POINTS[:RADIUS]]", "tiny[:SIZE]",
-        "cnn[:MODEL[:LAYER+LAYER]]", "best"]
+        "cnn[:MODEL[:LAYER+LAYER]]", "photo", "best"]
+    (name, photo), = parse_features("photo")
+    assert (photo.model, photo.output, photo.flip_average, photo.crop) == \
+        ("mobilenet_v2_1.0", ["block12", "block13", "block16", "embedding"], True, 1.0)
+    with pytest.raises(ValueError, match="Feature 'auto' chooses the features from the training"):
+        parse_features("hog,auto")
 
 
 @pytest.mark.parametrize("spec,message", [
-    ("sift", "Unknown feature 'sift'; choose from hog, color, lbp, tiny, cnn, best"),
+    ("sift", "Unknown feature 'sift'; choose from hog, color, lbp, tiny, cnn, photo, best"),
     ("hog:1:2", "Feature spec 'hog:1:2': hog takes hog[:SIZE] (2 argument(s) given)."),
     ("hog:30", "Feature spec 'hog:30': SIZE must be a multiple of 8 of at least 16"),
     ("hog:big", "Feature spec 'hog:big': SIZE must be an integer; got 'big'"),
@@ -127,13 +132,13 @@ def test_a_plugin_is_listed_and_trains_through_the_cli(plugin, color_folder, tmp
     assert main(["features", "list"]) == 0
     out = capsys.readouterr().out
     assert "gabor[:ORIENTATIONS]       Gabor filter bank: mean and std of the responses" in out
-    assert "(plugin gaborpkg 1.0 (gaborpkg:make_gabor))" in out and out.startswith("hog[:SIZE]")
+    assert "(plugin gaborpkg 1.0 (gaborpkg:make_gabor))" in out and out.startswith("auto ")
 
     model = tmp_path / "m.joblib"
     code = main(["train", str(color_folder), "--features", "hog,gabor:3", "-m", "ridge",
                  "--cv", "3", "--test-size", "0.25", "-o", str(model), "-q"])
     out = capsys.readouterr().out
-    assert code == 0 and "features: hog,gabor:3 (1770 per image" in out
+    assert code == 0 and "features: hog,gabor:3; 1770 per image" in out
     pipe = load(model)
     names = [name for name, _ in pipe[0]._named()]
     assert names == ["hog", "gabor"] and pipe[0].extractors[1].orientations == 3

@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 from sklearn.datasets import load_digits, make_classification
 from sklearn.linear_model import LogisticRegression, RidgeClassifier
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
@@ -203,3 +204,39 @@ def test_sklearn_estimator_checks(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", LambdaAtEdgeWarning)
         check(estimator)
+
+
+@pytest.mark.parametrize("estimator", [RidgeClassifierKFoldCV(6), LogisticRegressionKFoldCV(6)])
+def test_a_default_grid_is_extended_once_past_its_edge(estimator, monkeypatch):
+    # Many noisy features, few rows: strong regularization wins, so a default
+    # grid made to stop far too low has its best λ on its upper edge.
+    X, y = make_classification(60, 200, n_informative=5, random_state=0)
+    monkeypatch.setattr(type(estimator), "_default_range", (1e-9, 1e-6))
+    model = clone(estimator).fit(X, y)
+    grid = model._grid(60)
+    assert model.grid_extended_ and len(model.lambdas_) == 6 + 3
+    np.testing.assert_allclose(model.lambdas_[:6], grid)
+    step = grid[1] / grid[0]
+    np.testing.assert_allclose(model.lambdas_[6:], grid[-1] * step ** np.arange(1, 4))
+    assert len(model.cv_results_["mean_test_score"]) == 9
+    assert model.best_index_ >= 5  # the extension found a better (or as good) λ
+    explicit = clone(estimator).set_params(lambdas=grid)
+    with pytest.warns(LambdaAtEdgeWarning, match="is the largest of the grid"):
+        explicit.fit(X, y)
+    assert not explicit.grid_extended_ and len(explicit.lambdas_) == 6
+
+
+@pytest.mark.parametrize("estimator", [RidgeClassifierKFoldCV([3.0]),
+                                       LogisticRegressionKFoldCV([3.0], tol=1e-8, max_iter=2000)])
+def test_refit_on_other_rows_equals_a_fit_on_them(estimator, digits):
+    X, y = digits
+    part = clone(estimator).fit(X[:1000], y[:1000])
+    cv_results = {k: np.copy(v) for k, v in part.cv_results_.items()}
+    part.refit_on(X, y)
+    full = clone(estimator).fit(X, y)
+    np.testing.assert_allclose(part.coef_, full.coef_, rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(part.intercept_, full.intercept_, rtol=1e-3, atol=1e-4)
+    for key, value in cv_results.items():  # the CV results are those of the first fit
+        np.testing.assert_array_equal(part.cv_results_[key], value)
+    with pytest.raises(ValueError, match="refit_on needs the classes the model was fitted with"):
+        part.refit_on(X[y < 5], y[y < 5])

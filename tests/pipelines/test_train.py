@@ -92,3 +92,15 @@ def test_changed_image_content_misses_the_cache(color_folder, tmp_path):
     shutil.copy(X[1], X[0])  # same path, new content
     ImageFeatures([HOG()], cache_dir=cache).transform(X)
     assert len(list(cache.glob("*.npy"))) == 2
+
+
+def test_the_saved_model_is_refit_on_all_images(color_folder):
+    options = dict(features="color", model="ridge", cv=3, lambdas=[10.0], test_size=0.25)
+    refit, kept = train(color_folder, **options), train(color_folder, refit=False, **options)
+    assert refit.test_metrics == kept.test_metrics  # measured before the refit
+    assert refit.metadata["refit_on_all"] and not kept.metadata["refit_on_all"]
+    full = train(color_folder, features="color", model="ridge", cv=3, lambdas=[10.0],
+                 test_size=0)
+    # float32 Gram sums in another order: equal to about 1e-4
+    np.testing.assert_allclose(refit.model[-1].coef_, full.model[-1].coef_, rtol=2e-3, atol=1e-5)
+    assert not np.allclose(kept.model[-1].coef_, full.model[-1].coef_)
