@@ -50,7 +50,9 @@ def run(args) -> int:
     model, meta = load(args.model, with_metadata=True)
     images = load_dataset(args.data)
     log(args, f"evaluating {args.model} on {images.n_images} images from {images.source}")
-    metrics = evaluate_images(model, images, n_jobs=args.n_jobs, progress=show_progress(args))
+    metrics = evaluate_images(model, images, n_jobs=args.n_jobs, progress=show_progress(args),
+                              keep_predictions=args.report is not None)
+    predictions = metrics.pop("predictions", None)
     failed = metrics.get("failed", [])
     for item in failed:
         log(args, f"failed: {item['path']}: {item['error']}")
@@ -63,8 +65,13 @@ def run(args) -> int:
         args.out.write_text(json.dumps(metrics, indent=2))
         print(f"metrics: {args.out}")
     if args.report:
-        report = write_report(args.report, metrics, title=f"l2vision evaluate: {images.source}",
+        search = {"cv_results": meta["cv_results"], "lambda": meta["lambda"],
+                  "model": meta.get("model"), "lambda_1se": meta.get("lambda_1se")} \
+            if meta.get("cv_results") else None
+        report = write_report(args.report, metrics, search=search,
+                              title=f"l2vision evaluate: {images.source}",
                               details={"model file": str(args.model), "data": images.source,
-                                       "trained on": meta.get("data", "?")})
+                                       "trained on": meta.get("data", "?")},
+                              predictions=predictions)
         print(f"report: {report}")
     return EXIT_SOME_FAILED if failed else EXIT_OK

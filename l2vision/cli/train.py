@@ -45,6 +45,9 @@ def add_parser(subparsers, common) -> None:
     g.add_argument("--lambdas", type=parse_lambdas, default=None, metavar="MIN:MAX:N",
                    help="lambda grid, log-spaced (default: 20 for logreg, 40 for ridge, "
                         "scaled to the number of images n)")
+    g.add_argument("--lambda-rule", choices=("best", "1se"), default="best",
+                   help="best mean CV accuracy, or 1se: the largest lambda within one standard "
+                        "error of it, a simpler model (default: best)")
     g.add_argument("--size", type=parse_size, default=None, metavar="WxH",
                    help="resize every image to WxH right after decoding (large photos)")
     g.add_argument("--normalize", choices=("l2",), default=None,
@@ -93,7 +96,8 @@ def run(args) -> int:
     result = train(images, features=args.features, model=args.model, cv=args.cv,
                    lambdas=args.lambdas, size=args.size, test_size=args.test_size,
                    normalize=args.normalize, cache_dir=args.cache, n_jobs=args.n_jobs,
-                   seed=args.seed, progress=show_progress(args), refit=args.refit)
+                   seed=args.seed, progress=show_progress(args), refit=args.refit,
+                   lambda_rule=args.lambda_rule)
     meta, search = result.metadata, result.search
     print(f"data: {images.source} ({images.n_images} images, {len(meta['classes'])} classes; "
           f"{meta['n_train']} train, {meta['n_test']} held out)")
@@ -123,6 +127,7 @@ def run(args) -> int:
                               details={"data": images.source, "features": meta["features_spec"],
                                        "model": args.model, "lambda": f"{lam:.4g}",
                                        "CV accuracy": f"{search['best_score']:.2%}",
-                                       "model file": str(args.out)})
+                                       "model file": str(args.out)},
+                              predictions=result.predictions)
         print(f"report: {report}")
     return EXIT_OK

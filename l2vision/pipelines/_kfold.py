@@ -17,7 +17,7 @@ from sklearn.model_selection import StratifiedKFold, check_cv
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from l2vision._validation import check_int, invalid
+from l2vision._validation import check_int, check_option, invalid
 
 __all__ = ["LambdaAtEdgeWarning"]
 
@@ -46,6 +46,7 @@ class _KFoldLambdaSearch(ClassifierMixin, BaseEstimator):
                 raise invalid(self, "lambdas", allowed, lambdas)
         if isinstance(self.cv, (Integral, bool)) and (isinstance(self.cv, bool) or self.cv < 2):
             raise invalid(self, "cv", "an int >= 2 or a cross-validation splitter", self.cv)
+        check_option(self, "lambda_rule", self.lambda_rule, ("best", "1se"))
 
     def _grid(self, n_samples: int) -> np.ndarray:
         """The λ values, ascending."""
@@ -111,16 +112,21 @@ class _KFoldLambdaSearch(ClassifierMixin, BaseEstimator):
         self.cv_results_ = {"lambda": lambdas, "mean_test_score": mean, "std_test_score": std,
                             **{f"split{k}_test_score": s for k, s in enumerate(scores)},
                             "rank_test_score": _rank(mean)}
-        best = np.flatnonzero(mean >= np.nanmax(mean) - 1e-12)
-        self.best_index_ = int(best[-1])
+        best = int(np.flatnonzero(mean >= np.nanmax(mean) - 1e-12)[-1])
+        # The one-standard-error rule: the largest λ whose mean accuracy is within
+        # one standard error (over the folds) of the best.
+        standard_error = std[best] / np.sqrt(len(scores))
+        one_se = int(np.flatnonzero(mean >= mean[best] - standard_error - 1e-12)[-1])
+        self.lambda_best_ = float(lambdas[best])
+        self.lambda_1se_ = float(lambdas[one_se])
+        self.best_index_ = best if self.lambda_rule == "best" else one_se
         self.lambda_ = float(lambdas[self.best_index_])
         self.best_score_ = float(mean[self.best_index_])
         evaluated = np.flatnonzero(~np.isnan(mean))
-        if len(lambdas) > 1 and self.best_index_ in (0, len(lambdas) - 1) \
-                and len(evaluated) > 1:
-            edge = "smallest" if self.best_index_ == 0 else "largest"
+        if len(lambdas) > 1 and best in (0, len(lambdas) - 1) and len(evaluated) > 1:
+            edge = "smallest" if best == 0 else "largest"
             warnings.warn(
-                f"{type(self).__name__}: the best lambda {self.lambda_:.4g} is the {edge} of "
+                f"{type(self).__name__}: the best lambda {lambdas[best]:.4g} is the {edge} of "
                 f"the grid [{lambdas[0]:.4g}, {lambdas[-1]:.4g}]; the optimum may lie outside. "
                 "Widen the grid with the 'lambdas' parameter.",
                 LambdaAtEdgeWarning, stacklevel=3,

@@ -64,7 +64,8 @@ def make_features(spec: str | Sequence | ImageExtractor | ImageFeatures, *, size
 
 def make_pipeline(features="auto", model: str = "logreg", *, lam: float | None = None,
                   lambdas=None, cv=5, normalize: str | None = None, random_state=0,
-                  n_jobs=None, size=None, progress=False, cache_dir=None) -> Pipeline:
+                  n_jobs=None, size=None, progress=False, cache_dir=None,
+                  lambda_rule="best") -> Pipeline:
     """The l2vision pipeline as a plain scikit-learn ``Pipeline``.
 
     Steps: ``features`` (:class:`ImageFeatures`) → ``normalize``
@@ -97,6 +98,8 @@ def make_pipeline(features="auto", model: str = "logreg", *, lam: float | None =
     size, progress, cache_dir :
         Passed to :func:`make_features` (working size, progress bars, feature
         cache); ``progress`` also shows the λ search's.
+    lambda_rule : {"best", "1se"}, default="best"
+        How the search picks λ (see :class:`LogisticRegressionKFoldCV`).
 
     Returns
     -------
@@ -126,7 +129,8 @@ def make_pipeline(features="auto", model: str = "logreg", *, lam: float | None =
         steps.append(("normalize", Normalizer("l2")))
     if lam is None:
         steps.append(("clf", make_search(model, lambdas, cv=cv, random_state=random_state,
-                                         n_jobs=n_jobs, progress=progress)))
+                                         n_jobs=n_jobs, progress=progress,
+                                         lambda_rule=lambda_rule)))
     else:
         steps.append(("scale", StandardScaler()))
         steps.append(("clf", LogisticRegression(C=1.0 / lam, max_iter=1000) if model == "logreg"
@@ -135,7 +139,7 @@ def make_pipeline(features="auto", model: str = "logreg", *, lam: float | None =
 
 
 def make_search(model: str, lambdas=None, *, cv=5, random_state=0, n_jobs=None,
-                progress=False):
+                progress=False, lambda_rule="best"):
     """The λ-search estimator for ``model``: the last step of a CV pipeline.
 
     Parameters
@@ -144,7 +148,7 @@ def make_search(model: str, lambdas=None, *, cv=5, random_state=0, n_jobs=None,
     lambdas : int, array-like or None, default=None
         The grid; None gives 20 values for logreg and 40 for ridge (a ridge
         path costs the same whatever the number of λ).
-    cv, random_state, progress :
+    cv, random_state, progress, lambda_rule :
         Passed to the estimator.
     n_jobs : int or None, default=None
         Parallel folds (logreg only; the ridge path is one pass of linear algebra).
@@ -161,9 +165,10 @@ def make_search(model: str, lambdas=None, *, cv=5, random_state=0, n_jobs=None,
     if model == "logreg":
         return LogisticRegressionKFoldCV(20 if lambdas is None else lambdas, cv=cv,
                                          random_state=random_state, n_jobs=n_jobs,
-                                         progress=progress)
+                                         progress=progress, lambda_rule=lambda_rule)
     return RidgeClassifierKFoldCV(40 if lambdas is None else lambdas, cv=cv,
-                                  random_state=random_state, progress=progress)
+                                  random_state=random_state, progress=progress,
+                                  lambda_rule=lambda_rule)
 
 
 def split_pipeline(model: Pipeline):

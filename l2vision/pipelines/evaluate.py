@@ -10,7 +10,22 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
-__all__ = ["classification_metrics", "evaluate_images"]
+__all__ = ["class_scores", "classification_metrics", "evaluate_images"]
+
+
+def class_scores(head, X: np.ndarray) -> np.ndarray:
+    """Scores ``(n, n_classes)`` of a fitted model's final steps.
+
+    Probabilities when the model has ``predict_proba``; otherwise decision
+    values, with a two-class decision ``d`` spread to ``[-d, d]`` so that the
+    predicted class has the larger score.
+    """
+    if hasattr(head, "predict_proba"):
+        return head.predict_proba(X)
+    decision = head.decision_function(X)
+    if decision.ndim == 1:
+        decision = np.column_stack([-decision, decision])
+    return decision
 
 
 def classification_metrics(y_true, y_pred, classes=None) -> dict:
@@ -56,11 +71,14 @@ def classification_metrics(y_true, y_pred, classes=None) -> dict:
     }
 
 
-def evaluate_images(model, images, *, n_jobs=None, progress: bool = False) -> dict:
+def evaluate_images(model, images, *, n_jobs=None, progress: bool = False,
+                    keep_predictions: bool = False) -> dict:
     """Metrics of a fitted l2vision pipeline on a labelled ImageSet, past unreadable images.
 
     Unreadable images are left out of the metrics and listed under
-    ``"failed"`` (``[{"path": ..., "error": ...}]``).
+    ``"failed"`` (``[{"path": ..., "error": ...}]``). With ``keep_predictions``,
+    ``"predictions"`` lists every readable image's ``image`` (path or array),
+    ``true`` and ``predicted`` class and ``score`` (for the report's gallery).
     """
     from l2vision.images import image_name
     from l2vision.pipelines.build import split_pipeline, using_params
@@ -73,7 +91,14 @@ def evaluate_images(model, images, *, n_jobs=None, progress: bool = False) -> di
         raise ValueError(f"{images.source}: none of the {len(X)} images could be read "
                          f"(first error: {next(iter(errors.values()))})")
     classes = [str(c) for c in getattr(model, "classes_", sorted(set(images.labels)))]
-    metrics = classification_metrics(np.asarray(images.labels)[ok], head.predict(X[ok]), classes)
+    scores = class_scores(head, X[ok])
+    predicted = np.asarray(classes, dtype=object)[scores.argmax(axis=1)]
+    truth = np.asarray(images.labels)[ok]
+    metrics = classification_metrics(truth, predicted, classes)
+    if keep_predictions:
+        metrics["predictions"] = [
+            {"image": images.images[i], "true": str(t), "predicted": str(p), "score": float(s)}
+            for i, t, p, s in zip(ok, truth, predicted, scores.max(axis=1), strict=True)]
     metrics["failed"] = [{"path": image_name(images.images[i], i), "error": errors[i].reason}
                          for i in sorted(errors)]
     return metrics

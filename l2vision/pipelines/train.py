@@ -14,7 +14,7 @@ from sklearn.pipeline import Pipeline
 from l2vision._validation import check_int, check_option, check_real
 from l2vision.datasets import DatasetError, ImageSet, load_dataset
 from l2vision.pipelines.build import ESTIMATORS, make_pipeline, using_params
-from l2vision.pipelines.evaluate import classification_metrics
+from l2vision.pipelines.evaluate import class_scores, classification_metrics
 
 __all__ = ["TrainResult", "check_trainable", "fingerprint", "train"]
 
@@ -35,6 +35,8 @@ class TrainResult:
         ``cv_results``, the chosen ``lambda``, ``best_score`` and ``model``.
     timings : dict
         Seconds spent extracting, searching and evaluating.
+    predictions : list of dict
+        The held-out images: ``image``, ``true``, ``predicted``, ``score``.
     """
 
     model: Pipeline
@@ -42,6 +44,7 @@ class TrainResult:
     test_metrics: dict | None
     search: dict
     timings: dict = field(default_factory=dict)
+    predictions: list = field(default_factory=list)
 
 
 def fingerprint(images: ImageSet) -> str:
@@ -75,7 +78,7 @@ def check_trainable(images: ImageSet, *, cv: int, test_size: float) -> None:
 def train(data=None, *, features="auto", model: str = "logreg", cv: int = 5,
           lambdas=None, size=None, test_size: float = 0.2, normalize: str | None = None,
           cache_dir=None, n_jobs=None, seed: int = 0, progress: bool = False,
-          refit: bool = True) -> TrainResult:
+          refit: bool = True, lambda_rule: str = "best") -> TrainResult:
     """Train an image classifier with λ chosen by cross-validation.
 
     Features are extracted once for the training split (and cached with
@@ -114,6 +117,8 @@ def train(data=None, *, features="auto", model: str = "logreg", cv: int = 5,
     refit : bool, default=True
         After the held-out evaluation, fit the model again at the chosen λ on
         all images (no effect with ``test_size=0``).
+    lambda_rule : {"best", "1se"}, default="best"
+        The best mean CV accuracy, or the largest λ within one standard error of it.
 
     Returns
     -------
@@ -147,7 +152,7 @@ def train(data=None, *, features="auto", model: str = "logreg", cv: int = 5,
 
     pipeline = make_pipeline(features, model, lambdas=lambdas, cv=cv, normalize=normalize,
                              random_state=seed, n_jobs=n_jobs, size=size, progress=progress,
-                             cache_dir=cache_dir)
+                             cache_dir=cache_dir, lambda_rule=lambda_rule)
     extractor, search = pipeline.named_steps["features"], pipeline.steps[-1][1]
     extractor.set_params(cache_dir=cache_dir)  # also on a ready ImageFeatures
     timings = {}
@@ -163,7 +168,7 @@ def train(data=None, *, features="auto", model: str = "logreg", cv: int = 5,
     extractor.set_params(cache_dir=None, progress=False, n_jobs=None)
     search.set_params(progress=False)
 
-    test_metrics = None
+    test_metrics, predictions = None, []
     if test_set.n_images:
         start = time.perf_counter()
         with using_params(extractor, progress=progress, n_jobs=n_jobs):
@@ -171,8 +176,12 @@ def train(data=None, *, features="auto", model: str = "logreg", cv: int = 5,
         if normalize == "l2":
             X_test = pipeline.named_steps["normalize"].transform(X_test)
         timings["evaluate"] = time.perf_counter() - start
-        test_metrics = classification_metrics(test_set.labels, search.predict(X_test),
-                                              images.classes)
+        scores = class_scores(search, X_test)
+        predicted = search.classes_[scores.argmax(axis=1)]
+        test_metrics = classification_metrics(test_set.labels, predicted, images.classes)
+        predictions = [{"image": image, "true": str(t), "predicted": str(p), "score": float(v)}
+                       for image, t, p, v in zip(test_set.images, test_set.labels, predicted,
+                                                 scores.max(axis=1), strict=True)]
         if refit:
             # The held-out rows measured the model; the one to ship learns from them too.
             start = time.perf_counter()
@@ -182,6 +191,8 @@ def train(data=None, *, features="auto", model: str = "logreg", cv: int = 5,
 
     search_info = {"model": model, "lambda": search.lambda_, "best_score": search.best_score_,
                    "grid_extended": bool(search.grid_extended_),
+                   "lambda_rule": lambda_rule, "lambda_best": search.lambda_best_,
+                   "lambda_1se": search.lambda_1se_,
                    "cv_results": {k: np.asarray(v).tolist() for k, v in search.cv_results_.items()}}
     metadata = {
         "classes": list(map(str, search.classes_)),
@@ -192,9 +203,10 @@ def train(data=None, *, features="auto", model: str = "logreg", cv: int = 5,
         "feature_names_out": len(extractor.get_feature_names_out()),
         "model": model, "lambda": search.lambda_, "cv_accuracy": search.best_score_,
         "cv": cv, "cv_results": search_info["cv_results"], "normalize": normalize,
+        "lambda_rule": lambda_rule, "lambda_1se": search.lambda_1se_,
         "data": images.source, "n_train": int(train_set.n_images),
         "n_test": int(test_set.n_images), "train_fingerprint": fingerprint(train_set),
         "refit_on_all": bool(refit and test_set.n_images),
         "seed": seed, "test_accuracy": test_metrics and test_metrics["accuracy"],
     }
-    return TrainResult(pipeline, metadata, test_metrics, search_info, timings)
+    return TrainResult(pipeline, metadata, test_metrics, search_info, timings, predictions)

@@ -25,13 +25,14 @@ import numpy as np
 
 from l2vision._validation import check_int
 from l2vision.pipelines.build import split_pipeline, using_params
+from l2vision.pipelines.evaluate import class_scores
 from l2vision.scoring.chunks import CHUNK_BATCHES, Chunk, iter_chunks, resume_point
 from l2vision.scoring.formats import FORMATS, format_for
 from l2vision.scoring.inputs import check_inputs, count_paths, iter_paths
 from l2vision.scoring.partial import PartialOutput, ResumeError
 
-__all__ = ["FailFastError", "Prediction", "ScoreSummary", "class_scores", "predict_chunks",
-           "predict_paths", "score_files"]
+__all__ = ["FailFastError", "Prediction", "ScoreSummary", "predict_chunks", "predict_paths",
+           "score_files"]
 
 
 @dataclass(frozen=True)
@@ -60,21 +61,6 @@ class Prediction:
     top_k: list
     scores: np.ndarray | None
     error: str = ""
-
-
-def class_scores(head, X: np.ndarray) -> np.ndarray:
-    """Scores ``(n, n_classes)`` of the model's final steps.
-
-    Probabilities when the model has ``predict_proba``; otherwise decision
-    values, with a two-class decision ``d`` spread to ``[-d, d]`` so that the
-    predicted class has the larger score.
-    """
-    if hasattr(head, "predict_proba"):
-        return head.predict_proba(X)
-    decision = head.decision_function(X)
-    if decision.ndim == 1:
-        decision = np.column_stack([-decision, decision])
-    return decision
 
 
 def _load(model):

@@ -36,3 +36,31 @@ def test_report_folder(tmp_path):
     saved = json.loads((tmp_path / "r" / "metrics.json").read_text())
     assert saved["metrics"]["accuracy"] == metrics["accuracy"]
     assert saved["search"]["lambda"] == 1.0
+
+
+def test_gallery_picks_confident_mistakes_and_correct_examples_per_class(tmp_path):
+    import base64
+    import re
+
+    import cv2
+
+    from l2vision.report import pick_examples, write_report
+
+    rng = np.random.default_rng(0)
+    predictions = [{"image": rng.integers(0, 256, (40, 30, 3), dtype=np.uint8), "true": t,
+                    "predicted": p, "score": s}
+                   for t, p, s in [("a", "a", 0.9), ("a", "b", 0.8), ("a", "b", 0.95),
+                                   ("b", "b", 0.7), ("b", "b", 0.99), ("b", "a", 0.6),
+                                   ("a", "a", 0.5), ("a", "a", 0.4), ("a", "a", 0.3)]]
+    mistakes, correct = pick_examples(predictions, per_class=2)
+    assert [(m["true"], m["score"]) for m in mistakes] == [("a", 0.95), ("a", 0.8), ("b", 0.6)]
+    assert [(c["true"], c["score"]) for c in correct] == [("b", 0.99), ("a", 0.9), ("b", 0.7),
+                                                          ("a", 0.5)]
+    metrics = classification_metrics([p["true"] for p in predictions],
+                                      [p["predicted"] for p in predictions])
+    html = write_report(tmp_path, metrics, predictions=predictions).read_text()
+    assert "Most confident mistakes" in html and html.count('class="wrong"') == 3
+    images = re.findall(r'src="data:image/jpeg;base64,([^"]+)"', html)
+    decoded = [cv2.imdecode(np.frombuffer(base64.b64decode(d), np.uint8), 1) for d in images]
+    assert len(decoded) == 3 + 5 and all(d is not None and max(d.shape[:2]) >= 64
+                                         for d in decoded)

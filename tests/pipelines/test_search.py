@@ -240,3 +240,30 @@ def test_refit_on_other_rows_equals_a_fit_on_them(estimator, digits):
         np.testing.assert_array_equal(part.cv_results_[key], value)
     with pytest.raises(ValueError, match="refit_on needs the classes the model was fitted with"):
         part.refit_on(X[y < 5], y[y < 5])
+
+
+@pytest.mark.parametrize("estimator", [RidgeClassifierKFoldCV(12),
+                                       LogisticRegressionKFoldCV(12)])
+def test_the_one_standard_error_rule(estimator, digits):
+    X, y = digits
+    best = clone(estimator).fit(X, y)
+    mean = best.cv_results_["mean_test_score"]
+    std = best.cv_results_["std_test_score"]
+    top = int(np.nanargmax(mean[::-1]))  # ties: the largest λ
+    top = len(mean) - 1 - top
+    within = mean >= mean[top] - std[top] / np.sqrt(5) - 1e-12
+    expected = best.lambdas_[np.flatnonzero(within)[-1]]
+    assert best.lambda_ == best.lambda_best_ == best.lambdas_[top]
+    assert best.lambda_1se_ == expected >= best.lambda_best_
+    simple = clone(estimator).set_params(lambda_rule="1se").fit(X, y)
+    assert simple.lambda_ == expected and simple.best_score_ == mean[simple.best_index_]
+    with pytest.raises(ValueError, match="The 'lambda_rule' parameter of"):
+        clone(estimator).set_params(lambda_rule="2se").fit(X, y)
+
+
+def test_a_cheap_logistic_path_covers_the_whole_grid(digits):
+    X, y = digits  # 1,797 x 64: cheap
+    model = LogisticRegressionKFoldCV(10).fit(X, y)
+    assert not np.isnan(model.cv_results_["mean_test_score"]).any()
+    stopped = LogisticRegressionKFoldCV(10, patience=1).fit(X, y)
+    assert np.isnan(stopped.cv_results_["mean_test_score"]).any()
