@@ -6,7 +6,14 @@ logistic regression, with the regularization strength chosen by
 cross-validation.
 """
 
-from l2vision._version import __version__
+import os as _os
+
+# OpenCV's own decompression-bomb limit (2**30 pixels by default) for the formats
+# whose header l2vision does not parse; read by OpenCV when it loads, so this
+# only takes effect when l2vision is imported before cv2.
+_os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", "100000000")
+
+from l2vision._version import __version__  # noqa: E402
 from l2vision.datasets import (
     ImageSet,
     load_csv,

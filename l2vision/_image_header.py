@@ -3,8 +3,10 @@
 This is the decompression-bomb guard of :func:`l2vision.images.read_image`: a
 tiny PNG can declare 100,000 × 100,000 pixels, so the size is read from the
 header before any pixel is decoded. Only the fixed headers of the common
-formats are parsed (PNG, JPEG, GIF, BMP, WebP); for other formats the size is
-checked after decoding.
+formats are parsed (PNG, JPEG, GIF, BMP, WebP, and the first image of a TIFF);
+for other formats OpenCV's own limit applies (``OPENCV_IO_MAX_IMAGE_PIXELS``,
+set by l2vision to its pixel limit when l2vision is imported before cv2), and
+the size is checked again after decoding.
 """
 
 from __future__ import annotations
@@ -84,6 +86,23 @@ def _webp_info(data: bytes) -> HeaderInfo:
     return HeaderInfo("webp", None, None, None)
 
 
+def _tiff_info(data: bytes) -> HeaderInfo:
+    """Width and length of the first image (IFD) of a TIFF, from its tags 256 and 257."""
+    order = "<" if data[:2] == b"II" else ">"
+    try:
+        (offset,) = struct.unpack_from(order + "I", data, 4)
+        (count,) = struct.unpack_from(order + "H", data, offset)
+        size = {}
+        for k in range(min(count, 4096)):
+            tag, kind = struct.unpack_from(order + "HH", data, offset + 2 + 12 * k)
+            if tag in (256, 257):
+                code = order + ("H" if kind == 3 else "I")
+                size[tag] = struct.unpack_from(code, data, offset + 2 + 12 * k + 8)[0]
+    except struct.error:  # the header ends early: OpenCV will say the file is bad
+        return HeaderInfo("tiff", None, None, None)
+    return HeaderInfo("tiff", size.get(256), size.get(257), None)
+
+
 def read_header(data: bytes) -> HeaderInfo | None:
     """Parse the header of an encoded image; None when the format is not one we parse.
 
@@ -108,4 +127,6 @@ def read_header(data: bytes) -> HeaderInfo | None:
         return HeaderInfo("bmp", abs(w), abs(h), None)
     if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
         return _webp_info(data)
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        return _tiff_info(data)
     return None

@@ -122,7 +122,7 @@ def _walk(folder: str, skipped: list | None, ancestors: frozenset) -> Iterator[s
     try:
         info = os.stat(folder)
         with os.scandir(folder) as listing:
-            entries = [(e.name, e.is_dir()) for e in listing]
+            entries = [(e.name, _is_folder(e)) for e in listing]
     except OSError:
         return
     ancestors = ancestors | {(info.st_dev, info.st_ino)}
@@ -141,6 +141,15 @@ def _walk(folder: str, skipped: list | None, ancestors: frozenset) -> Iterator[s
                 continue
             if (child.st_dev, child.st_ino) not in ancestors:
                 yield from _walk(path, skipped, ancestors)
+
+
+def _is_folder(entry: os.DirEntry) -> bool:
+    """A folder or a link to one; a link loop or an unreadable entry counts as a file
+    (reading it then reports why)."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 def iter_manifest(path: str | os.PathLike, path_column: str = "path", *,

@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from l2vision._image_files import DEFAULT_MAX_BYTES, read_file_bytes
 from l2vision._image_header import read_header
 
 __all__ = [
@@ -75,34 +76,6 @@ def _check_color(color: str) -> None:
         raise ValueError(f"The 'color' parameter must be one of {_COLORS}. Got {color!r}.")
 
 
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0)  # O_BINARY: Windows only
-
-
-def _read_bytes(path: str | os.PathLike) -> bytes:
-    """Read a whole file, mapping OS errors to :class:`ImageReadError`."""
-    try:
-        # os.open/os.read: a third of the cost of open().read() for small files,
-        # which matters when decoding thousands of thumbnails a second.
-        fd = os.open(path, _OPEN_FLAGS)
-        try:
-            wanted = os.fstat(fd).st_size + 1
-            data = os.read(fd, wanted)
-            if len(data) < wanted:  # a short read of a regular file: the end
-                return data
-            chunks = [data]
-            while chunks[-1]:  # the file has grown (or is not a regular file)
-                chunks.append(os.read(fd, 1 << 20))
-            return b"".join(chunks)
-        finally:
-            os.close(fd)
-    except FileNotFoundError:
-        raise ImageNotFoundError(path, "file not found") from None
-    except IsADirectoryError:
-        raise ImageReadError(path, "is a directory, not an image file") from None
-    except OSError as exc:
-        raise ImageReadError(path, f"cannot be read ({exc.strerror or exc})") from None
-
-
 _REDUCED = {("bgr", 2): cv2.IMREAD_REDUCED_COLOR_2, ("bgr", 4): cv2.IMREAD_REDUCED_COLOR_4,
             ("bgr", 8): cv2.IMREAD_REDUCED_COLOR_8, ("gray", 2): cv2.IMREAD_REDUCED_GRAYSCALE_2,
             ("gray", 4): cv2.IMREAD_REDUCED_GRAYSCALE_4,
@@ -137,6 +110,7 @@ def read_image(
     color: str = "bgr",
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     min_size: tuple[int, int] | None = None,
+    max_bytes: int | None = DEFAULT_MAX_BYTES,
 ) -> np.ndarray:
     """Decode an image file (or its bytes) into a ``uint8`` BGR or gray array.
 
@@ -156,6 +130,10 @@ def read_image(
         JPEG, GIF, BMP and WebP the size is read from the header before any
         pixel is decoded; other formats are checked after decoding. None
         disables the check (OpenCV's own limit of 2**30 pixels remains).
+    max_bytes : int or None, default=512 MiB
+        Refuse files larger than this. Only regular files are read, opened
+        without blocking (a named pipe or a device is refused, never waited
+        on): see :func:`~l2vision._image_files.read_file_bytes`.
     min_size : (int, int) or None, default=None
         The smallest ``(width, height)`` the caller needs. A JPEG much larger
         than that is decoded at 1/2, 1/4 or 1/8 scale in libjpeg's DCT domain
@@ -175,8 +153,10 @@ def read_image(
     ImageNotFoundError
         The file does not exist.
     ImageReadError
-        The file is empty, is not an image, is truncated, or has more than
-        ``max_pixels`` pixels. The message names the file and the reason.
+        The file is empty, is not an image, is truncated, has more than
+        ``max_pixels`` pixels, is larger than ``max_bytes``, or is not a regular
+        file (directory, named pipe, socket, device, link loop). The message
+        names the file and the reason.
 
     Examples
     --------
@@ -191,7 +171,7 @@ def read_image(
     if isinstance(source, (bytes, bytearray, memoryview)):
         name, data = "<bytes>", bytes(source)
     else:
-        name, data = os.fspath(source), _read_bytes(source)
+        name, data = os.fspath(source), read_file_bytes(source, max_bytes=max_bytes)
     if not data:
         raise ImageReadError(name, "file is empty (0 bytes)")
     header = read_header(data)
