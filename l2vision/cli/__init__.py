@@ -98,6 +98,7 @@ _OPTIONS = {
     "with the 'lambdas' parameter.": "with --lambdas MIN:MAX:N.",
     "lower cv or test_size": "lower --cv or --test-size",
     "pass overwrite=True": "use --overwrite",
+    "load it with trusted=True": "use --trust-model",
 }
 
 

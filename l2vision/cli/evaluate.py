@@ -34,6 +34,9 @@ def add_parser(subparsers, common) -> None:
     p.add_argument("-o", "--out", type=Path, default=None,
                    help="write the metrics as JSON to this file (default: a summary on stdout)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.add_argument("--trust-model", action="store_true",
+                   help="load a model file that needs types outside l2vision's allow-list "
+                        "(only for a file you trust: loading it can run code)")
     p.add_argument("-j", "--n-jobs", type=int, default=None, help="parallel jobs (-1: all cores)")
     p.set_defaults(run=run)
 
@@ -47,7 +50,7 @@ def run(args) -> int:
     for target in (args.out, args.report and args.report / "report.html"):
         if target is not None and target.exists() and not args.overwrite:
             raise FileExistsError(f"{target}: file exists; use --overwrite")
-    model, meta = load(args.model, with_metadata=True)
+    model, meta = load(args.model, with_metadata=True, trusted=args.trust_model)
     images = load_dataset(args.data)
     log(args, f"evaluating {args.model} on {images.n_images} images from {images.source}")
     metrics = evaluate_images(model, images, n_jobs=args.n_jobs, progress=show_progress(args),

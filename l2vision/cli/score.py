@@ -39,6 +39,9 @@ def add_parser(subparsers, common) -> None:
     g.add_argument("model", type=Path, metavar="MODEL", help="model file from 'l2vision train'")
     g.add_argument("inputs", nargs="*", metavar="INPUT",
                    help="image files, folders, glob patterns, or - for stdin")
+    g.add_argument("--trust-model", action="store_true",
+                   help="load a model file that needs types outside l2vision's allow-list "
+                        "(only for a file you trust: loading it can run code)")
     g.add_argument("--manifest", action="append", default=[], metavar="FILE.csv",
                    help="CSV file with a 'path' column (repeatable)")
     g.add_argument("--path-column", default="path", help="manifest column of image paths")
@@ -81,7 +84,8 @@ def run(args) -> int:
                           top_k=args.top_k, probs=args.probs, batch_size=args.batch_size,
                           n_jobs=args.n_jobs, resume=args.resume, overwrite=args.overwrite,
                           fail_fast=args.fail_fast, progress=show_progress(args),
-                          log=lambda message: log(args, cli_text(message)))
+                          log=lambda message: log(args, cli_text(message)),
+                          trusted=args.trust_model)
     s = summary
     log(args, f"scored {s.scored}, failed {s.failed}, {s.seconds:.1f} s, "
               f"{s.images_per_second:.0f} images/s"
@@ -98,7 +102,7 @@ def _dry_run(args, stdin) -> int:
     from l2vision.pipelines.persist import load
     from l2vision.scoring.inputs import check_inputs, iter_paths
 
-    model = load(args.model)
+    model = load(args.model, trusted=args.trust_model)
     check_inputs(args.inputs, manifests=args.manifest)
     paths = list(iter_paths(args.inputs, stdin=stdin, manifests=args.manifest,
                             path_column=args.path_column))

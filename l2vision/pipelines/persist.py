@@ -3,13 +3,20 @@
 A model file is a joblib container holding a format marker, a metadata dict,
 the pickled model bytes and their sha256. ``load`` checks the marker and the
 hash before unpickling the model, and warns when the installed library
-versions differ from the ones that saved it. Like every pickle, a model file
-can run code when loaded: load only files you trust.
+versions differ from the ones that saved it.
+
+Loading never runs code from the file: both pickles go through an allow-list
+of the types an l2vision model holds (:mod:`l2vision.pipelines._safe_pickle`);
+anything else is refused unless ``trusted=True``. With the environment
+variable ``L2VISION_MODEL_KEY`` set, ``save`` also writes ``MODEL.sig`` (an
+HMAC-SHA256 of the file with that key) and ``load`` refuses a file whose
+signature is missing or wrong, before any unpickling.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import io
 import os
 import warnings
@@ -19,9 +26,13 @@ from pathlib import Path
 import joblib
 
 from l2vision._files import atomic_write
+from l2vision.pipelines._safe_pickle import UntrustedModelError, safe_loads
 
-__all__ = ["ModelFileError", "ModelVersionWarning", "library_versions", "load", "read_metadata",
-           "save"]
+__all__ = ["ModelFileError", "ModelSignatureError", "ModelVersionWarning", "UntrustedModelError",
+           "library_versions", "load", "read_metadata", "save"]
+
+#: The environment variable holding the key that signs and verifies model files.
+KEY_VARIABLE = "L2VISION_MODEL_KEY"
 
 FORMAT = "l2vision-model"
 FORMAT_VERSION = 1
@@ -29,6 +40,10 @@ FORMAT_VERSION = 1
 
 class ModelFileError(ValueError):
     """A file is not an l2vision model, or is damaged."""
+
+
+class ModelSignatureError(ModelFileError):
+    """A signing key is set and the model file's signature is missing or does not match."""
 
 
 class ModelVersionWarning(UserWarning):
@@ -100,14 +115,45 @@ def save(model, path: str | os.PathLike, *, metadata: dict | None = None,
                  "sha256": hashlib.sha256(payload).hexdigest(), "model": payload}
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda f: joblib.dump(container, f), overwrite=overwrite)
+    key = os.environ.get(KEY_VARIABLE)
+    if key:
+        signature = _signature(path.read_bytes(), key)
+        atomic_write(_signature_path(path), lambda f: f.write(signature.encode()))
     return path
 
 
-def _read_container(path: Path) -> dict:
+def _signature_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sig")
+
+
+def _signature(data: bytes, key: str) -> str:
+    return hmac.new(key.encode(), data, hashlib.sha256).hexdigest()
+
+
+def _check_signature(path: Path, data: bytes) -> None:
+    """With a key set, refuse an unsigned or mis-signed file (before any unpickling)."""
+    key = os.environ.get(KEY_VARIABLE)
+    if not key:
+        return
+    sig = _signature_path(path)
+    if not sig.is_file():
+        raise ModelSignatureError(f"{path}: unsigned model file ({sig.name} not found) and "
+                                  f"{KEY_VARIABLE} is set; save it with the key set to sign it")
+    if not hmac.compare_digest(sig.read_text().strip(), _signature(data, key)):
+        raise ModelSignatureError(f"{path}: the signature in {sig.name} does not match (signed "
+                                  "with another key, or the file changed since); refused")
+
+
+def _read_container(path: Path, *, trusted: bool = False) -> tuple[dict, bytes]:
+    """The container dict of a model file (checked against the signing key first)."""
     if not path.exists():
         raise FileNotFoundError(f"{path}: model file not found")
+    data = path.read_bytes()
+    _check_signature(path, data)
     try:
-        container = joblib.load(path)
+        container = joblib.load(io.BytesIO(data)) if trusted else safe_loads(data, str(path))
+    except UntrustedModelError:
+        raise
     except Exception as exc:  # joblib/pickle raise many types on foreign files
         raise ModelFileError(f"{path}: not an l2vision model file ({type(exc).__name__}: "
                              f"{exc}); train one with `l2vision train`") from None
@@ -117,16 +163,24 @@ def _read_container(path: Path) -> dict:
     if container.get("format_version", 0) > FORMAT_VERSION:
         raise ModelFileError(f"{path}: saved by a newer l2vision (format "
                              f"{container['format_version']}); upgrade l2vision to load it")
-    return container
+    return container, data
 
 
 def read_metadata(path: str | os.PathLike) -> dict:
     """The metadata of a model file, without unpickling the model."""
-    return _read_container(Path(path))["metadata"]
+    return _read_container(Path(path))[0]["metadata"]
 
 
-def load(path: str | os.PathLike, *, with_metadata: bool = False):
+def load(path: str | os.PathLike, *, with_metadata: bool = False, trusted: bool = False):
     """Load a model saved by :func:`save`, after checking its integrity.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    with_metadata : bool, default=False
+        Also return the metadata.
+    trusted : bool, default=False
+        Unpickle without the allow-list (an older or foreign file you trust).
 
     Returns
     -------
@@ -139,6 +193,10 @@ def load(path: str | os.PathLike, *, with_metadata: bool = False):
         No such file.
     ModelFileError
         Not an l2vision model file, or its content does not match its sha256.
+    UntrustedModelError
+        The file needs a type outside the allow-list (and ``trusted`` is False).
+    ModelSignatureError
+        ``L2VISION_MODEL_KEY`` is set and the file is unsigned or mis-signed.
 
     Warns
     -----
@@ -146,7 +204,7 @@ def load(path: str | os.PathLike, *, with_metadata: bool = False):
         A library version differs from the one the model was saved with.
     """
     path = Path(path)
-    container = _read_container(path)
+    container, _ = _read_container(path, trusted=trusted)
     payload = container.get("model", b"")
     if hashlib.sha256(payload).hexdigest() != container.get("sha256"):
         raise ModelFileError(f"{path}: the model data does not match its sha256 checksum "
@@ -159,5 +217,5 @@ def load(path: str | os.PathLike, *, with_metadata: bool = False):
         warnings.warn(f"{path}: saved with other library versions ({text}); predictions may "
                       "differ. Retrain with the installed versions to be sure.",
                       ModelVersionWarning, stacklevel=2)
-    model = joblib.load(io.BytesIO(payload))
+    model = joblib.load(io.BytesIO(payload)) if trusted else safe_loads(payload, str(path))
     return (model, container["metadata"]) if with_metadata else model

@@ -63,11 +63,11 @@ class Prediction:
     error: str = ""
 
 
-def _load(model):
+def _load(model, trusted: bool = False):
     if isinstance(model, (str, os.PathLike)):
         from l2vision.pipelines.persist import load
 
-        return load(model)
+        return load(model, trusted=trusted)
     return model
 
 
@@ -203,7 +203,7 @@ def score_files(model, inputs: Iterable, out=None, *, manifests: Iterable = (),
                 format: str | None = None, top_k: int = 1, probs: bool = False,
                 batch_size: int = 256, n_jobs: int | None = None, resume: bool = False,
                 overwrite: bool = False, fail_fast: bool = False, progress: bool = False,
-                log: Callable[[str], None] | None = None) -> ScoreSummary:
+                log: Callable[[str], None] | None = None, trusted: bool = False) -> ScoreSummary:
     """Score image files with a saved model into a CSV or JSONL output, resumably.
 
     One row per input image, in input order (see
@@ -247,6 +247,8 @@ def score_files(model, inputs: Iterable, out=None, *, manifests: Iterable = (),
         A progress bar on stderr when it is a terminal.
     log : callable or None, default=None
         Called with each log line: failed images, a resume, a kept partial output.
+    trusted : bool, default=False
+        Load the model file without the allow-list (see :func:`~l2vision.load`).
 
     Returns
     -------
@@ -269,7 +271,7 @@ def score_files(model, inputs: Iterable, out=None, *, manifests: Iterable = (),
     if resume and out is None:
         raise ValueError("resume=True needs an output file to resume (out).")
     log = log or (lambda message: None)
-    fitted = _load(model)
+    fitted = _load(model, trusted)
     inputs, manifests = [str(i) for i in inputs], [str(m) for m in manifests]
     check_inputs(inputs, manifests=manifests)
     _, head = split_pipeline(fitted)
