@@ -18,11 +18,25 @@ from pathlib import Path
 
 from l2vision.scoring.formats import OutputFormat
 
-__all__ = ["PartialOutput", "ResumeError"]
+__all__ = ["OutputLockedError", "PartialOutput", "ResumeError"]
 
 
 class ResumeError(ValueError):
     """A partial output cannot be resumed with these inputs or options."""
+
+
+class OutputLockedError(FileExistsError):
+    """Another live process is writing the same output."""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
 
 
 class PartialOutput:
@@ -71,6 +85,8 @@ class PartialOutput:
         self.overwrite = overwrite
         self.partial = self.out.with_name(self.out.name + ".partial") if self.out else None
         self.sidecar = self.out.with_name(self.out.name + ".partial.json") if self.out else None
+        self.lock = self.out.with_name(self.out.name + ".partial.lock") if self.out else None
+        self._locked = False
         self.done = 0
         self._file = None
 
@@ -79,28 +95,73 @@ class PartialOutput:
             self._file = sys.stdout
             self.fmt.start(self._file, header=True)
             return self
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        self._take_lock()
+        try:
+            return self._open_output()
+        except BaseException:
+            self._release_lock()
+            raise
+
+    def _take_lock(self) -> None:
+        """``OUT.partial.lock`` holds the writer's pid; a dead writer's lock is taken over."""
+        for _ in range(2):
+            try:
+                fd = os.open(self.lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                try:
+                    pid = int(self.lock.read_text().strip() or 0)
+                except (OSError, ValueError):
+                    pid = 0
+                if pid and pid != os.getpid() and _alive(pid):
+                    raise OutputLockedError(
+                        f"{self.out}: another l2vision run (pid {pid}) is writing it (lock "
+                        f"{self.lock}); wait for it to finish, or use another output") from None
+                self.lock.unlink(missing_ok=True)  # a stale lock: its process is gone
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(str(os.getpid()))
+            self._locked = True
+            return
+        raise OutputLockedError(f"{self.out}: cannot take the lock {self.lock}")
+
+    def _release_lock(self) -> None:
+        if self._locked:
+            self.lock.unlink(missing_ok=True)
+            self._locked = False
+
+    def _open(self, mode: str):
+        """The partial file, opened for text (a method of its own so tests can fail writes)."""
+        return open(self.partial, mode, newline="", encoding="utf-8")
+
+    def _open_output(self) -> PartialOutput:
         if self.out.exists() and not self.overwrite:
             raise FileExistsError(f"{self.out}: file exists; use overwrite=True to replace it")
         if self.partial.exists() and self.resume:
             self.done, kept = self._recover()
-            self._file = open(self.partial, "a", newline="", encoding="utf-8")
+            self._file = self._open("a")
             self.fmt.start(self._file, header=kept == 0)  # a header torn by a crash is redone
             return self
         if self.partial.exists() and not self.overwrite:
             raise FileExistsError(f"{self.partial}: an interrupted run left this partial output; "
                                   "use resume=True to continue it or overwrite=True to start over")
-        self.out.parent.mkdir(parents=True, exist_ok=True)
         self.sidecar.write_text(json.dumps(self.job, indent=1))
-        self._file = open(self.partial, "w", newline="", encoding="utf-8")
+        self._file = self._open("w")
         self.fmt.start(self._file, header=True)
         return self
 
     def __exit__(self, exc_type, exc, traceback) -> None:
-        if exc_type is None:
-            self._finish()
-        elif self._file is not None and self._file is not sys.stdout and not self._file.closed:
-            self._file.flush()
-            self._file.close()
+        try:
+            if exc_type is None:
+                self._finish()
+            elif self._file is not None and self._file is not sys.stdout \
+                    and not self._file.closed:
+                try:
+                    self._file.close()  # flushes what it can; a full disk fails again
+                except OSError:
+                    pass
+        finally:
+            self._release_lock()
 
     def _finish(self) -> None:
         """fsync, then rename ``OUT.partial`` to ``OUT`` and drop the sidecar."""

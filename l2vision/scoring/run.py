@@ -11,6 +11,7 @@ of images.
 from __future__ import annotations
 
 import collections
+import errno
 import hashlib
 import io
 import itertools
@@ -315,6 +316,12 @@ def score_files(model, inputs: Iterable, out=None, *, manifests: Iterable = (),
                     output.flush()
                     bar.update(len(chunk) - skip)
         except FailFastError:
+            raise
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG):
+                raise OSError(exc.errno, f"{output.partial or 'output'}: cannot write "
+                              f"({exc.strerror}); every complete row is kept: free space, then "
+                              "rerun with resume=True") from exc
             raise
         except BaseException:
             if out is not None:

@@ -144,3 +144,62 @@ def test_resume_refuses_other_inputs(model, tree, tmp_path):
         score_files(model, [tree], None, resume=True)
     with pytest.raises(ValueError, match="The 'top_k' parameter of score_files must be an int"):
         score_files(model, [tree], tmp_path / "q.csv", top_k=0)
+
+
+def test_a_second_run_on_the_same_output_is_refused_and_a_stale_lock_taken_over(model, tree,
+                                                                                tmp_path):
+    import subprocess
+    import sys
+
+    from l2vision.scoring.partial import OutputLockedError
+
+    out = tmp_path / "p.csv"
+    lock = tmp_path / "p.csv.partial.lock"
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        lock.write_text(str(sleeper.pid))  # a live process holds the output
+        with pytest.raises(OutputLockedError, match=f"another l2vision run \\(pid {sleeper.pid}\\)"
+                                                    " is writing it"):
+            score_files(model, [tree], out)
+        assert not out.exists() and lock.read_text() == str(sleeper.pid)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    summary = score_files(model, [tree], out)  # its process is gone: the lock is stale
+    assert summary.scored == 6 and not lock.exists()
+
+
+def test_a_full_disk_keeps_the_complete_rows_and_resume_finishes_identically(
+        model, tree, tmp_path, monkeypatch):
+    import errno
+
+    reference = tmp_path / "reference.csv"
+    score_files(model, [tree], reference, batch_size=1)
+    out = tmp_path / "p.csv"
+
+    class FullDisk(io.TextIOWrapper):
+        """Accepts 300 bytes, then fails like a full disk (the last row is torn)."""
+
+        budget = 300
+
+        def write(self, text):
+            if len(text) > FullDisk.budget:
+                super().write(text[:FullDisk.budget])
+                FullDisk.budget = 0
+                raise OSError(errno.ENOSPC, "No space left on device")
+            FullDisk.budget -= len(text)
+            return super().write(text)
+
+    def full_open(self, mode):
+        raw = open(self.partial, mode + "b")
+        return FullDisk(raw, encoding="utf-8", newline="", write_through=True)
+
+    monkeypatch.setattr(PartialOutput, "_open", full_open)
+    with pytest.raises(OSError, match=r"p\.csv\.partial: cannot write \(No space left on device\); "
+                                      "every complete row is kept"):
+        score_files(model, [tree], out, batch_size=1)
+    partial = tmp_path / "p.csv.partial"
+    assert partial.exists() and not out.exists() and 0 < partial.stat().st_size <= 300
+    monkeypatch.undo()
+    score_files(model, [tree], out, batch_size=1, resume=True)
+    assert out.read_bytes() == reference.read_bytes()
