@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -30,6 +31,7 @@ __all__ = [
     "image_name",
     "jpeg_reduction",
     "limit_side",
+    "quiet_opencv",
     "read_image",
     "resize_image",
 ]
@@ -69,6 +71,22 @@ class ImageReadError(ValueError):
 
 class ImageNotFoundError(ImageReadError, FileNotFoundError):
     """The image file does not exist (also a :class:`FileNotFoundError`)."""
+
+
+@contextmanager
+def quiet_opencv():
+    """Silence OpenCV's logger for a block (its decoders' and importers' "[ERROR:0@...]" lines).
+
+    A scoring run over millions of files with a few bad ones must not flood the
+    terminal: the reason of each failure is in its error row instead.
+    """
+    logging = cv2.utils.logging
+    previous = logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        logging.setLogLevel(previous)
 
 
 def _check_color(color: str) -> None:
@@ -186,7 +204,8 @@ def read_image(
         factor = jpeg_reduction(header.width, header.height, min_size)
         flag = _REDUCED[color, factor] if factor > 1 else flag
     try:
-        image = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
+        with quiet_opencv():
+            image = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
     except cv2.error as exc:
         raise ImageReadError(name, f"cannot be decoded ({exc.err})") from None
     if image is None:

@@ -39,13 +39,12 @@ class ModelLoadError(ValueError):
 @lru_cache(maxsize=8)
 def read_net(weights: str, config: str | None, mtime: float) -> cv2.dnn.Net:
     """Parse a network once per process (also once per joblib worker)."""
+    from l2vision.images import quiet_opencv
+
     fmt = FORMATS[Path(weights).suffix.lower()][0]
     try:
-        if fmt == "ONNX":
-            return cv2.dnn.readNetFromONNX(weights)
-        if fmt == "TFLite":
-            return cv2.dnn.readNetFromTFLite(weights)
-        return cv2.dnn.readNet(weights, config or "")
+        with quiet_opencv():
+            return _read(weights, config, fmt)
     except cv2.error as exc:
         text = str(exc)
         if "Unsupported operator type" in text:
@@ -55,6 +54,15 @@ def read_net(weights: str, config: str | None, mtime: float) -> cv2.dnn.Net:
         else:
             reason = f"OpenCV cannot parse it as {fmt}: {text.strip().splitlines()[-1]}"
         raise ModelLoadError(f"{weights}: {reason}") from None
+
+
+def _read(weights: str, config: str | None, fmt: str) -> cv2.dnn.Net:
+    """cv2.dnn's reader for the format."""
+    if fmt == "ONNX":
+        return cv2.dnn.readNetFromONNX(weights)
+    if fmt == "TFLite":
+        return cv2.dnn.readNetFromTFLite(weights)
+    return cv2.dnn.readNet(weights, config or "")
 
 
 #: OpenCV's layer types for a fully connected layer (ONNX Gemm/MatMul, Caffe InnerProduct).
