@@ -11,7 +11,8 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
-from l2vision._validation import check_bool, check_int, check_pair, invalid
+from l2vision._validation import check_bool, check_int, check_pair, check_real, invalid
+from l2vision.features._isolation import DEFAULT_TIMEOUT, apply_test_hook, image_alarm, run_isolated
 from l2vision.features.base import ImageExtractor
 from l2vision.features.cache import cache_key, load_cached, save_cached
 from l2vision.images import (
@@ -19,6 +20,7 @@ from l2vision.images import (
     ImageReadError,
     as_image,
     convert_color,
+    image_name,
     image_sequence,
     resize_image,
 )
@@ -27,14 +29,16 @@ __all__ = ["ImageFeatures"]
 
 
 def _featurize_batch(named, items, start, size, max_pixels, on_error, single_thread,
-                     decode_size=None):
+                     decode_size=None, image_timeout=None):
     """Features of one batch: ``(float32 (n, d), {global index: ImageReadError})``.
 
     Each item is decoded once (a large JPEG at the reduced scale that still
     covers ``decode_size``) and resized once per distinct canonical size;
     every extractor then sees the view it asked for. Rows of failed images are
     zero and reported in the error dict (``on_error="record"``), or the first
-    failure is raised (``on_error="raise"``).
+    failure is raised (``on_error="raise"``). With ``image_timeout`` (in an
+    isolated worker only), each image's decoding ends the process after that
+    many seconds.
     """
     if single_thread:
         cv2.setNumThreads(1)  # joblib already uses the cores; avoid oversubscription
@@ -44,8 +48,12 @@ def _featurize_batch(named, items, start, size, max_pixels, on_error, single_thr
     ok_rows, errors = [], {}
     for j, item in enumerate(items):
         try:
-            image = resize_image(as_image(item, name=f"X[{start + j}]", max_pixels=max_pixels,
-                                          min_size=decode_size), size)
+            with image_alarm(image_timeout):
+                if image_timeout:
+                    apply_test_hook(item)
+                image = as_image(item, name=f"X[{start + j}]", max_pixels=max_pixels,
+                                 min_size=decode_size)
+            image = resize_image(image, size)
             resized = {s: resize_image(image, s) for s in sizes}
             prepared = [convert_color(resized[s], color) for s, color in specs]
         except ImageReadError as exc:
@@ -103,6 +111,13 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
         Cache feature matrices there (see :mod:`l2vision.features.cache`): a
         second ``transform`` of the same images (by content) with the same
         extractor parameters and l2vision version loads instead of computing.
+    isolate : bool, default=False
+        In :meth:`transform_with_errors` (batch scoring, evaluation), decode in
+        worker processes: an image whose decoder crashes the process or runs
+        past ``image_timeout`` gets an error, and the others their features
+        (:mod:`l2vision.features._isolation`). Same features as without.
+    image_timeout : float, default=30.0
+        Seconds one image may take when ``isolate`` is on.
     reduced_decoding : bool, default=True
         When every extractor works at a known size (a CNN's input, HOG's
         window, the working ``size``), decode JPEGs at the largest of 1/2, 1/4,
@@ -135,7 +150,7 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
 
     def __init__(self, extractors, *, size=None, n_jobs=None, batch_size=256,
                  max_pixels=DEFAULT_MAX_PIXELS, progress=False, cache_dir=None,
-                 reduced_decoding=True):
+                 reduced_decoding=True, isolate=False, image_timeout=DEFAULT_TIMEOUT):
         self.extractors = extractors
         self.size = size
         self.n_jobs = n_jobs
@@ -144,6 +159,8 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
         self.progress = progress
         self.cache_dir = cache_dir
         self.reduced_decoding = reduced_decoding
+        self.isolate = isolate
+        self.image_timeout = image_timeout
 
     def __setstate__(self, state):
         # A model saved by an older l2vision lacks the parameters added since:
@@ -206,6 +223,8 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
         check_int(self, "batch_size", self.batch_size, low=1)
         check_pair(self, "size", self.size, optional=True)
         check_bool(self, "reduced_decoding", self.reduced_decoding)
+        check_bool(self, "isolate", self.isolate)
+        check_real(self, "image_timeout", self.image_timeout, low=0, low_open=True)
         if self.extractors == "auto" and not hasattr(self, "extractors_"):
             return
         if not (isinstance(self.extractors, (list, tuple)) and self.extractors
@@ -312,9 +331,16 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
         n_jobs = min(effective_n_jobs(self.n_jobs), max(len(starts), 1))
         decode_size = self._decode_size(named) if self.reduced_decoding else None
         calls = (delayed(_featurize_batch)(named, list(images[s:s + self.batch_size]), s, size,
-                                           self.max_pixels, on_error, n_jobs > 1, decode_size)
+                                           self.max_pixels, on_error, n_jobs > 1, decode_size,
+                                           None)
                  for s in starts)
-        if n_jobs == 1:
+        if self.isolate and on_error == "record":
+            timeout = self.image_timeout
+            batches = [(*args[:-1], timeout) for _, args, _ in calls]
+            results = run_isolated(_featurize_batch, batches, n_jobs, timeout,
+                                   lambda i, item, reason: ImageReadError(image_name(item, i),
+                                                                          reason))
+        elif n_jobs == 1:
             results = (call(*args, **kwargs) for call, args, kwargs in calls)
         else:
             results = Parallel(n_jobs=n_jobs, return_as="generator")(calls)

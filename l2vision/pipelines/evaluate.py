@@ -84,7 +84,8 @@ def evaluate_images(model, images, *, n_jobs=None, progress: bool = False,
     from l2vision.pipelines.build import split_pipeline, using_params
 
     features, head = split_pipeline(model)
-    with using_params(features, n_jobs=n_jobs, progress=progress):
+    # Decoded in worker processes: a crashing or hanging decoder costs one image.
+    with using_params(features, n_jobs=n_jobs, progress=progress, isolate=True):
         X, errors = features.transform_with_errors(images.images)
     ok = np.array([i for i in range(len(X)) if i not in errors], dtype=np.intp)
     if not len(ok):

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from l2vision._validation import check_int
+from l2vision.features._isolation import DEFAULT_TIMEOUT
 from l2vision.pipelines.build import split_pipeline, using_params
 from l2vision.pipelines.evaluate import class_scores
 from l2vision.scoring.chunks import CHUNK_BATCHES, Chunk, iter_chunks, resume_point
@@ -73,18 +74,24 @@ def _load(model, trusted: bool = False):
 
 
 def predict_chunks(model, chunks: Iterable[Chunk], *, batch_size: int = 256,
-                   n_jobs: int | None = None, top_k: int = 1
+                   n_jobs: int | None = None, top_k: int = 1,
+                   image_timeout: float | None = DEFAULT_TIMEOUT
                    ) -> Iterator[tuple[Chunk, list[Prediction]]]:
     """Each chunk with its predictions, in order: decoded and featurized in parallel batches.
 
-    ``model`` is a fitted l2vision pipeline or a model file.
+    ``model`` is a fitted l2vision pipeline or a model file. Decoding runs in
+    worker processes: an image whose decoder crashes or runs past
+    ``image_timeout`` seconds gets an error, the others are predicted
+    (``image_timeout=None``: in this process, unguarded).
     """
     model = _load(model)
     features, head = split_pipeline(model)
     classes = np.asarray([str(c) for c in model.classes_])
     k = max(1, min(int(top_k), len(classes)))
+    guard = {"isolate": image_timeout is not None,
+             "image_timeout": image_timeout or DEFAULT_TIMEOUT}
     with using_params(features, n_jobs=n_jobs, batch_size=batch_size, progress=False,
-                      cache_dir=None):
+                      cache_dir=None, **guard):
         for chunk in chunks:
             X, errors = features.transform_with_errors(list(chunk.paths))
             ok = np.array([i for i in range(len(chunk)) if i not in errors], dtype=np.intp)
@@ -106,8 +113,8 @@ def predict_chunks(model, chunks: Iterable[Chunk], *, batch_size: int = 256,
 
 
 def predict_paths(model, paths: Iterable[str | os.PathLike], *, batch_size: int = 256,
-                  n_jobs: int | None = None, top_k: int = 1,
-                  progress=None) -> Iterator[Prediction]:
+                  n_jobs: int | None = None, top_k: int = 1, progress=None,
+                  image_timeout: float | None = DEFAULT_TIMEOUT) -> Iterator[Prediction]:
     """Predict images lazily, in input order; unreadable images give an error result.
 
     Paths are consumed in chunks of ``batch_size * CHUNK_BATCHES``: each
@@ -128,6 +135,9 @@ def predict_paths(model, paths: Iterable[str | os.PathLike], *, batch_size: int 
         Classes per result in ``Prediction.top_k``.
     progress : callable or None, default=None
         Called with the number of images done after each chunk.
+    image_timeout : float or None, default=30.0
+        Decode in worker processes; an image whose decoder crashes or takes
+        longer gets an error result (None: decode in this process).
 
     Yields
     ------
@@ -148,7 +158,8 @@ def predict_paths(model, paths: Iterable[str | os.PathLike], *, batch_size: int 
     """
     chunks = iter_chunks(paths, batch_size * CHUNK_BATCHES)
     for chunk, predictions in predict_chunks(model, chunks, batch_size=batch_size,
-                                             n_jobs=n_jobs, top_k=top_k):
+                                             n_jobs=n_jobs, top_k=top_k,
+                                             image_timeout=image_timeout):
         yield from predictions
         if progress is not None:
             progress(len(chunk))
@@ -204,7 +215,8 @@ def score_files(model, inputs: Iterable, out=None, *, manifests: Iterable = (),
                 format: str | None = None, top_k: int = 1, probs: bool = False,
                 batch_size: int = 256, n_jobs: int | None = None, resume: bool = False,
                 overwrite: bool = False, fail_fast: bool = False, progress: bool = False,
-                log: Callable[[str], None] | None = None, trusted: bool = False) -> ScoreSummary:
+                log: Callable[[str], None] | None = None, trusted: bool = False,
+                image_timeout: float | None = DEFAULT_TIMEOUT) -> ScoreSummary:
     """Score image files with a saved model into a CSV or JSONL output, resumably.
 
     One row per input image, in input order (see
@@ -250,6 +262,11 @@ def score_files(model, inputs: Iterable, out=None, *, manifests: Iterable = (),
         Called with each log line: failed images, a resume, a kept partial output.
     trusted : bool, default=False
         Load the model file without the allow-list (see :func:`~l2vision.load`).
+    image_timeout : float or None, default=30.0
+        Images are decoded in worker processes: one whose decoder crashes the
+        process or runs longer than this gets an error row ("the decoder
+        crashed (signal 11, SIGSEGV)", "timed out after 30 s") and the run goes
+        on. None decodes in this process, unguarded.
 
     Returns
     -------
@@ -300,7 +317,8 @@ def score_files(model, inputs: Iterable, out=None, *, manifests: Iterable = (),
                 chunks = iter_chunks(itertools.chain(tail, paths), chunk_size,
                                      first_index=first)
                 for chunk, predictions in predict_chunks(fitted, chunks, batch_size=batch_size,
-                                                         n_jobs=n_jobs, top_k=top_k):
+                                                         n_jobs=n_jobs, top_k=top_k,
+                                                         image_timeout=image_timeout):
                     skip = redo if chunk.index == first else 0
                     for prediction in predictions[skip:]:
                         output.write(prediction)

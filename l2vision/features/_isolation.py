@@ -1,0 +1,147 @@
+"""Decode in worker processes so that a crashing or hanging decoder costs one image, not the run.
+
+OpenCV's decoders (libjpeg-turbo, libpng, libtiff, libwebp...) are C code: a
+crafted file can crash the process (SIGSEGV, abort) or loop. When isolation is
+on, batches run in loky worker processes (joblib's executor, already used for
+``n_jobs``), and each image's decoding is bounded by an alarm whose default
+action ends the worker. When a worker dies, the batches it was part of are
+retried one image at a time in a fresh worker: the image that kills (or
+stalls) its worker gets an error ("the decoder crashed (signal 11, SIGSEGV)" /
+"timed out after 30 s"), the others their features, in input order.
+
+For tests only, the environment variable ``L2VISION_TEST_DECODE_HOOK`` (e.g.
+``crash:bad.jpg,hang:slow.jpg``) makes the worker crash or hang on those file
+names; it is read in the worker and does nothing when unset.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import signal
+import time
+
+__all__ = ["DEFAULT_TIMEOUT", "HOOK", "apply_test_hook", "image_alarm", "run_isolated"]
+
+#: Seconds one image may take to decode and featurize before its worker is stopped.
+DEFAULT_TIMEOUT = 30.0
+HOOK = "L2VISION_TEST_DECODE_HOOK"
+
+
+def apply_test_hook(item) -> None:
+    """Crash or hang on the file names listed in ``L2VISION_TEST_DECODE_HOOK`` (tests only)."""
+    hook = os.environ.get(HOOK)
+    if not hook or not isinstance(item, (str, os.PathLike)):
+        return
+    name = os.path.basename(os.fspath(item))
+    for rule in hook.split(","):
+        action, _, target = rule.partition(":")
+        if target == name:
+            if action == "crash":
+                os.kill(os.getpid(), signal.SIGSEGV)
+            elif action == "hang":
+                time.sleep(3600)
+
+
+class image_alarm:  # noqa: N801 - used as a context manager, like a function
+    """Within the block, the process ends (SIGALRM's default action) after ``seconds``."""
+
+    def __init__(self, seconds: float | None):
+        self.seconds = seconds
+
+    def __enter__(self):
+        if self.seconds:
+            signal.signal(signal.SIGALRM, signal.SIG_DFL)
+            signal.alarm(max(1, math.ceil(self.seconds)))
+        return self
+
+    def __exit__(self, *exc):
+        if self.seconds:
+            signal.alarm(0)
+
+
+def _reason(exc: BaseException, timeout: float) -> str:
+    """Why a worker died, from loky's message ("exit codes of the workers are {SIGSEGV(-11)}")."""
+    codes = re.findall(r"([A-Z]+)\((-?\d+)\)", str(exc))
+    for name, code in codes:
+        if name == "SIGALRM" or int(code) == -signal.SIGALRM:
+            return f"timed out after {timeout:g} s (the decoder did not finish)"
+    if codes:
+        name, code = codes[0]
+        return f"the decoder crashed (signal {abs(int(code))}, {name})"
+    return f"the decoder's worker process died ({type(exc).__name__})"
+
+
+def _executor(workers: int):
+    from joblib.externals.loky import get_reusable_executor
+
+    return get_reusable_executor(max_workers=workers, reuse=True)
+
+
+def _broken_types():
+    from concurrent.futures.process import BrokenProcessPool
+
+    from joblib.externals.loky.process_executor import BrokenProcessPool as LokyBroken
+    from joblib.externals.loky.process_executor import TerminatedWorkerError
+
+    return (TerminatedWorkerError, LokyBroken, BrokenProcessPool)
+
+
+def run_isolated(function, batches: list, workers: int, timeout: float, make_error):
+    """Yield ``function(*args)`` for each ``args`` of ``batches``, in order, in workers.
+
+    ``args[1]`` is the batch's list of items and ``args[2]`` its start index
+    (as in the driver's ``_featurize_batch``). When a worker dies, the batches
+    then in flight are retried one item at a time in a fresh worker, and
+    ``make_error(index, item, reason)`` builds the error of the item that
+    killed it. Results are ``(features, {index: error})`` pairs.
+    """
+    broken = _broken_types()
+    pending = list(batches)
+    in_flight: list = []
+    executor = _executor(workers)
+    while pending or in_flight:
+        while pending and len(in_flight) < workers:
+            args = pending.pop(0)
+            in_flight.append((args, executor.submit(function, *args)))
+        args, future = in_flight.pop(0)
+        try:
+            yield future.result()
+        except broken:
+            retry = [args] + [a for a, _ in in_flight]
+            in_flight = []
+            for batch in retry:
+                yield _one_by_one(function, batch, timeout, make_error, broken)
+            executor = _executor(workers)
+
+
+def _one_by_one(function, args, timeout, make_error, broken):
+    """A batch retried one item at a time in a single fresh worker (renewed after a death)."""
+    import numpy as np
+
+    items, start = args[1], args[2]
+    rows, errors = [], {}
+    for j, item in enumerate(items):
+        single = (args[0], [item], start + j, *args[3:])
+        executor = _executor(1)
+        try:
+            block, block_errors = executor.submit(function, *single).result(
+                timeout=timeout + 60)
+        except broken as exc:
+            block, block_errors = None, {start + j: make_error(start + j, item,
+                                                               _reason(exc, timeout))}
+        except TimeoutError:
+            executor.shutdown(wait=False, kill_workers=True)
+            block, block_errors = None, {start + j: make_error(
+                start + j, item, f"timed out after {timeout:g} s (the decoder did not finish)")}
+        rows.append(block)
+        errors.update(block_errors)
+    width = next((b.shape[1] for b in rows if b is not None), None)
+    if width is None:  # every item failed: ask for the width through a blank result
+        width = args[0] and sum(ext._n_features() for _, ext in args[0])
+    out = np.zeros((len(items), width), np.float32)
+    for j, block in enumerate(rows):
+        if block is not None:
+            out[j] = block[0]
+    return out, errors

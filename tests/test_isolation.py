@@ -1,0 +1,70 @@
+"""A decoder that crashes the process or hangs costs its image, not the scoring run.
+
+The test-only hook L2VISION_TEST_DECODE_HOOK makes the decoding worker crash
+(SIGSEGV) or hang on given file names; the runs are real subprocesses.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from l2vision.pipelines import make_pipeline
+from l2vision.pipelines.persist import save
+from tests.conftest import write_image
+
+
+@pytest.fixture
+def folder_and_model(tmp_path):
+    rng = np.random.default_rng(4)
+    folder = tmp_path / "images"
+    images = []
+    for i, name in enumerate("abcdefgh"):
+        image = rng.integers(0, 90, (16, 16, 3), dtype=np.uint8)
+        image[:, :, i % 3] += 150
+        images.append(image)
+        write_image(folder / f"{name}.png", image)
+    model = make_pipeline("color", "logreg", lam=1.0).fit(images, [str(i % 3) for i in range(8)])
+    return folder, save(model, tmp_path / "m.joblib")
+
+
+def score(model, folder, *extra, hook=""):
+    env = {**os.environ, "L2VISION_TEST_DECODE_HOOK": hook, "PYTHONWARNINGS": "ignore"}
+    return subprocess.run([sys.executable, "-m", "l2vision", "score", str(model), str(folder),
+                           "--batch-size", "2", "--timeout", "2", "-q", *extra],
+                          capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_a_crash_and_a_hang_cost_one_row_each(folder_and_model, tmp_path):
+    folder, model = folder_and_model
+    clean = score(model, folder)
+    assert clean.returncode == 0, clean.stderr
+    hooked = score(model, folder, hook="crash:c.png,hang:f.png")
+    assert hooked.returncode == 3, hooked.stderr
+    expected = list(csv.DictReader(io.StringIO(clean.stdout)))
+    got = list(csv.DictReader(io.StringIO(hooked.stdout)))
+    assert [r["path"] for r in got] == [r["path"] for r in expected]  # input order
+    for before, after in zip(expected, got, strict=True):
+        name = os.path.basename(after["path"])
+        if name == "c.png":
+            assert after["error"] == "the decoder crashed (signal 11, SIGSEGV)"
+        elif name == "f.png":
+            assert after["error"] == "timed out after 2 s (the decoder did not finish)"
+        else:
+            assert after == before  # the same label and score as an undisturbed run
+
+
+def test_resume_after_a_crash_stays_byte_identical(folder_and_model, tmp_path):
+    folder, model = folder_and_model
+    hook = "crash:c.png"
+    assert score(model, folder, "-o", tmp_path / "ref.csv", hook=hook).returncode == 3
+    stopped = score(model, folder, "-o", tmp_path / "out.csv", "--fail-fast", hook=hook)
+    assert stopped.returncode == 1 and "decoder crashed" in stopped.stderr
+    assert score(model, folder, "-o", tmp_path / "out.csv", "--resume", hook=hook).returncode == 3
+    assert (tmp_path / "out.csv").read_bytes() == (tmp_path / "ref.csv").read_bytes()
