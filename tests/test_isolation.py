@@ -68,3 +68,17 @@ def test_resume_after_a_crash_stays_byte_identical(folder_and_model, tmp_path):
     assert stopped.returncode == 1 and "decoder crashed" in stopped.stderr
     assert score(model, folder, "-o", tmp_path / "out.csv", "--resume", hook=hook).returncode == 3
     assert (tmp_path / "out.csv").read_bytes() == (tmp_path / "ref.csv").read_bytes()
+
+
+def test_c_library_complaints_go_to_the_error_row_not_the_terminal(folder_and_model):
+    folder, model = folder_and_model
+    import cv2
+
+    data = bytearray(cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))[1].tobytes())
+    data[29] ^= 0xFF  # the IHDR chunk's CRC: libpng prints "libpng error: IHDR: CRC error"
+    (folder / "z_crc.png").write_bytes(bytes(data))
+    done = score(model, folder)
+    assert done.returncode == 3 and done.stderr == ""
+    row = [r for r in csv.DictReader(io.StringIO(done.stdout)) if r["path"].endswith("z_crc.png")]
+    assert row[0]["error"] == ("cannot be decoded as PNG (corrupt or truncated data) "
+                               "(libpng error: IHDR: CRC error)")

@@ -22,11 +22,48 @@ import re
 import signal
 import time
 
-__all__ = ["DEFAULT_TIMEOUT", "HOOK", "apply_test_hook", "image_alarm", "run_isolated"]
+__all__ = ["DEFAULT_TIMEOUT", "HOOK", "apply_test_hook", "capture_stderr", "decoder_noise",
+           "image_alarm", "run_isolated"]
 
 #: Seconds one image may take to decode and featurize before its worker is stopped.
 DEFAULT_TIMEOUT = 30.0
 HOOK = "L2VISION_TEST_DECODE_HOOK"
+
+
+_STDERR_PIPE: int | None = None
+
+
+def capture_stderr() -> None:
+    """In a decoding worker: send file descriptor 2 into a pipe read by :func:`decoder_noise`.
+
+    libjpeg, libpng and libtiff write their complaints straight to fd 2
+    ("libpng error: IHDR: CRC error"); in a run over millions of files they
+    would flood the terminal. Once per worker process.
+    """
+    global _STDERR_PIPE
+    if _STDERR_PIPE is None:
+        read_end, write_end = os.pipe()
+        os.set_blocking(read_end, False)
+        os.dup2(write_end, 2)
+        os.close(write_end)
+        _STDERR_PIPE = read_end
+
+
+def decoder_noise() -> str:
+    """The first line the C libraries wrote to fd 2 since the last call ("" if none)."""
+    if _STDERR_PIPE is None:
+        return ""
+    chunks = []
+    while True:
+        try:
+            block = os.read(_STDERR_PIPE, 1 << 16)
+        except BlockingIOError:
+            break
+        if not block:
+            break
+        chunks.append(block)
+    text = b"".join(chunks).decode("utf-8", "replace").strip()
+    return text.splitlines()[0].strip() if text else ""
 
 
 def apply_test_hook(item) -> None:

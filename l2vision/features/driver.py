@@ -12,7 +12,14 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from l2vision._validation import check_bool, check_int, check_pair, check_real, invalid
-from l2vision.features._isolation import DEFAULT_TIMEOUT, apply_test_hook, image_alarm, run_isolated
+from l2vision.features._isolation import (
+    DEFAULT_TIMEOUT,
+    apply_test_hook,
+    capture_stderr,
+    decoder_noise,
+    image_alarm,
+    run_isolated,
+)
 from l2vision.features.base import ImageExtractor
 from l2vision.features.cache import cache_key, load_cached, save_cached
 from l2vision.images import (
@@ -42,6 +49,8 @@ def _featurize_batch(named, items, start, size, max_pixels, on_error, single_thr
     """
     if single_thread:
         cv2.setNumThreads(1)  # joblib already uses the cores; avoid oversubscription
+    if image_timeout:
+        capture_stderr()  # an isolated worker: C libraries' complaints go to error rows
     specs = list(dict.fromkeys(ext._input_spec() for _, ext in named))
     views = {spec: [] for spec in specs}
     sizes = list(dict.fromkeys(spec[0] for spec in specs))
@@ -59,8 +68,12 @@ def _featurize_batch(named, items, start, size, max_pixels, on_error, single_thr
         except ImageReadError as exc:
             if on_error == "raise":
                 raise
-            errors[start + j] = exc
+            noise = decoder_noise() if image_timeout else ""
+            errors[start + j] = ImageReadError(exc.source, f"{exc.reason} ({noise})") \
+                if noise else exc
             continue
+        if image_timeout:
+            decoder_noise()  # complaints about an image that decoded: dropped
         ok_rows.append(j)
         for spec, view in zip(specs, prepared, strict=True):
             views[spec].append(view)
