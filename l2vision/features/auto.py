@@ -16,7 +16,7 @@ import numpy as np
 from l2vision._image_header import read_header
 from l2vision.images import ImageReadError, as_image
 
-__all__ = ["SMALL_SIDE", "choose_features"]
+__all__ = ["PHOTO_LAYERS", "SMALL_SIDE", "choose_features", "photo_spec"]
 
 #: Below this short side (median over a sample, pixels), hand-crafted features are chosen.
 SMALL_SIDE = 16
@@ -71,3 +71,21 @@ def choose_features(images, *, sample: int = 64, seed: int = 0) -> tuple[str, st
                             f"({SMALL_SPEC}); a CNN would see them upsampled "
                             f"{224 // min(width, height)}x")
     return PHOTO_SPEC, f"{seen}: the photo recipe (MobileNet V2 layers, flip-averaged)"
+
+
+#: The layers of the photo recipe (MobileNet V2 block outputs and the embedding).
+PHOTO_LAYERS = ("block12", "block13", "block16", "embedding")
+
+
+def photo_spec() -> list:
+    """The recipe for photos and thumbnails: MobileNet V2 layers, pyramid-pooled, flip-averaged.
+
+    Blocks 12, 13 and 16 of the bundled MobileNet V2 averaged over a 1x1 + 2x2
+    pyramid, plus its 1,280-value embedding, on the whole image (no crop),
+    averaged with the mirror image: 4,960 values. Chosen on clothing10 (see the
+    README's "Choosing features").
+    """
+    from l2vision.features.cnn import CNNEmbedding
+
+    return [("cnn", CNNEmbedding("mobilenet_v2_1.0", output=list(PHOTO_LAYERS),
+                                 pooling="pyramid", crop=1.0, flip_average=True))]

@@ -25,7 +25,7 @@ from l2vision.images import (
     resize_image,
 )
 
-__all__ = ["ImageExtractor", "prepare_view"]
+__all__ = ["ImageExtractor", "pool_output", "prepare_view"]
 
 
 def prepare_view(image: np.ndarray, spec: tuple) -> np.ndarray:
@@ -68,10 +68,15 @@ class ImageExtractor(TransformerMixin, BaseEstimator):
         """The smallest ``(width, height)`` the decoded image must cover; None: full size.
 
         Lets the driver decode large JPEGs at a reduced scale. By default the
-        canonical size of ``_input_spec`` (None when the extractor works at
-        each image's own size).
+        canonical size of ``_input_spec``; else, for an extractor with a
+        ``max_side`` parameter (images shrunk to it first), that side; else
+        None (the extractor works at each image's own size).
         """
-        return self._input_spec()[0]
+        size = self._input_spec()[0]
+        if size is not None:
+            return size
+        max_side = getattr(self, "max_side", None)
+        return None if max_side is None else (max_side, max_side)
 
     def __setstate__(self, state):
         # A model saved by an older l2vision lacks the parameters added since:
@@ -184,3 +189,33 @@ def pyramid_histograms(index: np.ndarray, grid, n_bins: int) -> np.ndarray:
 def grid_cell_names(grid) -> list[str]:
     """Names of the cells returned by :func:`grid_cells`, e.g. ``"g2r0c1"``."""
     return [f"g{n}r{r}c{c}" for n in grid for r in range(n) for c in range(n)]
+
+
+def pool_output(result: np.ndarray, pooling: str) -> np.ndarray:
+    """A layer output as ``(n, length)``: 4-D ``(n, c, h, w)`` maps pooled, others flattened.
+
+    Parameters
+    ----------
+    result : ndarray
+        What ``net.forward`` returned for one layer.
+    pooling : {"avg", "pyramid", "flatten"}
+        ``"avg"``: the mean of each channel; ``"pyramid"``: the means over the
+        whole map, then over each cell of its 2x2 grid (row by row), channels
+        innermost; ``"flatten"``: every value.
+
+    Examples
+    --------
+    >>> maps = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
+    >>> pool_output(maps, "avg")
+    array([[7.5]], dtype=float32)
+    >>> pool_output(maps, "pyramid")
+    array([[ 7.5,  2.5,  4.5, 10.5, 12.5]], dtype=float32)
+    """
+    n = result.shape[0]
+    if result.ndim != 4 or pooling == "flatten":
+        return result.reshape(n, -1)
+    if pooling == "avg":
+        return result.mean(axis=(2, 3))
+    height, width = result.shape[2:]
+    return np.hstack([result[:, :, rows, cols].mean(axis=(2, 3))
+                      for _, rows, cols in grid_cells(height, width, (1, 2))])

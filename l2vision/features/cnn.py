@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,72 +26,20 @@ from l2vision.features._net import (
     model_files,
     resolve_engine,
 )
-from l2vision.features.base import ImageExtractor, grid_cell_names, grid_cells
+from l2vision.features.base import ImageExtractor, grid_cell_names, pool_output
 from l2vision.features.zoo import (
     NETWORKS,
+    EmbeddingSettings,
     ModelChecksumError,
-    ModelSpec,
     file_sha256,
     find_file,
+    needs_intermediate,
+    three_floats,
 )
 
 __all__ = ["CNNEmbedding", "ModelLoadError", "pool_output"]
 
 POOLINGS = ("avg", "pyramid", "flatten")
-
-
-@dataclass(frozen=True)
-class _Settings:
-    """A CNNEmbedding's parameters with the registry's defaults filled in."""
-
-    spec: ModelSpec | None          # the registry entry (None for a model file)
-    pre: Preprocessing              # how images become the network input
-    outputs: tuple | None           # requested layer names or aliases (None: the default)
-    engine: str                     # "opencv" or "onnxruntime" (resolved from "auto")
-
-
-def _intermediate(spec, output) -> bool:
-    """Whether the requested outputs may include layers that are not graph outputs."""
-    if output is None:
-        return spec is not None and spec.output is None  # found inside the graph
-    names = [output] if isinstance(output, str) else list(output)
-    graph = {spec.output, spec.logits} if spec is not None else set()
-    return not set(names) <= graph
-
-
-def _three(value) -> tuple:
-    """One number or three as a tuple of three floats."""
-    return tuple(np.broadcast_to(np.asarray(value, float), 3).tolist())
-
-
-def pool_output(result: np.ndarray, pooling: str) -> np.ndarray:
-    """A layer output as ``(n, length)``: 4-D ``(n, c, h, w)`` maps pooled, others flattened.
-
-    Parameters
-    ----------
-    result : ndarray
-        What ``net.forward`` returned for one layer.
-    pooling : {"avg", "pyramid", "flatten"}
-        ``"avg"``: the mean of each channel; ``"pyramid"``: the means over the
-        whole map, then over each cell of its 2x2 grid (row by row), channels
-        innermost; ``"flatten"``: every value.
-
-    Examples
-    --------
-    >>> maps = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
-    >>> pool_output(maps, "avg")
-    array([[7.5]], dtype=float32)
-    >>> pool_output(maps, "pyramid")
-    array([[ 7.5,  2.5,  4.5, 10.5, 12.5]], dtype=float32)
-    """
-    n = result.shape[0]
-    if result.ndim != 4 or pooling == "flatten":
-        return result.reshape(n, -1)
-    if pooling == "avg":
-        return result.mean(axis=(2, 3))
-    height, width = result.shape[2:]
-    return np.hstack([result[:, :, rows, cols].mean(axis=(2, 3))
-                      for _, rows, cols in grid_cells(height, width, (1, 2))])
 
 
 class CNNEmbedding(ImageExtractor):
@@ -190,7 +137,7 @@ class CNNEmbedding(ImageExtractor):
         self.engine = engine
 
     # -- configuration -------------------------------------------------------------
-    def _settings(self) -> _Settings:
+    def _settings(self) -> EmbeddingSettings:
         """The parameters checked and the registry's defaults filled in, resolved once.
 
         Resolved again only when a parameter changes (``set_params``), so every
@@ -211,12 +158,12 @@ class CNNEmbedding(ImageExtractor):
 
         std = pick("std", None)
         output = pick("output", None)
-        settings = _Settings(
+        settings = EmbeddingSettings(
             spec=spec,
             pre=Preprocessing(
                 size=tuple(pick("input_size", None)),
-                mean=_three(pick("mean", 0.0)), scale=float(pick("scale", 1.0)),
-                std=None if std is None else _three(std),
+                mean=three_floats(pick("mean", 0.0)), scale=float(pick("scale", 1.0)),
+                std=None if std is None else three_floats(std),
                 swap_rb=bool(pick("swap_rb", False)), crop=pick("crop", None)),
             outputs=None if output is None else
             (output,) if isinstance(output, str) else tuple(output),
@@ -224,7 +171,7 @@ class CNNEmbedding(ImageExtractor):
             # ONNX Runtime does not share: "auto" keeps cv2.dnn there.
             engine=resolve_engine("opencv" if spec is None and output is None
                                   and self.engine == "auto" else self.engine,
-                                  self._weights_name(spec), _intermediate(spec, output)),
+                                  self._weights_name(spec), needs_intermediate(spec, output)),
         )
         self._settings_cache = (key, settings)
         return settings
@@ -387,15 +334,28 @@ class CNNEmbedding(ImageExtractor):
         return names
 
     def _forward(self, images: list[np.ndarray]) -> np.ndarray:
-        """The requested outputs, each pooled, side by side: float32 ``(n, length)``."""
+        """The requested outputs, each pooled, side by side: float32 ``(n, length)``.
+
+        The next batch's blob is prepared in a thread while the network runs
+        on the current one (both release the GIL), so preprocessing hides
+        behind inference.
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
         net, weights = self._net()
         names = self._output_names(net, weights)
         pre = self._settings().pre
+        batches = [images[s:s + self.batch_size] for s in range(0, len(images), self.batch_size)]
         out = [[] for _ in names]
-        for start in range(0, len(images), self.batch_size):
-            blob = make_blob(images[start:start + self.batch_size], pre)
-            for pieces, result in zip(out, net.forward(blob, names, self.threads), strict=True):
-                pieces.append(pool_output(result, self.pooling))
+        with ThreadPoolExecutor(1) as pool:
+            upcoming = pool.submit(make_blob, batches[0], pre) if batches else None
+            for k in range(len(batches)):
+                blob = upcoming.result()
+                if k + 1 < len(batches):
+                    upcoming = pool.submit(make_blob, batches[k + 1], pre)
+                for pieces, result in zip(out, net.forward(blob, names, self.threads),
+                                          strict=True):
+                    pieces.append(pool_output(result, self.pooling))
         return np.hstack([np.vstack(pieces) for pieces in out]).astype(np.float32, copy=False)
 
     def _extract(self, images: list[np.ndarray]) -> np.ndarray:
@@ -423,18 +383,3 @@ def from_spec(*model: str) -> list:
 
 
 from_spec.spec_args = "[:MODEL[:LAYER+LAYER]]"
-
-#: The layers of the photo recipe (MobileNet V2 block outputs and the embedding).
-PHOTO_LAYERS = ("block12", "block13", "block16", "embedding")
-
-
-def photo_spec() -> list:
-    """The recipe for photos and thumbnails: MobileNet V2 layers, pyramid-pooled, flip-averaged.
-
-    Blocks 12, 13 and 16 of the bundled MobileNet V2 averaged over a 1x1 + 2x2
-    pyramid, plus its 1,280-value embedding, on the whole image (no crop),
-    averaged with the mirror image: 4,960 values. Chosen on clothing10 (see the
-    README's "Choosing features").
-    """
-    return [("cnn", CNNEmbedding("mobilenet_v2_1.0", output=list(PHOTO_LAYERS),
-                                 pooling="pyramid", crop=1.0, flip_average=True))]

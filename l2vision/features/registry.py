@@ -35,7 +35,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 
-from l2vision.features import cnn, color, hog, texture, tiny
+from l2vision.features import auto, cnn, color, hog, texture, tiny
 from l2vision.features.base import ImageExtractor
 from l2vision.features.color import ColorHistogram
 from l2vision.features.hog import HOG
@@ -83,7 +83,7 @@ BUILTIN: dict[str, Callable] = {
     "lbp": texture.from_spec,
     "tiny": tiny.from_spec,
     "cnn": cnn.from_spec,
-    "photo": cnn.photo_spec,
+    "photo": auto.photo_spec,
     "best": best,
 }
 

@@ -85,11 +85,6 @@ class LBP(ImageExtractor):
         check_pair(self, "size", self.size, optional=True)
         check_int(self, "max_side", self.max_side, low=1, optional=True)
 
-    def _decode_size(self) -> tuple | None:
-        if self.size is not None:
-            return tuple(self.size)
-        return None if self.max_side is None else (self.max_side, self.max_side)
-
     def _input_spec(self) -> tuple:
         return (None if self.size is None else tuple(self.size), "gray")
 

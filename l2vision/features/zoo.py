@@ -19,11 +19,13 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from l2vision._files import atomic_write, file_sha256
 
-__all__ = ["BUNDLED_DIR", "NETWORKS", "ModelChecksumError", "ModelNotFoundError", "ModelSpec",
-           "download_dir",
-           "fetch", "file_sha256", "find_file", "model_dirs"]
+__all__ = ["BUNDLED_DIR", "NETWORKS", "EmbeddingSettings", "ModelChecksumError",
+           "ModelNotFoundError", "ModelSpec", "download_dir", "fetch", "file_sha256",
+           "find_file", "model_dirs", "needs_intermediate", "three_floats"]
 
 
 class ModelNotFoundError(FileNotFoundError):
@@ -261,3 +263,27 @@ def _download(f: ModelFile, target: Path, *, progress: bool, timeout: float) -> 
                                      f"published {f.sha256}; the file was not kept")
 
     return atomic_write(target, stream)
+
+
+@dataclass(frozen=True)
+class EmbeddingSettings:
+    """A CNNEmbedding's parameters with the registry's defaults filled in."""
+
+    spec: ModelSpec | None          # the registry entry (None for a model file)
+    pre: object                     # _net.Preprocessing: how images become the network input
+    outputs: tuple | None           # requested layer names or aliases (None: the default)
+    engine: str                     # "opencv" or "onnxruntime" (resolved from "auto")
+
+
+def needs_intermediate(spec, output) -> bool:
+    """Whether the requested outputs may include layers that are not graph outputs."""
+    if output is None:
+        return spec is not None and spec.output is None  # found inside the graph
+    names = [output] if isinstance(output, str) else list(output)
+    graph = {spec.output, spec.logits} if spec is not None else set()
+    return not set(names) <= graph
+
+
+def three_floats(value) -> tuple:
+    """One number or three as a tuple of three floats."""
+    return tuple(np.broadcast_to(np.asarray(value, float), 3).tolist())

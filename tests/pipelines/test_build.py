@@ -8,7 +8,7 @@ from sklearn.linear_model import LogisticRegression, RidgeClassifier
 from sklearn.model_selection import GridSearchCV
 
 from l2vision.datasets import load_image_folder
-from l2vision.features import ImageFeatures
+from l2vision.features import ColorHistogram, ImageFeatures
 from l2vision.pipelines import (
     LogisticRegressionKFoldCV,
     RidgeClassifierKFoldCV,
@@ -78,3 +78,10 @@ def test_split_pipeline():
     assert isinstance(head, LogisticRegressionKFoldCV)
     with pytest.raises(ValueError, match="Expected an l2vision pipeline"):
         split_pipeline(np.zeros(3))
+
+
+def test_make_pipeline_accepts_a_single_extractor(color_folder):
+    X, y = load_image_folder(color_folder)
+    pipe = make_pipeline(ColorHistogram(), "ridge", lam=1.0).fit(X, y)
+    assert [type(e).__name__ for e in pipe[0].extractors] == ["ColorHistogram"]
+    assert pipe.score(X, y) == 1.0
