@@ -39,6 +39,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000", help="numbers of images to score")
     parser.add_argument("--n-jobs", type=int, default=1, help="scoring jobs (memory is measured "
                         "for the main process; default 1)")
+    parser.add_argument("--timeout", default="30", help="l2vision score --timeout (0: decode in "
+                        "the scoring process, without crash isolation)")
     args = parser.parse_args()
     print(machine())
     train_paths, labels = cifar_paths("train", 2000)
@@ -63,7 +65,8 @@ def main() -> None:
             out = Path(tmp) / f"pred_{n}.csv"
             done = subprocess.run([sys.executable, "-c", _RUN, "score", str(model_file),
                                    "--manifest", str(manifest), "-o", str(out), "-q",
-                                   "-j", str(args.n_jobs)], capture_output=True, text=True)
+                                   "-j", str(args.n_jobs), "--timeout", args.timeout],
+                                  capture_output=True, text=True)
             line = [ln for ln in done.stderr.splitlines() if ln.startswith("RESULT")][-1]
             code, seconds, rss_kb = line.split()[1:]
             rows = sum(1 for _ in open(out)) - 1

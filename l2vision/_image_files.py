@@ -35,6 +35,12 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
+def _error(path, reason: str):
+    from l2vision.images import ImageReadError  # images imports this module
+
+    return ImageReadError(path, reason)
+
+
 def _open_error(path, exc: OSError):
     from l2vision.images import ImageNotFoundError, ImageReadError
 
@@ -74,8 +80,6 @@ def read_file_bytes(path: str | os.PathLike, *, max_bytes: int | None = DEFAULT_
     Traceback (most recent call last):
     l2vision.images.ImageReadError: /dev/zero: is a character device, not an image file
     """
-    from l2vision.images import ImageReadError
-
     try:
         fd = os.open(path, _FLAGS)
     except OSError as exc:
@@ -83,19 +87,19 @@ def read_file_bytes(path: str | os.PathLike, *, max_bytes: int | None = DEFAULT_
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise ImageReadError(path, f"is {_kind(info.st_mode)}, not an image file")
+            raise _error(path, f"is {_kind(info.st_mode)}, not an image file")
         limit = max_bytes if max_bytes is not None else info.st_size
         if info.st_size > limit:
-            raise ImageReadError(path, f"file is {info.st_size:,} bytes, more than the limit of "
-                                       f"{limit:,} (raise max_bytes if the file is trusted)")
+            raise _error(path, f"file is {info.st_size:,} bytes, more than the limit of "
+                               f"{limit:,} (raise max_bytes if the file is trusted)")
         # One read of the known size (+1 to see the end): a third of the cost of
         # open().read() for thumbnails, which matters at thousands a second.
         chunks = [os.read(fd, info.st_size + 1)]
         total = len(chunks[0])
         while total > info.st_size and chunks[-1]:  # the file grew since fstat
             if max_bytes is not None and total > max_bytes:
-                raise ImageReadError(path, f"file grew past the limit of {max_bytes:,} bytes "
-                                           "while being read")
+                raise _error(path, f"file grew past the limit of {max_bytes:,} bytes while "
+                                   "being read")
             chunks.append(os.read(fd, 1 << 20))
             total += len(chunks[-1])
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)

@@ -139,7 +139,9 @@ def run_isolated(function, batches: list, workers: int, timeout: float, make_err
     in_flight: list = []
     executor = _executor(workers)
     while pending or in_flight:
-        while pending and len(in_flight) < workers:
+        # Two batches per worker in flight: a worker starts its next batch while
+        # this process predicts and writes the previous one.
+        while pending and len(in_flight) < 2 * workers:
             args = pending.pop(0)
             in_flight.append((args, executor.submit(function, *args)))
         args, future = in_flight.pop(0)

@@ -72,11 +72,11 @@ def _featurize_batch(named, items, start, size, max_pixels, on_error, single_thr
             errors[start + j] = ImageReadError(exc.source, f"{exc.reason} ({noise})") \
                 if noise else exc
             continue
-        if image_timeout:
-            decoder_noise()  # complaints about an image that decoded: dropped
         ok_rows.append(j)
         for spec, view in zip(specs, prepared, strict=True):
             views[spec].append(view)
+    if image_timeout:
+        decoder_noise()  # complaints about images that decoded anyway: dropped
     widths = [ext._n_features() for _, ext in named]
     out = np.zeros((len(items), sum(widths)), np.float32)
     if ok_rows:

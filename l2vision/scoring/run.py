@@ -92,8 +92,7 @@ def predict_chunks(model, chunks: Iterable[Chunk], *, batch_size: int = 256,
              "image_timeout": image_timeout or DEFAULT_TIMEOUT}
     with using_params(features, n_jobs=n_jobs, batch_size=batch_size, progress=False,
                       cache_dir=None, **guard):
-        for chunk in chunks:
-            X, errors = features.transform_with_errors(list(chunk.paths))
+        for chunk, (X, errors) in _featurized_ahead(features, chunks):
             ok = np.array([i for i in range(len(chunk)) if i not in errors], dtype=np.intp)
             scores = class_scores(head, X[ok]) if len(ok) else np.empty((0, len(classes)))
             # The top k of every row at once (ties: the earlier class first).
@@ -110,6 +109,30 @@ def predict_chunks(model, chunks: Iterable[Chunk], *, batch_size: int = 256,
                                               list(zip(names, values, strict=True)), scores[row]))
                 row += 1
             yield chunk, predictions
+
+
+def _featurized_ahead(features, chunks: Iterable[Chunk]):
+    """``(chunk, (X, errors))`` in order, the next chunk's features computed meanwhile.
+
+    A thread extracts chunk k + 1 (waiting on the decoding workers, without
+    the GIL) while the caller predicts and writes chunk k, so the workers are
+    not idle at chunk boundaries.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    iterator = iter(chunks)
+    current = next(iterator, None)
+    if current is None:
+        return
+    with ThreadPoolExecutor(1) as pool:
+        future = pool.submit(features.transform_with_errors, list(current.paths))
+        while current is not None:
+            result = future.result()
+            upcoming = next(iterator, None)
+            if upcoming is not None:
+                future = pool.submit(features.transform_with_errors, list(upcoming.paths))
+            yield current, result
+            current = upcoming
 
 
 def predict_paths(model, paths: Iterable[str | os.PathLike], *, batch_size: int = 256,
