@@ -36,10 +36,10 @@ def walkthrough(tmp_path_factory):
     here = os.getcwd()
     os.chdir(folder)
     try:
-        runs["train"] = main(["train", str(SAMPLE / "train"), "-q"])
-        runs["evaluate"] = main(["evaluate", "model.joblib", str(SAMPLE / "val"),
+        runs["train"] = main(["train", str(SAMPLE / "train"), "-o", "clothes.joblib", "-q"])
+        runs["evaluate"] = main(["evaluate", "clothes.joblib", str(SAMPLE / "val"),
                                  "--report", "val_report", "-q"])
-        runs["score"] = main(["score", "model.joblib", str(SAMPLE / "val"),
+        runs["score"] = main(["score", "clothes.joblib", str(SAMPLE / "val"),
                               "-o", "predictions.csv", "-q"])
     finally:
         os.chdir(here)
@@ -49,7 +49,7 @@ def walkthrough(tmp_path_factory):
 def test_the_walkthrough_runs_offline_and_is_accurate(walkthrough):
     folder, runs = walkthrough
     assert runs == {"train": 0, "evaluate": 0, "score": 0}
-    meta = read_metadata(folder / "model.joblib")
+    meta = read_metadata(folder / "clothes.joblib")
     assert meta["features_spec"] == "photo" and meta["classes"] == ["hat", "pants", "shoes",
                                                                      "t-shirt"]
     assert meta["n_train"] + meta["n_test"] == 60 and meta["refit_on_all"]
@@ -59,7 +59,7 @@ def test_the_walkthrough_runs_offline_and_is_accurate(walkthrough):
     assert right >= 18  # 4 well-separated classes: the bundled network gets nearly all
 
 
-@pytest.mark.parametrize("report", ["model_report", "val_report"])
+@pytest.mark.parametrize("report", ["clothes_report", "val_report"])
 def test_reports_show_the_images_and_the_whole_lambda_curve(walkthrough, report):
     folder, _ = walkthrough
     html = (folder / report / "report.html").read_text()
