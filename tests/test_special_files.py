@@ -104,3 +104,28 @@ def test_a_tiff_bomb_is_refused_from_its_header():
         struct.pack(">HHII", 256, 4, 1, 50000) + struct.pack(">HHII", 257, 4, 1, 50000)
     with pytest.raises(ImageReadError, match="50000x50000"):
         read_image(big_endian)
+
+
+def test_files_truncated_or_deleted_while_a_run_is_in_progress(tmp_path):
+    """The paths are listed first; two files change before they are read: each is an
+    error row naming what happened, and the run goes on."""
+    from l2vision.pipelines import make_pipeline
+    from l2vision.scoring import predict_paths
+
+    images = [np.full((16, 16, 3), v, np.uint8) for v in (0, 40, 200, 255)]
+    model = make_pipeline("color", "ridge", lam=1.0).fit(images, ["d", "d", "b", "b"])
+    files = [write_image(tmp_path / f"{i}.jpg", np.full((40, 40, 3), 30 * i, np.uint8))
+             for i in range(6)]
+
+    def listed_then_changed():
+        for i, path in enumerate(files):
+            if i == 2:  # cut in half after the listing, before the read
+                data = path.read_bytes()
+                path.write_bytes(data[: len(data) // 2])
+            if i == 4:
+                path.unlink()
+            yield path
+
+    rows = list(predict_paths(model, listed_then_changed(), batch_size=1))
+    assert [r.error for r in rows] == ["", "", "truncated JPEG file (the data ends early)", "",
+                                       "file not found", ""]
