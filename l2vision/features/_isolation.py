@@ -176,9 +176,7 @@ def _one_by_one(function, args, timeout, make_error, broken):
                 start + j, item, f"timed out after {timeout:g} s (the decoder did not finish)")}
         rows.append(block)
         errors.update(block_errors)
-    width = next((b.shape[1] for b in rows if b is not None), None)
-    if width is None:  # every item failed: ask for the width through a blank result
-        width = args[0] and sum(ext._n_features() for _, ext in args[0])
+    width = sum(ext._n_features() for _, ext in args[0])  # args[0]: the named extractors
     out = np.zeros((len(items), width), np.float32)
     for j, block in enumerate(rows):
         if block is not None:
