@@ -343,20 +343,19 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
         starts = range(0, n, self.batch_size)
         n_jobs = min(effective_n_jobs(self.n_jobs), max(len(starts), 1))
         decode_size = self._decode_size(named) if self.reduced_decoding else None
-        calls = (delayed(_featurize_batch)(named, list(images[s:s + self.batch_size]), s, size,
-                                           self.max_pixels, on_error, n_jobs > 1, decode_size,
-                                           None)
-                 for s in starts)
-        if self.isolate and on_error == "record":
-            timeout = self.image_timeout
-            batches = [(*args[:-1], timeout) for _, args, _ in calls]
-            results = run_isolated(_featurize_batch, batches, n_jobs, timeout,
+        isolated = self.isolate and on_error == "record"
+        timeout = self.image_timeout if isolated else None
+        batches = ((named, list(images[s:s + self.batch_size]), s, size, self.max_pixels,
+                    on_error, n_jobs > 1, decode_size, timeout) for s in starts)
+        if isolated:
+            results = run_isolated(_featurize_batch, list(batches), n_jobs, timeout,
                                    lambda i, item, reason: ImageReadError(image_name(item, i),
                                                                           reason))
         elif n_jobs == 1:
-            results = (call(*args, **kwargs) for call, args, kwargs in calls)
+            results = (_featurize_batch(*args) for args in batches)
         else:
-            results = Parallel(n_jobs=n_jobs, return_as="generator")(calls)
+            results = Parallel(n_jobs=n_jobs, return_as="generator")(
+                delayed(_featurize_batch)(*args) for args in batches)
         # Rows are copied in as the batches arrive, while the workers go on: a
         # final np.vstack would touch every page of the result after they finish.
         features = np.empty((n, sum(ext._n_features() for _, ext in named)), np.float32)

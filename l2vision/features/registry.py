@@ -257,13 +257,9 @@ def builtin_classes() -> list[str]:
     ['HOG', 'ColorHistogram', 'LBP', 'TinyImage', 'CNNEmbedding']
     """
     names = []
-    for factory in BUILTIN.values():
-        for item in _made(factory()):
-            name = type(item[1] if _is_pair(item) else item).__name__
-            if name not in names:
-                names.append(name)
+    for name, factory in BUILTIN.items():
+        for item in FeatureEntry(name, factory, "built-in").build([], name):
+            class_name = type(item[1] if _is_pair(item) else item).__name__
+            if class_name not in names:
+                names.append(class_name)
     return names
-
-
-def _made(result) -> list:
-    return list(result) if isinstance(result, list) else [result]

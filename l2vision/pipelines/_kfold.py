@@ -70,7 +70,7 @@ class _KFoldLambdaSearch(ClassifierMixin, BaseEstimator):
         if not isinstance(self.lambdas, Integral) or len(lambdas) < 2:
             return lambdas, scores, extras
         mean = scores.mean(axis=0)  # NaN where a fold stopped early
-        best = int(np.flatnonzero(mean >= np.nanmax(mean) - 1e-12)[-1])
+        best = _best_index(mean)
         if best not in (0, len(lambdas) - 1):
             return lambdas, scores, extras
         step = lambdas[1] / lambdas[0]
@@ -112,7 +112,7 @@ class _KFoldLambdaSearch(ClassifierMixin, BaseEstimator):
         self.cv_results_ = {"lambda": lambdas, "mean_test_score": mean, "std_test_score": std,
                             **{f"split{k}_test_score": s for k, s in enumerate(scores)},
                             "rank_test_score": _rank(mean)}
-        best = int(np.flatnonzero(mean >= np.nanmax(mean) - 1e-12)[-1])
+        best = _best_index(mean)
         # The one-standard-error rule: the largest λ whose mean accuracy is within
         # one standard error (over the folds) of the best.
         standard_error = std[best] / np.sqrt(len(scores))
@@ -185,3 +185,8 @@ def _rank(mean: np.ndarray) -> np.ndarray:
     """GridSearchCV-style ranks: 1 is best, ties share the smallest rank."""
     ranks = 1 + (mean[None, :] > mean[:, None]).sum(axis=1)
     return np.where(np.isnan(mean), len(mean), ranks)
+
+
+def _best_index(mean: np.ndarray) -> int:
+    """Position of the best mean accuracy; ties go to the largest λ (NaN: not evaluated)."""
+    return int(np.flatnonzero(mean >= np.nanmax(mean) - 1e-12)[-1])
