@@ -16,7 +16,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from l2vision._validation import check_int, check_real
+from l2vision._validation import check_int, check_option, check_real
 from l2vision.pipelines import _logistic_path, _ridge_path
 from l2vision.pipelines._kfold import LambdaAtEdgeWarning, _fold_bar, _KFoldLambdaSearch, _targets
 
@@ -54,11 +54,22 @@ class RidgeClassifierKFoldCV(_KFoldLambdaSearch):
         error (over the folds) of the best: a simpler model that many prefer.
     progress : bool, default=False
         A tqdm progress bar over the folds on stderr.
+    mode : {"auto", "gram", "gram-lowmem", "kernel"}, default="auto"
+        How the path is computed (same results; ``_ridge_path`` has the maths).
+        ``"gram"``: every fold's d x d Gram is kept, ``k d²`` float64 (1.6 GB
+        for 6,400 features and 5 folds). ``"gram-lowmem"``: one fold at a time,
+        about ``4 d²`` float64 at the peak (8 GB for 16,000 features), for one
+        more pass over the data. ``"kernel"``: the n x n kernel of each fold's
+        standardized rows, ``n d`` in X's dtype plus ``3 n²`` float64, for
+        d > n. ``"auto"``: ``"kernel"`` when d > n, else ``"gram"`` while the
+        Grams fit in 4 GiB, else ``"gram-lowmem"``.
 
     Attributes
     ----------
     lambda_ : float
         The chosen λ. ``alpha_`` is the same value under sklearn's name.
+    mode_ : str
+        The mode used (what ``"auto"`` chose).
     lambda_best_, lambda_1se_ : float
         The λ of the best mean CV accuracy, and the one-standard-error choice.
     best_score_ : float
@@ -104,12 +115,13 @@ class RidgeClassifierKFoldCV(_KFoldLambdaSearch):
     """
 
     def __init__(self, lambdas=40, *, cv=5, random_state=0, lambda_rule="best",
-                 progress=False):
+                 progress=False, mode="auto"):
         self.lambdas = lambdas
         self.cv = cv
         self.random_state = random_state
         self.lambda_rule = lambda_rule
         self.progress = progress
+        self.mode = mode
 
     def fit(self, X, y):
         """Search λ on ``X`` (n_samples, n_features) and refit on all rows.
@@ -119,34 +131,48 @@ class RidgeClassifierKFoldCV(_KFoldLambdaSearch):
         self : object
         """
         self._check_params()
+        check_option(self, "mode", self.mode, _ridge_path.MODES)
         X, y, self.classes_, y_index = self._validate(X, y)
         binary = len(self.classes_) == 2
         Y = _targets(y_index, len(self.classes_)).astype(X.dtype)
         folds = self._folds(X, y)
-        sums = _ridge_path.fold_sums(X, Y, folds)
+        self.mode_ = self.mode if self.mode != "auto" else \
+            _ridge_path.choose_mode(X.shape[0], X.shape[1], len(folds))
+        sums = None if self.mode_ == "kernel" else \
+            _ridge_path.fold_sums(X, Y, folds, lowmem=self.mode_ == "gram-lowmem")
 
         def decide(decisions):
             return (decisions[..., 0] > 0).astype(int) if binary else decisions.argmax(axis=-1)
 
         def evaluate(lambdas):
             with _fold_bar(self.progress, len(folds)) as bar:
-                scores = _ridge_path.fold_scores(X, y_index, sums, folds, lambdas, decide,
-                                                 on_fold=bar.update)
+                if sums is None:
+                    scores = _ridge_path.kernel_fold_scores(X, y_index, Y, folds, lambdas,
+                                                            decide, on_fold=bar.update)
+                else:
+                    scores = _ridge_path.fold_scores(X, y_index, sums, folds, lambdas, decide,
+                                                     on_fold=bar.update)
             return scores, [[None] * len(lambdas) for _ in folds]
 
         lambdas, scores, _ = self._search(X.shape[0], evaluate)
         self._select(lambdas, scores)
-        self.coef_, self.intercept_, self.mean_, self.scale_ = \
-            _ridge_path.standardized_solution(sums, self.lambda_)
+        if sums is None:
+            solution = _ridge_path.kernel_solution(X, Y, self.lambda_)
+        else:
+            solution = _ridge_path.standardized_solution(sums, self.lambda_)
+        self.coef_, self.intercept_, self.mean_, self.scale_ = solution
         self.alpha_ = self.lambda_
         return self
 
     def _fit_final(self, X, y_index) -> None:
         """The model at ``lambda_`` on all of ``X``."""
         Y = _targets(y_index, len(self.classes_)).astype(X.dtype)
-        sums = _ridge_path.fold_sums(X, Y, [np.arange(X.shape[0])])
-        self.coef_, self.intercept_, self.mean_, self.scale_ = \
-            _ridge_path.standardized_solution(sums, self.lambda_)
+        if X.shape[1] > X.shape[0]:
+            solution = _ridge_path.kernel_solution(X, Y, self.lambda_)
+        else:
+            sums = _ridge_path.fold_sums(X, Y, [np.arange(X.shape[0])])
+            solution = _ridge_path.standardized_solution(sums, self.lambda_)
+        self.coef_, self.intercept_, self.mean_, self.scale_ = solution
 
 
 class LogisticRegressionKFoldCV(_KFoldLambdaSearch):

@@ -37,11 +37,13 @@ def digits():
     return load_digits(return_X_y=True)
 
 
+@pytest.mark.parametrize("mode", ["gram", "gram-lowmem", "kernel"])
 @pytest.mark.parametrize("binary", [False, True])
-def test_ridge_path_equals_grid_search(digits, binary):
+def test_ridge_path_equals_grid_search(digits, binary, mode):
     X, y = digits
     y = (y > 4).astype(int) if binary else y
-    ours = RidgeClassifierKFoldCV(GRID, cv=FOLDS).fit(X, y)
+    ours = RidgeClassifierKFoldCV(GRID, cv=FOLDS, mode=mode).fit(X, y)
+    assert ours.mode_ == mode
     brute = _grid_search(X, y)
     np.testing.assert_allclose(ours.cv_results_["mean_test_score"],
                                brute.cv_results_["mean_test_score"][::-1], atol=1e-12)
@@ -54,6 +56,34 @@ def test_ridge_path_equals_grid_search(digits, binary):
     # The refit model is the same as the brute-force refit, in original units.
     np.testing.assert_allclose(ours.decision_function(X), brute.decision_function(X), atol=1e-9)
     np.testing.assert_array_equal(ours.predict(X), brute.predict(X))
+
+
+def test_more_features_than_samples_takes_the_kernel_form():
+    # 120 samples of 400 features (a few photos of many CNN features): "auto"
+    # picks the n x n kernel; same scores, choice and model as brute force,
+    # constant columns included (StandardScaler's scale of 1).
+    X, y = make_classification(120, 400, n_informative=20, n_classes=3, random_state=0)
+    X[:, :3] = 5.0
+    lambdas = np.logspace(-1, 4, 11)
+    ours = RidgeClassifierKFoldCV(lambdas, cv=FOLDS).fit(X, y)
+    assert ours.mode_ == "kernel"
+    brute = _grid_search(X, y, lambdas)
+    np.testing.assert_allclose(ours.cv_results_["mean_test_score"],
+                               brute.cv_results_["mean_test_score"][::-1], atol=1e-12)
+    assert ours.lambda_ == brute.best_params_["ridgeclassifier__alpha"]
+    np.testing.assert_allclose(ours.decision_function(X), brute.decision_function(X), atol=1e-8)
+    primal = RidgeClassifierKFoldCV(lambdas, cv=FOLDS, mode="gram").fit(X, y)
+    np.testing.assert_allclose(primal.coef_, ours.coef_, atol=1e-8)
+
+
+def test_auto_mode_keeps_the_fold_grams_only_while_they_fit_in_memory():
+    from l2vision.pipelines._ridge_path import choose_mode
+
+    assert choose_mode(50_000, 6_400, 5) == "gram"           # 1.6 GB of Grams
+    assert choose_mode(50_000, 16_000, 5) == "gram-lowmem"   # 10 GB: one fold at a time
+    assert choose_mode(1_000, 16_000, 5) == "kernel"
+    with pytest.raises(ValueError, match="mode"):
+        RidgeClassifierKFoldCV(mode="svd").fit(*load_digits(return_X_y=True))
 
 
 def test_ties_go_to_the_largest_lambda():
