@@ -22,6 +22,7 @@ from l2vision.features._isolation import (
 )
 from l2vision.features.base import ImageExtractor
 from l2vision.features.cache import cache_key, load_cached, save_cached
+from l2vision.features.learned import LearnedExtractor
 from l2vision.images import (
     DEFAULT_MAX_PIXELS,
     ImageReadError,
@@ -35,23 +36,18 @@ from l2vision.images import (
 __all__ = ["ImageFeatures"]
 
 
-def _featurize_batch(named, items, start, size, max_pixels, on_error, single_thread,
-                     decode_size=None, image_timeout=None):
-    """Features of one batch: ``(float32 (n, d), {global index: ImageReadError})``.
+def _decode_batch(specs, items, start, size, max_pixels, on_error, decode_size=None,
+                  image_timeout=None):
+    """Decode one batch once: ``(ok_rows, {spec: [views]}, {global index: ImageReadError})``.
 
     Each item is decoded once (a large JPEG at the reduced scale that still
-    covers ``decode_size``) and resized once per distinct canonical size;
-    every extractor then sees the view it asked for. Rows of failed images are
-    zero and reported in the error dict (``on_error="record"``), or the first
-    failure is raised (``on_error="raise"``). With ``image_timeout`` (in an
-    isolated worker only), each image's decoding ends the process after that
-    many seconds.
+    covers ``decode_size``), resized to the working ``size``, then once per
+    distinct canonical size of ``specs`` and converted to each spec's color.
+    Failed images are left out and reported (``on_error="record"``), or the
+    first failure is raised (``on_error="raise"``). With ``image_timeout`` (in
+    an isolated worker only), each image's decoding ends the process after
+    that many seconds.
     """
-    if single_thread:
-        cv2.setNumThreads(1)  # joblib already uses the cores; avoid oversubscription
-    if image_timeout:
-        capture_stderr()  # an isolated worker: C libraries' complaints go to error rows
-    specs = list(dict.fromkeys(ext._input_spec() for _, ext in named))
     views = {spec: [] for spec in specs}
     sizes = list(dict.fromkeys(spec[0] for spec in specs))
     ok_rows, errors = [], {}
@@ -77,6 +73,23 @@ def _featurize_batch(named, items, start, size, max_pixels, on_error, single_thr
             views[spec].append(view)
     if image_timeout:
         decoder_noise()  # complaints about images that decoded anyway: dropped
+    return ok_rows, views, errors
+
+
+def _featurize_batch(named, items, start, size, max_pixels, on_error, single_thread,
+                     decode_size=None, image_timeout=None):
+    """Features of one batch: ``(float32 (n, d), {global index: ImageReadError})``.
+
+    Every extractor sees the view of :func:`_decode_batch` it asked for. Rows
+    of failed images are zero and reported in the error dict.
+    """
+    if single_thread:
+        cv2.setNumThreads(1)  # joblib already uses the cores; avoid oversubscription
+    if image_timeout:
+        capture_stderr()  # an isolated worker: C libraries' complaints go to error rows
+    specs = list(dict.fromkeys(ext._input_spec() for _, ext in named))
+    ok_rows, views, errors = _decode_batch(specs, items, start, size, max_pixels, on_error,
+                                           decode_size, image_timeout)
     widths = [ext._n_features() for _, ext in named]
     out = np.zeros((len(items), sum(widths)), np.float32)
     if ok_rows:
@@ -87,6 +100,21 @@ def _featurize_batch(named, items, start, size, max_pixels, on_error, single_thr
             out[rows, column:column + width] = ext._extract(views[ext._input_spec()])
             column += width
     return out, errors
+
+
+def _decode_views(specs, images, size, max_pixels, decode_size, n_jobs, batch_size):
+    """Decoded views of the readable images for each spec (``{spec: [views]}``), in parallel.
+
+    Unreadable images are left out (``transform`` reports them).
+    """
+    starts = range(0, len(images), batch_size)
+    jobs = ((specs, list(images[s:s + batch_size]), s, size, max_pixels, "record", decode_size)
+            for s in starts)
+    if n_jobs == 1:
+        parts = [_decode_batch(*args) for args in jobs]
+    else:
+        parts = Parallel(n_jobs=n_jobs)(delayed(_decode_batch)(*args) for args in jobs)
+    return {spec: [view for _, views, _ in parts for view in views[spec]] for spec in specs}
 
 
 class ImageFeatures(TransformerMixin, BaseEstimator):
@@ -131,6 +159,12 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
         (:mod:`l2vision.features._isolation`). Same features as without.
     image_timeout : float, default=30.0
         Seconds one image may take when ``isolate`` is on.
+    fit_images : int, default=10_000
+        Extractors that learn from the images (:mod:`l2vision.features.learned`:
+        ``kmeans``, ``bovw``) are fitted in :meth:`fit` on at most this many
+        training images, a random subset drawn with ``random_state``.
+    random_state : int, default=0
+        Seed of that subset.
     reduced_decoding : bool, default=True
         When every extractor works at a known size (a CNN's input, HOG's
         window, the working ``size``), decode JPEGs at the largest of 1/2, 1/4,
@@ -144,6 +178,8 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
         Total number of columns, set by ``fit``.
     extractors_ : list
         With ``extractors="auto"``: the extractors chosen in ``fit``.
+    n_fit_images_ : int
+        Images the learned extractors were fitted on (0 when none learns).
     features_spec_, features_reason_ : str
         With ``extractors="auto"``: the registry spec chosen (e.g. ``"photo"``) and why.
 
@@ -163,7 +199,8 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
 
     def __init__(self, extractors, *, size=None, n_jobs=None, batch_size=256,
                  max_pixels=DEFAULT_MAX_PIXELS, progress=False, cache_dir=None,
-                 reduced_decoding=True, isolate=False, image_timeout=DEFAULT_TIMEOUT):
+                 reduced_decoding=True, isolate=False, image_timeout=DEFAULT_TIMEOUT,
+                 fit_images=10_000, random_state=0):
         self.extractors = extractors
         self.size = size
         self.n_jobs = n_jobs
@@ -174,6 +211,8 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
         self.reduced_decoding = reduced_decoding
         self.isolate = isolate
         self.image_timeout = image_timeout
+        self.fit_images = fit_images
+        self.random_state = random_state
 
     def __setstate__(self, state):
         # A model saved by an older l2vision lacks the parameters added since:
@@ -238,6 +277,7 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
         check_bool(self, "reduced_decoding", self.reduced_decoding)
         check_bool(self, "isolate", self.isolate)
         check_real(self, "image_timeout", self.image_timeout, low=0, low_open=True)
+        check_int(self, "fit_images", self.fit_images, low=1)
         if self.extractors == "auto" and not hasattr(self, "extractors_"):
             return
         if not (isinstance(self.extractors, (list, tuple)) and self.extractors
@@ -259,15 +299,23 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
 
     # -- scikit-learn API -------------------------------------------------------
     def fit(self, X=None, y=None):
-        """Check the parameters and record the output width.
+        """Check the parameters, fit the extractors that learn, record the output width.
 
-        No data is needed, except with ``extractors="auto"``, which chooses the
-        extractors from the sizes of (a sample of) the images ``X``
-        (:func:`~l2vision.features.auto.choose_features`).
+        Fixed extractors need no data. With ``extractors="auto"``, the
+        extractors are chosen from the sizes of (a sample of) the images ``X``
+        (:func:`~l2vision.features.auto.choose_features`). Extractors that learn
+        (``kmeans``, ``bovw``) are fitted on at most ``fit_images`` of ``X``
+        (a seeded random subset), decoded once for all of them; unreadable
+        images are left out of that fit (``transform`` raises or reports them).
 
         Returns
         -------
         self : object
+
+        Raises
+        ------
+        ValueError
+            A learned extractor and no readable image to fit it on.
         """
         self._check_params()
         if isinstance(self.extractors, str):
@@ -280,10 +328,42 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
             self.features_spec_, self.features_reason_ = choose_features(image_sequence(X))
             self.extractors_ = parse_features(self.features_spec_)
             self._check_params()
+        learners = [ext for _, ext in self._named() if isinstance(ext, LearnedExtractor)]
         for _, ext in self._named():
-            ext.fit()
+            if not isinstance(ext, LearnedExtractor):
+                ext.fit()
+        self.n_fit_images_ = 0
+        if learners:
+            self._fit_learners(learners, X)
         self.n_features_out_ = sum(ext._n_features() for _, ext in self._named())
         return self
+
+    def _fit_learners(self, learners, X) -> None:
+        """Fit the learned extractors on a seeded subset of X, each image decoded once."""
+        if X is None:
+            raise ValueError(f"{type(learners[0]).__name__} learns from the training images: "
+                             "call fit(X) with them.")
+        images = image_sequence(X)
+        if len(images) == 0:
+            raise ValueError("ImageFeatures.fit got no images to fit "
+                             f"{type(learners[0]).__name__} on.")
+        if len(images) > self.fit_images:
+            rng = np.random.default_rng(self.random_state)
+            chosen = np.sort(rng.choice(len(images), self.fit_images, replace=False))
+            images = [images[i] for i in chosen]
+        specs = list(dict.fromkeys(ext._input_spec() for ext in learners))
+        size = None if self.size is None else tuple(self.size)
+        n_jobs = min(effective_n_jobs(self.n_jobs), -(-len(images) // self.batch_size))
+        decode_size = self._decode_size([(None, e) for e in learners]) \
+            if self.reduced_decoding else None
+        views = _decode_views(specs, images, size, self.max_pixels, decode_size, n_jobs,
+                              self.batch_size)
+        if not views[specs[0]]:
+            raise ValueError(f"None of the {len(images)} images chosen to fit "
+                             f"{type(learners[0]).__name__} could be read.")
+        for ext in learners:
+            ext._fit_views(views[ext._input_spec()], progress=self.progress)
+        self.n_fit_images_ = len(views[specs[0]])
 
     def transform(self, X) -> np.ndarray:
         """Features of a sequence of images (arrays, paths or bytes, or an ImageSet).
@@ -320,7 +400,10 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
         params = {k: v for k, v in self.get_params(deep=True).items()
                   if "__" in k or k in ("size", "max_pixels", "reduced_decoding")}
         names = [(name, type(ext).__name__) for name, ext in self._named()]
-        return repr((names, sorted((k, repr(v)) for k, v in params.items())))
+        # What a learned extractor learned shapes its output as much as its parameters.
+        learned = [(name, ext._fitted_digest()) for name, ext in self._named()
+                   if isinstance(ext, LearnedExtractor)]
+        return repr((names, sorted((k, repr(v)) for k, v in params.items()), learned))
 
     def transform_with_errors(self, X) -> tuple[np.ndarray, dict[int, ImageReadError]]:
         """Like :meth:`transform`, but bad images are reported instead of raised.
@@ -336,6 +419,9 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
 
     def _run(self, images, on_error):
         check_is_fitted(self)
+        for _, ext in self._named():
+            if isinstance(ext, LearnedExtractor):
+                ext.check_fitted()
         self._check_params()
         named = [(name, ext) for name, ext in self._named()]
         size = None if self.size is None else tuple(self.size)
@@ -384,7 +470,9 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.requires_fit = self.extractors == "auto"
+        tags.requires_fit = self.extractors == "auto" or (
+            isinstance(self.extractors, (list, tuple))
+            and any(isinstance(ext, LearnedExtractor) for _, ext in self._named()))
         tags.input_tags.two_d_array = False
         return tags
 

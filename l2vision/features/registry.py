@@ -35,7 +35,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 
-from l2vision.features import auto, cnn, color, hog, texture, tiny
+from l2vision.features import auto, bovw, cnn, color, hog, kmeans, texture, tiny
 from l2vision.features.base import ImageExtractor
 from l2vision.features.color import ColorHistogram
 from l2vision.features.hog import HOG
@@ -85,6 +85,8 @@ BUILTIN: dict[str, Callable] = {
     "cnn": cnn.from_spec,
     "photo": auto.photo_spec,
     "best": best,
+    "kmeans": kmeans.from_spec,
+    "bovw": bovw.from_spec,
 }
 
 #: Not a factory: ``auto`` is resolved in ``ImageFeatures.fit`` from the training images.
