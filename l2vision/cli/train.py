@@ -103,7 +103,9 @@ def run(args) -> int:
           f"{meta['n_train']} train, {meta['n_test']} held out)")
     chosen = f" -> {meta['features_spec']} ({meta['features_choice']})" \
         if meta["features_choice"] else ""
-    print(f"features: {args.features}{chosen}; {meta['feature_names_out']} per image, "
+    learned = f" (learned from {meta['learned_on_images']} training images)" \
+        if meta["learned_on_images"] else ""
+    print(f"features: {args.features}{chosen}; {meta['feature_names_out']} per image{learned}, "
           f"extracted in {result.timings['extract_train']:.1f} s")
     lam = search["lambda"]
     alias = f"C = {1 / lam:.4g}" if args.model == "logreg" else f"alpha = {lam:.4g}"

@@ -62,7 +62,9 @@ class BagOfVisualWords(LearnedExtractor):
     step : int, default=8
         Spacing of the dense keypoint grid, in pixels.
     scales : tuple of int, default=(16,)
-        Keypoint diameters (SIFT support regions), in pixels; one grid per scale.
+        Widths in pixels of the square each descriptor's 4x4 cells cover
+        (Lazebnik et al.'s 16x16 patches); one grid per scale. (OpenCV's
+        ``KeyPoint.size`` for it is ``scale / 6``: SIFT's cells are 1.5 sizes wide.)
     grid : tuple of int, default=(1, 2, 4)
         Spatial pyramid levels of ``hist`` (ignored by ``vlad``).
     n_descriptors : int, default=100_000
@@ -152,7 +154,8 @@ class BagOfVisualWords(LearnedExtractor):
             # Keypoints whose support fits in the image; at least the centre one.
             xs = np.arange(half, max(w - half, half) + 1e-9, self.step)
             ys = np.arange(half, max(h - half, half) + 1e-9, self.step)
-            keypoints += [cv2.KeyPoint(float(x), float(y), float(scale)) for y in ys for x in xs]
+            size = scale / 6  # cells of 1.5 * size px, 4 across: scale px
+            keypoints += [cv2.KeyPoint(float(x), float(y), size) for y in ys for x in xs]
         keypoints, desc = _sift().compute(image, keypoints)
         if desc is None:
             return np.empty((0, 128), np.float32), np.empty((0, 2))

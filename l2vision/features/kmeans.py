@@ -183,8 +183,9 @@ class KMeansFeatures(LearnedExtractor):
         rows, cols = rng.integers(0, n_rows, take), rng.integers(0, n_cols, take)
         windows = sliding_window_view(stack, (self.patch_size, self.patch_size), axis=(1, 2))
         patches = self._normalized_patches(windows[which, rows, cols])  # (take, 3, p, p)
-        check_enough(self, distinct_rows(patches), self.n_clusters,
-                     f"only {distinct_rows(patches)} of the {take} sampled patches are distinct "
+        distinct = distinct_rows(patches)
+        check_enough(self, distinct, self.n_clusters,
+                     f"only {distinct} of the {take} sampled patches are distinct "
                      "(the images are nearly uniform)")
         mean = patches.mean(axis=0, dtype=np.float64)
         cov = np.cov(patches, rowvar=False, dtype=np.float64)

@@ -84,6 +84,11 @@ def train(data=None, *, features="auto", model: str = "logreg", cv: int = 5,
     Features are extracted once for the training split (and cached with
     ``cache_dir``); λ is searched on that matrix; the chosen λ is fit on the
     whole training split, and the held-out split gives the reported accuracy.
+    Extractors that learn (``kmeans``, ``bovw``) are fitted on the training
+    split only, never on held-out images; the λ search's folds then share that
+    unsupervised dictionary (the practice of Coates et al.: no labels are
+    used to learn it, so this is not label leakage, though the CV accuracy can
+    be a little optimistic next to a dictionary learned per fold).
     Then (``refit=True``) the model is fit again at that λ on the training and
     held-out images together, so the saved model learns from every labelled
     image: the reported held-out accuracy is that of the model fit on the
@@ -201,6 +206,7 @@ def train(data=None, *, features="auto", model: str = "logreg", cv: int = 5,
         or (features if isinstance(features, str) else repr(features)),
         "features_choice": getattr(extractor, "features_reason_", None),
         "feature_names_out": len(extractor.get_feature_names_out()),
+        "learned_on_images": int(getattr(extractor, "n_fit_images_", 0)),
         "model": model, "lambda": search.lambda_, "cv_accuracy": search.best_score_,
         "cv": cv, "cv_results": search_info["cv_results"], "normalize": normalize,
         "lambda_rule": lambda_rule, "lambda_1se": search.lambda_1se_,

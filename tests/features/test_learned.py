@@ -299,3 +299,17 @@ def test_extract_cli_learns_from_the_readable_images(rng, tmp_path):
     assert saved["X"].shape == (13, 32)
     assert [p.rsplit("/", 1)[-1] for p in saved["failed"]] == ["zz_truncated.jpg"]
     assert np.isfinite(saved["X"]).all() and (saved["X"][:-1] > 0).any(axis=1).all()
+
+
+def test_train_cli_says_what_the_dictionary_learned_from(rng, tmp_path, capsys):
+    from l2vision.cli import main
+
+    data = _two_class_set(rng, n=24)
+    for i, (image, label) in enumerate(zip(data.images, data.labels, strict=True)):
+        (tmp_path / "photos" / label).mkdir(parents=True, exist_ok=True)
+        write_image(tmp_path / "photos" / label / f"{i:02d}.png", image)
+    code = main(["train", str(tmp_path / "photos"), "--features", "kmeans:8", "--model", "ridge",
+                 "--cv", "3", "--test-size", "0.25", "-o", str(tmp_path / "m.joblib"), "-q"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "features: kmeans:8; 32 per image (learned from 18 training images)" in out
