@@ -88,7 +88,7 @@ def main() -> None:
         report(f"clothing10 val (defaults: auto -> {result.metadata['features_spec']}; train "
                f"{trained:.0f} s end to end, held-out {result.test_metrics['accuracy']:.2%})",
                metrics["accuracy"], 0.89, result, time.perf_counter() - start)
-    if {"cifar", "cnn", "cnn2", "cnn3"} & set(rows):
+    if {"cifar", "cnn", "cnn2", "cnn3", "kmeans", "kmeans4000", "bovw"} & set(rows):
         train_set, test_set = cifar("train"), cifar("test")
         n = train_set.n_images
         grid = n * np.logspace(-2.5, -0.5, 5)  # λ/n from 0.003 to 0.3 (C = 1/λ)

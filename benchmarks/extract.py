@@ -18,11 +18,10 @@ import argparse
 import cv2
 import numpy as np
 from _common import cifar_paths, machine, median_times, timed
+from numpy.lib.stride_tricks import sliding_window_view
 from skimage.color import rgb2hsv
 from skimage.feature import hog
 from skimage.io import imread
-
-from numpy.lib.stride_tricks import sliding_window_view
 
 from l2vision.features import HOG, ColorHistogram, ImageFeatures, KMeansFeatures
 

@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 from sklearn.cluster import MiniBatchKMeans
 
-from l2vision._validation import check_int, check_option, invalid
+from l2vision._validation import check_int, check_levels, check_option, invalid
 from l2vision.features.base import grid_cell_names
 from l2vision.features.learned import (
     LearnedExtractor,
@@ -109,10 +109,8 @@ class BagOfVisualWords(LearnedExtractor):
         check_option(self, "encoding", self.encoding, ("hist", "vlad"))
         check_int(self, "side", self.side, low=8)
         check_int(self, "step", self.step, low=1)
-        for name, value in (("scales", self.scales), ("grid", self.grid)):
-            if not (isinstance(value, (tuple, list)) and value
-                    and all(isinstance(v, int) and v >= 1 for v in value)):
-                raise invalid(self, name, "a non-empty tuple of positive ints", value)
+        check_levels(self, "scales", self.scales, example="(16, 24)")
+        check_levels(self, "grid", self.grid)
         if max(self.scales) > self.side:
             raise invalid(self, "scales", f"keypoint sizes of at most side={self.side}",
                           self.scales)

@@ -37,7 +37,14 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from sklearn.cluster import MiniBatchKMeans
 
-from l2vision._validation import check_bool, check_int, check_pair, check_real, invalid
+from l2vision._validation import (
+    check_bool,
+    check_int,
+    check_levels,
+    check_pair,
+    check_real,
+    invalid,
+)
 from l2vision.features.base import grid_cell_names, grid_cells
 from l2vision.features.learned import (
     LearnedExtractor,
@@ -137,9 +144,7 @@ class KMeansFeatures(LearnedExtractor):
         check_int(self, "n_patches", self.n_patches, low=1)
         check_real(self, "normalize_eps", self.normalize_eps, low=0)
         check_real(self, "whiten_eps", self.whiten_eps, low=0, low_open=True)
-        if not (isinstance(self.grid, (tuple, list)) and self.grid
-                and all(isinstance(g, int) and g >= 1 for g in self.grid)):
-            raise invalid(self, "grid", "a non-empty tuple of positive ints, e.g. (2,)", self.grid)
+        check_levels(self, "grid", self.grid, example="(2,)")
         check_int(self, "max_iter", self.max_iter, low=1)
         check_bool(self, "flip_average", self.flip_average)
         check_int(self, "max_block_mb", self.max_block_mb, low=1)

@@ -1,4 +1,4 @@
-"""Extractors that learn (k-means features, bag of visual words): contract, driver, cache, bad input."""
+"""Extractors that learn (k-means features, bag of words): contract, driver, cache, bad input."""
 
 from __future__ import annotations
 
@@ -94,8 +94,9 @@ def _triangle_reference(km: KMeansFeatures, image: np.ndarray) -> np.ndarray:
             codes[r, c] = np.maximum(0, z.mean() - z)
     # Quadrants: rows and columns split at round(rows / 2).
     half_r, half_c = round(rows / 2), round(cols / 2)
-    return np.concatenate([codes[:half_r, :half_c].sum((0, 1)), codes[:half_r, half_c:].sum((0, 1)),
-                           codes[half_r:, :half_c].sum((0, 1)), codes[half_r:, half_c:].sum((0, 1))])
+    quadrants = [codes[:half_r, :half_c], codes[:half_r, half_c:], codes[half_r:, :half_c],
+                 codes[half_r:, half_c:]]
+    return np.concatenate([q.sum((0, 1)) for q in quadrants])
 
 
 def test_kmeans_encoding_equals_the_plain_recipe(images, rng):
