@@ -255,8 +255,10 @@ def builtin_classes() -> list[str]:
 
     Examples
     --------
-    >>> builtin_classes()
+    >>> builtin_classes()[:5]
     ['HOG', 'ColorHistogram', 'LBP', 'TinyImage', 'CNNEmbedding']
+    >>> builtin_classes()[5:]
+    ['KMeansFeatures', 'BagOfVisualWords']
     """
     names = []
     for name, factory in BUILTIN.items():
