@@ -82,3 +82,23 @@ def test_c_library_complaints_go_to_the_error_row_not_the_terminal(folder_and_mo
     row = [r for r in csv.DictReader(io.StringIO(done.stdout)) if r["path"].endswith("z_crc.png")]
     assert row[0]["error"] == ("cannot be decoded as PNG (corrupt or truncated data) "
                                "(libpng error: IHDR: CRC error)")
+
+
+def test_isolated_decoding_after_joblib_parallel_with_a_large_extractor():
+    # joblib.Parallel memory-maps arrays over 1 MB through reducers installed on
+    # the shared loky executor and removes their folder after its call; the
+    # isolated path must not send an extractor holding a large learned array
+    # through them ("Could not pickle the task", found with a 4,000-centroid
+    # k-means dictionary in evaluate after training).
+    from l2vision.features import ImageFeatures, TinyImage
+
+    images = [np.full((16, 16, 3), i, np.uint8) for i in range(64)]
+    tiny = TinyImage()
+    tiny.dictionary_ = np.random.default_rng(0).random(400_000)  # 3.2 MB
+    features = ImageFeatures([tiny], n_jobs=2, batch_size=8).fit()
+    expected = features.transform(images)                      # joblib.Parallel
+    isolated, errors = features.set_params(isolate=True).transform_with_errors(images)
+    assert errors == {}
+    np.testing.assert_array_equal(isolated, expected)
+    again = features.set_params(isolate=False).transform(images)  # and back
+    np.testing.assert_array_equal(again, expected)

@@ -110,10 +110,29 @@ def _reason(exc: BaseException, timeout: float) -> str:
     return f"the decoder's worker process died ({type(exc).__name__})"
 
 
-def _executor(workers: int):
-    from joblib.externals.loky import get_reusable_executor
+#: The isolated decoding's own executor (see :func:`_executor`).
+_OWN_EXECUTOR: list = [None]
 
-    return get_reusable_executor(max_workers=workers, reuse=True)
+
+def _executor(workers: int):
+    """A loky process pool of our own, made again when broken, shut down or resized.
+
+    Not loky's reusable executor: ``joblib.Parallel`` shares that one and
+    installs reducers that memory-map arrays over 1 MB into a temporary folder
+    it removes when its call ends, so a task submitted afterwards (an extractor
+    holding a large learned dictionary) failed with "Could not pickle the
+    task"; and replacing the shared executor breaks joblib's next call. Idle
+    workers exit after a minute.
+    """
+    from joblib.externals.loky import ProcessPoolExecutor
+
+    executor = _OWN_EXECUTOR[0]
+    if executor is None or executor._flags.broken or executor._flags.shutdown \
+            or executor._max_workers != workers:
+        if executor is not None:
+            executor.shutdown(wait=False, kill_workers=True)
+        executor = _OWN_EXECUTOR[0] = ProcessPoolExecutor(max_workers=workers, timeout=60)
+    return executor
 
 
 def _broken_types():
