@@ -148,7 +148,7 @@ def run_isolated(function, batches: list, workers: int, timeout: float, make_err
     """Yield ``function(*args)`` for each ``args`` of ``batches``, in order, in workers.
 
     ``args[1]`` is the batch's list of items and ``args[2]`` its start index
-    (as in the driver's ``_featurize_batch``). When a worker dies, the batches
+    (as in ``_batches._featurize_batch``). When a worker dies, the batches
     then in flight are retried one item at a time in a fresh worker, and
     ``make_error(index, item, reason)`` builds the error of the item that
     killed it. Results are ``(features, {index: error})`` pairs.

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
-import l2vision.features.driver as driver
 from l2vision.datasets import load_image_folder
 from l2vision.features import HOG, LBP, ColorHistogram, ImageFeatures, TinyImage
 from l2vision.images import ImageReadError
@@ -28,9 +27,11 @@ def test_equals_the_concatenation_of_the_extractors(paths):
 
 
 def test_each_image_is_decoded_once(paths, monkeypatch):
+    from l2vision.features import _batches  # where a batch is decoded
+
     calls = []
-    real = driver.as_image
-    monkeypatch.setattr(driver, "as_image",
+    real = _batches.as_image
+    monkeypatch.setattr(_batches, "as_image",
                         lambda item, **kw: calls.append(item) or real(item, **kw))
     ImageFeatures([HOG(), ColorHistogram(), LBP(), TinyImage()], n_jobs=1).transform(paths)
     assert calls == paths
