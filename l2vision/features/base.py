@@ -118,14 +118,16 @@ class ImageExtractor(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         self._check_params()
-        spec = self._input_spec()
-        views = [
-            prepare_view(as_image(item, name=f"X[{i}]", max_pixels=DEFAULT_MAX_PIXELS), spec)
-            for i, item in enumerate(image_sequence(X))
-        ]
+        views = self._prepared_views(X)
         if not views:
             return np.empty((0, self._n_features()), np.float32)
         return self._extract(views)
+
+    def _prepared_views(self, X) -> list[np.ndarray]:
+        """Each image of ``X`` read, checked and converted to ``_input_spec`` (bad ones named)."""
+        spec = self._input_spec()
+        return [prepare_view(as_image(item, name=f"X[{i}]", max_pixels=DEFAULT_MAX_PIXELS), spec)
+                for i, item in enumerate(image_sequence(X))]
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         """Names of the output columns, as an object array of str."""

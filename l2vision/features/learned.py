@@ -20,8 +20,7 @@ import numpy as np
 from sklearn.cluster import MiniBatchKMeans
 from sklearn.utils.validation import check_is_fitted
 
-from l2vision.features.base import ImageExtractor, prepare_view
-from l2vision.images import DEFAULT_MAX_PIXELS, as_image, image_sequence
+from l2vision.features.base import ImageExtractor
 
 __all__ = ["LearnedExtractor", "check_enough", "distinct_rows", "run_minibatch_kmeans"]
 
@@ -61,16 +60,14 @@ class LearnedExtractor(ImageExtractor):
         if X is None:
             raise ValueError(f"{type(self).__name__} learns from the training images: "
                              "call fit(images).")
-        spec = self._input_spec()
-        views = [prepare_view(as_image(item, name=f"X[{i}]", max_pixels=DEFAULT_MAX_PIXELS),
-                              spec) for i, item in enumerate(image_sequence(X))]
+        views = self._prepared_views(X)
         if not views:
             raise ValueError(f"{type(self).__name__}.fit got no images.")
         return self._fit_views(views)
 
     def _fit_views(self, views: list[np.ndarray], progress: bool = False):
         """Fit on prepared views (what the driver calls) and record the output width."""
-        self._check_params()
+        self._check_params()  # the driver calls this directly
         self._fit(views, progress=progress)
         self.n_features_out_ = self._n_features()
         return self
