@@ -44,7 +44,10 @@ def mutated(draw):
     return bytes(data)
 
 
-@settings(max_examples=2000, deadline=10_000, derandomize=True, database=None,
+# No deadline: a mutated PNG declaring tens of megapixels legitimately takes
+# seconds to decode, more on a busy machine (a 10 s deadline failed CI-like runs
+# under load); timing belongs to benchmarks/fuzz.py, not to a test.
+@settings(max_examples=2000, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(mutated())
 def test_a_mutated_file_gives_an_image_or_a_clear_error(data):
