@@ -25,6 +25,8 @@ from l2vision.features import HOG, LBP, CNNEmbedding, ColorHistogram, ImageFeatu
 from l2vision.images import ImageNotFoundError, ImageReadError, read_image
 from l2vision.pipelines import make_pipeline
 from l2vision.pipelines.persist import load, save
+from l2vision.pipelines.robustness import robustness
+from l2vision.pipelines.study import study
 from l2vision.pipelines.train import train
 from l2vision.scoring import predict_paths, score_files
 
@@ -47,7 +49,9 @@ __all__ = [
     "make_pipeline",
     "predict_paths",
     "read_image",
+    "robustness",
     "save",
     "score_files",
+    "study",
     "train",
 ]

@@ -51,7 +51,7 @@ import cv2
 import numpy as np
 
 __all__ = ["CORRUPTIONS", "FAMILIES", "SEVERITIES", "corrupt", "corruption_rng",
-           "parse_corruptions", "parse_severities"]
+           "parse_augmentations", "parse_corruptions", "parse_severities"]
 
 #: Valid severities; 0 is the identity.
 SEVERITIES = (1, 2, 3, 4, 5)
@@ -397,3 +397,30 @@ def parse_severities(spec: str | int | list | tuple) -> list[int]:
     if bad or not items:
         raise ValueError(f"severities must be in 1-5 (e.g. '1-5' or '1,3,5'); got {spec!r}")
     return sorted(set(int(s) for s in items))
+
+
+def parse_augmentations(spec: str | list | tuple | None) -> list[tuple[str, int]]:
+    """Training augmentations: ``"flip,crop"`` or ``"crop:2,rotate:1"`` as ``(name, severity)``.
+
+    Each names a corruption; the severity defaults to 1 (a mild change that
+    keeps the label). None or ``""`` is no augmentation.
+
+    Examples
+    --------
+    >>> parse_augmentations("flip,crop:2")
+    [('flip', 1), ('crop', 2)]
+    """
+    if spec is None:
+        return []
+    items = spec.split(",") if isinstance(spec, str) else list(spec)
+    out = []
+    for item in (str(i).strip() for i in items):
+        if not item:
+            continue
+        name, _, level = item.partition(":")
+        _lookup(name)
+        severity = parse_severities(level) if level else [1]
+        if len(severity) != 1:
+            raise ValueError(f"augmentation {item!r}: one severity per augmentation, e.g. crop:2")
+        out.append((name, severity[0]))
+    return list(dict.fromkeys(out))

@@ -149,7 +149,7 @@ def _embed(png: Path) -> str:
 
 def write_report(directory: str | os.PathLike, metrics: dict, *, search: dict | None = None,
                  title: str = "l2vision report", details: dict | None = None,
-                 predictions: list[dict] | None = None) -> Path:
+                 predictions: list[dict] | None = None, robustness: dict | None = None) -> Path:
     """Write ``metrics.json``, the PNG figures and a self-contained ``report.html``.
 
     Parameters
@@ -167,6 +167,10 @@ def write_report(directory: str | os.PathLike, metrics: dict, *, search: dict | 
         ``{"image", "true", "predicted", "score"}`` per evaluated image (from
         :func:`~l2vision.pipelines.evaluate.evaluate_images` with
         ``keep_predictions=True``): the gallery's source.
+    robustness : dict or None, default=None
+        From :func:`~l2vision.pipelines.robustness.robustness`: also writes
+        ``robustness.json``, ``robustness_heatmap.png``, ``robustness_severity.png``
+        and a section of the report.
 
     Returns
     -------
@@ -189,6 +193,18 @@ def write_report(directory: str | os.PathLike, metrics: dict, *, search: dict | 
                                             directory / "lambda_curve.png",
                                             model=f"({search.get('model', '')})",
                                             lambda_1se=search.get("lambda_1se")))
+    section = ""
+    if robustness:
+        from l2vision.report_robustness import (
+            plot_robustness_curves,
+            plot_robustness_heatmap,
+            robustness_section,
+        )
+
+        (directory / "robustness.json").write_text(json.dumps(robustness, indent=2))
+        section = robustness_section(robustness, [
+            plot_robustness_heatmap(robustness, directory / "robustness_heatmap.png"),
+            plot_robustness_curves(robustness, directory / "robustness_severity.png")], _embed)
     rows = {"images evaluated": metrics["n_samples"], "accuracy": f"{metrics['accuracy']:.2%}",
             "balanced accuracy": f"{metrics['balanced_accuracy']:.2%}", **(details or {})}
     summary = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
@@ -207,6 +223,7 @@ figure.wrong figcaption{{color:#b00}}</style></head><body>
 <h1>{html.escape(title)}</h1>
 <table>{summary}</table>
 {"".join(f"<p>{_embed(f)}</p>" for f in figures)}
+{section}
 <h2>Per class</h2>
 <table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>
 {per_class}</table>

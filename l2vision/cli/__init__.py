@@ -1,4 +1,4 @@
-"""The ``l2vision`` command: train, evaluate, score, extract, features, models.
+"""The ``l2vision`` command: train, evaluate, score, extract, features, models, robustness, study.
 
 Each command lives in its own module with ``add_parser(subparsers)`` and
 ``run(args) -> int``; this module builds the parser and turns errors into one
@@ -20,9 +20,9 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_SOME_FAILED = 0, 1, 2, 3
 
 
 def _commands():
-    from l2vision.cli import evaluate, extract, features, models, score, train
+    from l2vision.cli import evaluate, extract, features, models, robustness, score, study, train
 
-    return [train, evaluate, score, extract, features, models]
+    return [train, evaluate, score, extract, features, models, robustness, study]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -55,6 +55,10 @@ def add_parser(subparsers, common) -> None:
     g.add_argument("--test-size", type=float, default=0.2,
                    help="fraction held out for the reported accuracy (default 0.2; 0: none)")
     g.add_argument("--seed", type=int, default=0, help="seed of the split and folds (default 0)")
+    g.add_argument("--augment", default=None, metavar="LIST",
+                   help="add corrupted copies of the training images, e.g. flip,crop or crop:2 "
+                        "(corruptions of 'l2vision robustness'; severity 1 by default); the "
+                        "lambda search keeps an image's copies in one fold")
     g.add_argument("--no-refit", dest="refit", action="store_false",
                    help="keep the model fit on the training split (by default, after the "
                         "held-out evaluation it is fit again at the chosen lambda on all images)")
@@ -97,10 +101,12 @@ def run(args) -> int:
                    lambdas=args.lambdas, size=args.size, test_size=args.test_size,
                    normalize=args.normalize, cache_dir=args.cache, n_jobs=args.n_jobs,
                    seed=args.seed, progress=show_progress(args), refit=args.refit,
-                   lambda_rule=args.lambda_rule)
+                   lambda_rule=args.lambda_rule, augment=args.augment)
     meta, search = result.metadata, result.search
     print(f"data: {images.source} ({images.n_images} images, {len(meta['classes'])} classes; "
           f"{meta['n_train']} train, {meta['n_test']} held out)")
+    if meta["augment"]:
+        print(f"augmented: {', '.join(meta['augment'])}: {meta['n_train_rows']} training rows")
     chosen = f" -> {meta['features_spec']} ({meta['features_choice']})" \
         if meta["features_choice"] else ""
     learned = f" (learned from {meta['learned_on_images']} training images)" \

@@ -13,7 +13,7 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.model_selection import StratifiedKFold, check_cv
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, check_cv
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -94,12 +94,14 @@ class _KFoldLambdaSearch(ClassifierMixin, BaseEstimator):
                              f"classifier; got 1 class, {str(classes[0])!r}.")
         return X, y, classes, y_index
 
-    def _folds(self, X, y) -> list[np.ndarray]:
+    def _folds(self, X, y, groups=None) -> list[np.ndarray]:
+        """Test rows of each fold; with ``groups``, the rows of one group share a fold."""
         cv = self.cv
         if isinstance(cv, Integral):
-            cv = StratifiedKFold(cv, shuffle=True, random_state=self.random_state)
+            splitter = StratifiedKFold if groups is None else StratifiedGroupKFold
+            cv = splitter(cv, shuffle=True, random_state=self.random_state)
         cv = check_cv(cv, y, classifier=True)
-        return [test for _, test in cv.split(X, y)]
+        return [test for _, test in cv.split(X, y, groups)]
 
     def _select(self, lambdas, scores) -> None:
         """Record the CV table and the best λ; ties go to the largest λ (the simplest model).

@@ -61,7 +61,7 @@ import numpy as np
 import scipy.linalg
 
 __all__ = ["MODES", "FoldSums", "choose_mode", "fold_sums", "fold_scores", "kernel_fold_scores",
-           "kernel_solution", "standardized_solution", "scale_from_var"]
+           "kernel_solution", "path_solutions", "standardized_solution", "scale_from_var"]
 
 #: The ways to run the path (``RidgeClassifierKFoldCV(mode=...)``).
 MODES = ("auto", "gram", "gram-lowmem", "kernel")
@@ -258,3 +258,39 @@ def kernel_solution(X, Y, lam: float):
     coef = (w / scale[:, None]).T
     intercept = ybar - coef @ mean
     return coef, intercept, mean, scale
+
+
+def _inverse_shift(e: np.ndarray, lambdas: np.ndarray) -> np.ndarray:
+    """``1 / (e + λ)`` for every λ (L, r); at λ = 0, the pseudo-inverse (0 on null directions)."""
+    shifted = e[None, :] + lambdas[:, None]
+    null = shifted <= np.finfo(np.float64).eps * max(float(e.max(initial=0)), 1.0) * len(e)
+    return np.where(null, 0.0, 1.0 / np.where(null, 1.0, shifted))
+
+
+def path_solutions(X, Y, lambdas):
+    """Standardized ridge on all rows of X at every λ, from one eigendecomposition.
+
+    ``λ = 0`` gives the minimum-norm least-squares solution (no penalty).
+    Returns ``(coef (L, K, d), intercept (L, K))`` in the units of X; the
+    Gram form when n >= d, the kernel form otherwise.
+    """
+    lambdas = np.asarray(lambdas, dtype=np.float64)
+    if X.shape[1] > X.shape[0]:
+        Z, mean, scale = _standardized_rows(X, np.arange(X.shape[0]))
+        ybar = Y.mean(axis=0, dtype=np.float64)
+        e, U = _kernel_eigen(Z)
+        Q = U.T @ (Y - ybar)                                          # (n, K)
+        inverse = _inverse_shift(e, lambdas)                          # (L, n)
+        alpha = np.einsum("nr,lr,rk->lnk", U, inverse, Q)             # (L, n, K)
+        w = np.einsum("nd,lnk->lkd", Z.astype(np.float64), alpha)     # standardized units
+    else:
+        sums = fold_sums(X, Y, [np.arange(X.shape[0])])
+        S, b, mu, scale, ybar = _standardize(*sums.training(None))
+        e, V = scipy.linalg.eigh(S, driver="evd", check_finite=False)
+        e = np.maximum(e, 0)
+        Q = V.T @ b                                                   # (d, K)
+        w = np.einsum("dr,lr,rk->lkd", V, _inverse_shift(e, lambdas), Q)
+        mean = sums.center + mu
+    coef = w / scale[None, None, :]
+    intercept = ybar[None, :] - coef @ mean
+    return coef, intercept

@@ -123,8 +123,17 @@ class RidgeClassifierKFoldCV(_KFoldLambdaSearch):
         self.progress = progress
         self.mode = mode
 
-    def fit(self, X, y):
+    def fit(self, X, y, groups=None):
         """Search λ on ``X`` (n_samples, n_features) and refit on all rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        groups : array-like of shape (n_samples,) or None, default=None
+            Rows of one group never straddle a training and a test fold
+            (``StratifiedGroupKFold`` for an int ``cv``; passed to a splitter's
+            ``split``): the augmented copies of one image, for instance.
 
         Returns
         -------
@@ -135,7 +144,7 @@ class RidgeClassifierKFoldCV(_KFoldLambdaSearch):
         X, y, self.classes_, y_index = self._validate(X, y)
         binary = len(self.classes_) == 2
         Y = _targets(y_index, len(self.classes_)).astype(X.dtype)
-        folds = self._folds(X, y)
+        folds = self._folds(X, y, groups)
         self.mode_ = self.mode if self.mode != "auto" else \
             _ridge_path.choose_mode(X.shape[0], X.shape[1], len(folds))
         sums = None if self.mode_ == "kernel" else \
@@ -294,8 +303,17 @@ class LogisticRegressionKFoldCV(_KFoldLambdaSearch):
             check_int(self, "patience", self.patience, low=1, optional=True,
                       fix="Or 'auto'.")
 
-    def fit(self, X, y):
+    def fit(self, X, y, groups=None):
         """Search λ on ``X`` (n_samples, n_features) and refit on all rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        groups : array-like of shape (n_samples,) or None, default=None
+            Rows of one group never straddle a training and a test fold
+            (``StratifiedGroupKFold`` for an int ``cv``; passed to a splitter's
+            ``split``): the augmented copies of one image, for instance.
 
         Returns
         -------
@@ -305,7 +323,7 @@ class LogisticRegressionKFoldCV(_KFoldLambdaSearch):
 
         self._check_params()
         X, y, self.classes_, y_index = self._validate(X, y)
-        folds = self._folds(X, y)
+        folds = self._folds(X, y, groups)
         everything = np.arange(X.shape[0])
         patience = self.patience if self.patience != "auto" else \
             (None if X.size <= _WHOLE_GRID_SIZE else 3)

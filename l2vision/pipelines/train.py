@@ -12,11 +12,12 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
 from l2vision._validation import check_int, check_option, check_real
+from l2vision.corruptions import parse_augmentations
 from l2vision.datasets import DatasetError, ImageSet, load_dataset
 from l2vision.pipelines.build import ESTIMATORS, make_pipeline, using_params
 from l2vision.pipelines.evaluate import class_scores, classification_metrics
 
-__all__ = ["TrainResult", "check_trainable", "fingerprint", "train"]
+__all__ = ["TrainResult", "check_trainable", "fingerprint", "split_images", "train"]
 
 
 @dataclass
@@ -75,10 +76,33 @@ def check_trainable(images: ImageSet, *, cv: int, test_size: float) -> None:
             "(add images, or lower cv or test_size)")
 
 
+def split_images(images: ImageSet, test_size: float, seed: int) -> tuple[ImageSet, ImageSet]:
+    """The stratified ``(training, held-out)`` split of :func:`train` (held-out empty at 0)."""
+    indices = np.arange(images.n_images)
+    if not test_size:
+        return images, images.subset(indices[:0])
+    train_idx, test_idx = train_test_split(indices, test_size=test_size, stratify=images.labels,
+                                           random_state=seed)
+    return images.subset(np.sort(train_idx)), images.subset(np.sort(test_idx))
+
+
+def _augmented(extractor, train_set: ImageSet, X, augmentations, seed, n_jobs, progress):
+    """Rows of the training images and of their corrupted copies; labels; image of each row."""
+    from l2vision.pipelines.robustness import corrupted_predictions, features_only
+
+    _, copies, _ = corrupted_predictions(extractor, features_only, train_set.images,
+                                         augmentations, seed=seed, n_jobs=n_jobs,
+                                         progress=progress)
+    blocks = [X] + [copies[a] for a in augmentations]
+    repeat = len(blocks)
+    return (np.vstack(blocks), np.tile(np.asarray(train_set.labels), repeat),
+            np.tile(np.arange(len(X)), repeat))
+
+
 def train(data=None, *, features="auto", model: str = "logreg", cv: int = 5,
           lambdas=None, size=None, test_size: float = 0.2, normalize: str | None = None,
           cache_dir=None, n_jobs=None, seed: int = 0, progress: bool = False,
-          refit: bool = True, lambda_rule: str = "best") -> TrainResult:
+          refit: bool = True, lambda_rule: str = "best", augment=None) -> TrainResult:
     """Train an image classifier with λ chosen by cross-validation.
 
     Features are extracted once for the training split (and cached with
@@ -124,6 +148,14 @@ def train(data=None, *, features="auto", model: str = "logreg", cv: int = 5,
         all images (no effect with ``test_size=0``).
     lambda_rule : {"best", "1se"}, default="best"
         The best mean CV accuracy, or the largest λ within one standard error of it.
+    augment : str, list or None, default=None
+        Training augmentation: corruptions of :mod:`l2vision.corruptions`
+        (``"flip,crop"``, ``"crop:2"``; severity 1 by default). Each adds one
+        corrupted copy of every training image (a seeded, per-image draw) to
+        the rows the model learns from. The λ search keeps all copies of an
+        image in the same fold (``StratifiedGroupKFold``), so no image is
+        scored by a model that saw a copy of it; held-out images are never
+        augmented.
 
     Returns
     -------
@@ -145,15 +177,10 @@ def train(data=None, *, features="auto", model: str = "logreg", cv: int = 5,
     check_option("train", "model", model, ESTIMATORS)
     check_int("train", "cv", cv, low=2)
     check_real("train", "test_size", test_size, low=0, high=1, high_open=True)
+    augmentations = parse_augmentations(augment)
     images = data if isinstance(data, ImageSet) else load_dataset(data)
     check_trainable(images, cv=cv, test_size=test_size)
-    indices = np.arange(images.n_images)
-    if test_size:
-        train_idx, test_idx = train_test_split(indices, test_size=test_size,
-                                               stratify=images.labels, random_state=seed)
-    else:
-        train_idx, test_idx = indices, indices[:0]
-    train_set, test_set = images.subset(np.sort(train_idx)), images.subset(np.sort(test_idx))
+    train_set, test_set = split_images(images, test_size, seed)
 
     pipeline = make_pipeline(features, model, lambdas=lambdas, cv=cv, normalize=normalize,
                              random_state=seed, n_jobs=n_jobs, size=size, progress=progress,
@@ -163,11 +190,14 @@ def train(data=None, *, features="auto", model: str = "logreg", cv: int = 5,
     timings = {}
     start = time.perf_counter()
     X = extractor.fit_transform(train_set.images)
+    y, groups = np.asarray(train_set.labels), None
+    if augmentations:
+        X, y, groups = _augmented(extractor, train_set, X, augmentations, seed, n_jobs, progress)
     timings["extract_train"] = time.perf_counter() - start
     if normalize == "l2":
         X = pipeline.named_steps["normalize"].fit_transform(X)
     start = time.perf_counter()
-    search.fit(X, train_set.labels)
+    search.fit(X, y, groups=groups)
     timings["search"] = time.perf_counter() - start
     # The saved model extracts without the training machine's cache, quietly, serially.
     extractor.set_params(cache_dir=None, progress=False, n_jobs=None)
@@ -190,8 +220,7 @@ def train(data=None, *, features="auto", model: str = "logreg", cv: int = 5,
         if refit:
             # The held-out rows measured the model; the one to ship learns from them too.
             start = time.perf_counter()
-            search.refit_on(np.vstack([X, X_test]),
-                            np.concatenate([train_set.labels, test_set.labels]))
+            search.refit_on(np.vstack([X, X_test]), np.concatenate([y, test_set.labels]))
             timings["refit"] = time.perf_counter() - start
 
     search_info = {"model": model, "lambda": search.lambda_, "best_score": search.best_score_,
@@ -214,5 +243,7 @@ def train(data=None, *, features="auto", model: str = "logreg", cv: int = 5,
         "n_test": int(test_set.n_images), "train_fingerprint": fingerprint(train_set),
         "refit_on_all": bool(refit and test_set.n_images),
         "seed": seed, "test_accuracy": test_metrics and test_metrics["accuracy"],
+        "augment": [f"{name}:{severity}" for name, severity in augmentations],
+        "n_train_rows": int(len(y)),
     }
     return TrainResult(pipeline, metadata, test_metrics, search_info, timings, predictions)

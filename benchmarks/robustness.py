@@ -1,0 +1,152 @@
+"""Robustness to corruptions and the λ study on CIFAR-10: the README's figures.
+
+Run: ``python benchmarks/robustness.py [--rows hand,cnn] [--out DIR]``. Prints,
+asserts nothing; writes each row's ``robustness.json``, ``study.json`` and
+``study.png`` under ``--out``.
+
+Rows:
+- hand: ``hog,color`` + ridge (λ by 5-fold CV) trained on the 50,000 training
+  images; ``robustness`` on the 10,000 test images, every corruption at
+  severities 1-5; then the time of one corruption pass against one clean pass
+  (the same engine with the clean condition only) and against
+  ``evaluate_images`` (target: a corruption pass <= 1.3x a clean evaluation
+  pass); then ``study`` (train -> test, every corruption at severities 1-5,
+  L2 path, L1 and elastic-net at 3 λ, no penalty).
+- cnn: the MobileNet V2 embedding (``cnn:mobilenet_v2_1.0``, bundled) + ridge,
+  trained on 10,000 training images (--cnn-train), robustness on 1,000 test
+  images (--cnn-test) at severities 1-5; the study on the same images at
+  severity 3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from _common import cifar_paths, machine
+
+from l2vision.datasets import ImageSet
+from l2vision.pipelines.build import split_pipeline
+from l2vision.pipelines.evaluate import evaluate_images
+from l2vision.pipelines.robustness import CLEAN, ModelHead, corrupted_predictions, robustness
+from l2vision.pipelines.study import study
+from l2vision.pipelines.train import train
+from l2vision.report_robustness import plot_robustness_heatmap, plot_study
+
+
+def cifar(split: str, limit: int | None = None) -> ImageSet:
+    paths, labels = cifar_paths(split, limit)
+    return ImageSet(paths, np.asarray(labels, dtype=object), tuple(sorted(set(labels))),
+                    f"cifar10/{split}")
+
+
+def show_robustness(name: str, result: dict) -> None:
+    print(f"{name}: clean {result['clean_accuracy']:.2%}, mean corruption accuracy "
+          f"{result['mean_corruption_accuracy']:.2%}, relative robustness "
+          f"{result['relative_robustness']:.3f} ({result['n_images']} images)")
+    print("  per corruption: " + ", ".join(f"{k} {v:.1%}" for k, v in
+                                           result["per_corruption"].items()))
+    print("  per severity: " + ", ".join(f"{k}: {v:.1%}" for k, v in
+                                         result["per_severity"].items()), flush=True)
+
+
+def show_study(name: str, result: dict) -> None:
+    s = result["summary"]
+    print(f"{name} study: chosen λ {result['chosen_lambda']:.4g}: clean "
+          f"{result['chosen']['clean_accuracy']:.2%}, corrupted "
+          f"{result['chosen']['corrupted_accuracy']:.2%}; best clean {s['best_clean_accuracy']:.2%}"
+          f" at λ {s['best_clean_lambda']:.4g}; best corrupted {s['best_corrupted_accuracy']:.2%}"
+          f" at λ {s['best_corrupted_lambda']:.4g}; relative robustness "
+          f"{s['relative_robustness_range'][0]:.3f}-{s['relative_robustness_range'][1]:.3f}, "
+          f"rank correlation with λ {s['lambda_vs_relative_robustness_spearman']:+.2f}")
+    for row in result["l2_path"][::3]:
+        print(f"  λ {row['lambda']:10.4g}: clean {row['clean_accuracy']:.2%}, corrupted "
+              f"{row['corrupted_accuracy']:.2%}")
+    for penalty, rows in result["penalties"].items():
+        print(f"  {penalty}: " + "; ".join(
+            f"λ {r['lambda']:.3g} clean {r['clean_accuracy']:.2%} corrupted "
+            f"{r['corrupted_accuracy']:.2%}{'' if r.get('converged', True) else ' (not converged)'}"
+            for r in rows))
+    print(f"  timings: {', '.join(f'{k} {v:.0f} s' for k, v in result['timings'].items())}",
+          flush=True)
+
+
+def save(out: Path, name: str, rob: dict | None, stu: dict | None) -> None:
+    folder = out / name
+    folder.mkdir(parents=True, exist_ok=True)
+    if rob:
+        (folder / "robustness.json").write_text(json.dumps(rob, indent=2))
+        plot_robustness_heatmap(rob, folder / "robustness_heatmap.png")
+    if stu:
+        (folder / "study.json").write_text(json.dumps(stu, indent=2))
+        plot_study(stu, folder / "study.png")
+
+
+def pass_times(model, images: ImageSet, n_conditions: int, seconds: float) -> None:
+    """One clean pass of the engine, one evaluate_images, against the corruption passes."""
+    features, head = split_pipeline(model)
+    start = time.perf_counter()
+    corrupted_predictions(features, ModelHead(head), images.images, [CLEAN], n_jobs=2)
+    clean = time.perf_counter() - start
+    start = time.perf_counter()
+    evaluate_images(model, images, n_jobs=2)
+    evaluate = time.perf_counter() - start
+    per = (seconds - clean) / n_conditions
+    print(f"  time: robustness {seconds:.0f} s for {n_conditions} corrupted passes + 1 clean; "
+          f"one corruption pass {per:.2f} s vs one clean pass {clean:.2f} s: "
+          f"{per / clean:.2f}x; vs evaluate_images {evaluate:.2f} s: {per / evaluate:.2f}x "
+          "(target <= 1.3x)", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", default="hand,cnn")
+    parser.add_argument("--out", type=Path, default=Path("/tmp/l2vision-bench-robustness"))
+    parser.add_argument("--cache", default="/tmp/l2vision-bench-cache")
+    parser.add_argument("--cnn-train", type=int, default=10_000)
+    parser.add_argument("--cnn-test", type=int, default=1_000)
+    args = parser.parse_args()
+    print(machine(), flush=True)
+    rows = args.rows.split(",")
+    if "hand" in rows:
+        train_set, test_set = cifar("train"), cifar("test")
+        start = time.perf_counter()
+        result = train(train_set, features="hog,color", model="ridge", test_size=0,
+                       cache_dir=args.cache, n_jobs=2)
+        print(f"hand: hog,color + ridge, λ {result.search['lambda']:.4g}, trained in "
+              f"{time.perf_counter() - start:.0f} s", flush=True)
+        start = time.perf_counter()
+        rob = robustness(result.model, test_set, n_jobs=2)
+        seconds = time.perf_counter() - start
+        show_robustness("hand", rob)
+        pass_times(result.model, test_set, 75, seconds)
+        stu = study(train_set, test_data=test_set, features="hog,color", model="ridge",
+                    penalty_points=3, penalty_max_iter=30, n_jobs=2, cache_dir=args.cache)
+        show_study("hand", stu)
+        save(args.out, "hand", rob, stu)
+    if "cnn" in rows:
+        train_set, test_set = cifar("train", args.cnn_train), cifar("test", args.cnn_test)
+        spec = "cnn:mobilenet_v2_1.0"
+        start = time.perf_counter()
+        result = train(train_set, features=spec, model="ridge", test_size=0,
+                       cache_dir=args.cache, n_jobs=2)
+        print(f"cnn: {spec} + ridge on {train_set.n_images} images, λ "
+              f"{result.search['lambda']:.4g}, trained in {time.perf_counter() - start:.0f} s",
+              flush=True)
+        start = time.perf_counter()
+        rob = robustness(result.model, test_set, n_jobs=2)
+        seconds = time.perf_counter() - start
+        show_robustness("cnn", rob)
+        pass_times(result.model, test_set, 75, seconds)
+        stu = study(train_set, test_data=test_set, features=spec, model="ridge",
+                    severities="3", penalty_points=3, penalty_max_iter=30, n_jobs=2,
+                    cache_dir=args.cache)
+        show_study("cnn", stu)
+        save(args.out, "cnn", rob, stu)
+
+
+if __name__ == "__main__":
+    main()
