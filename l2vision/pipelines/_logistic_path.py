@@ -27,7 +27,8 @@ def fold_path(X, y, train, test, lambdas, max_iter, tol, patience):
     the whole path is fitted and the scores are NaN.
     """
     scaler = StandardScaler().fit(X[train])
-    X_train, X_test = scaler.transform(X[train]), scaler.transform(X[test])
+    X_train = scaler.transform(X[train])
+    X_test = scaler.transform(X[test]) if len(test) else None
     model = LogisticRegression(C=1.0, warm_start=True, max_iter=max_iter, tol=tol)
     scores = np.full(len(lambdas), np.nan)
     solutions = [None] * len(lambdas)

@@ -182,13 +182,15 @@ def test_cli_robustness_writes_the_report_and_refuses_to_overwrite(fitted, folde
 
 def test_cli_study_writes_json_and_figure(tmp_path, capsys):
     out = tmp_path / "st"
-    argv = ["study", "--features", "hog", "--model", "ridge", "--lambdas", "1:1e4:5",
+    argv = ["study", "--features", "hog", "--lambdas", "1:100:3",  # logreg, the default
             "-c", "flip,contrast", "-s", "3", "--penalties", "l2,none", "-o", str(out), "-q"]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "<- chosen by CV" in printed and "none lambda 0" in printed
     result = json.loads((out / "study.json").read_text())
-    assert len(result["l2_path"]) == 5 and result["corruptions"] == ["flip", "contrast"]
+    assert len(result["l2_path"]) == 3 and result["corruptions"] == ["flip", "contrast"]
+    trained = train(features="hog", lambdas=[1, 10, 100])
+    assert result["chosen"]["clean_accuracy"] == trained.test_metrics["accuracy"]
     assert (out / "study.png").stat().st_size > 10_000
     assert main(argv) == 1  # study.json exists
 
