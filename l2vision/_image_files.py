@@ -65,6 +65,9 @@ def read_file_bytes(path: str | os.PathLike, *, max_bytes: int | None = DEFAULT_
                     ) -> bytes:
     """The whole content of a regular file of at most ``max_bytes`` bytes.
 
+    A URL (``s3://``, ``https://``...) is read with fsspec
+    (:mod:`l2vision._remote`); a ``file://`` URL is the local file.
+
     Raises
     ------
     ImageNotFoundError
@@ -80,6 +83,14 @@ def read_file_bytes(path: str | os.PathLike, *, max_bytes: int | None = DEFAULT_
     Traceback (most recent call last):
     l2vision.images.ImageReadError: /dev/zero: is a character device, not an image file
     """
+    if isinstance(path, str) and "://" in path:
+        from l2vision._remote import is_url, local_path, read_url_bytes
+
+        if is_url(path):
+            local = local_path(path)
+            if local is None:
+                return read_url_bytes(path, max_bytes)
+            path = local
     try:
         fd = os.open(path, _FLAGS)
     except OSError as exc:

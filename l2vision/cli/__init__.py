@@ -174,3 +174,12 @@ if __name__ == "__main__":  # pragma: no cover
 def console_main() -> None:
     """Entry point of the installed ``l2vision`` script."""
     sys.exit(main())
+
+
+def add_scheduler_option(group) -> None:
+    """``--scheduler``: run the heavy work on a Dask cluster (train, extract, score)."""
+    group.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="run on a Dask cluster: its scheduler's address (tcp://HOST:8786) "
+                            "or 'local' for a cluster of this machine's cores (default: "
+                            "$L2VISION_SCHEDULER, else local joblib); needs "
+                            "pip install 'l2vision[dask]'")

@@ -6,7 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from l2vision.cli import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, cli_text, log, show_progress
+from l2vision.cli import (
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+    EXIT_USAGE,
+    add_scheduler_option,
+    cli_text,
+    log,
+    show_progress,
+)
 
 HELP = """\
 Predict the class of many images with a model from 'l2vision train', streaming
@@ -63,6 +71,7 @@ def add_parser(subparsers, common) -> None:
                         "takes longer than this gets an error row (default 30; 0: decode in "
                         "this process, unguarded, faster for trusted files)")
     g.add_argument("--fail-fast", action="store_true", help="stop at the first unreadable image")
+    add_scheduler_option(g)
     g.add_argument("--dry-run", action="store_true",
                    help="check the model and every input path, score nothing")
     p.set_defaults(run=run)
@@ -89,7 +98,8 @@ def run(args) -> int:
                           n_jobs=args.n_jobs, resume=args.resume, overwrite=args.overwrite,
                           fail_fast=args.fail_fast, progress=show_progress(args),
                           log=lambda message: log(args, cli_text(message)),
-                          trusted=args.trust_model, image_timeout=args.timeout or None)
+                          trusted=args.trust_model, image_timeout=args.timeout or None,
+                          scheduler=args.scheduler)
     s = summary
     log(args, f"scored {s.scored}, failed {s.failed}, {s.seconds:.1f} s, "
               f"{s.images_per_second:.0f} images/s"

@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import Iterable, Iterator
 
+from l2vision._remote import expand_url, is_url, local_path
 from l2vision.datasets import iter_manifest, walk_images
 from l2vision.images import is_image_path
 
@@ -33,6 +34,13 @@ def _expand(item: str, stdin: Iterable[str] | None) -> Iterator[str]:
             line = line.rstrip("\r\n")
             if line:
                 yield line
+    elif is_url(item):
+        local = local_path(item)
+        if local is not None and (os.path.isdir(local) or _GLOB_CHARS & set(local)):
+            yield from _expand(local, stdin)
+        else:
+            expanded = expand_url(item)
+            yield from [item] if expanded is None else expanded
     elif os.path.isdir(item):
         yield from walk_images(item)
     elif not os.path.exists(item) and _GLOB_CHARS & set(item):
@@ -70,8 +78,10 @@ def check_inputs(inputs: Iterable[str], *, manifests: Iterable[str] = ()) -> Non
     named inside manifests or on stdin are not checked (they become error rows).
     """
     for item in map(str, inputs):
-        if item == "-":
-            continue
+        if item == "-" or is_url(item) and local_path(item) is None:
+            continue  # remote: a missing object becomes an error row
+        if is_url(item):
+            item = local_path(item)
         if os.path.isdir(item):
             if next(walk_images(item), None) is None:
                 raise InputError(f"{item}: folder holds no image files")

@@ -75,40 +75,70 @@ def _load(model, trusted: bool = False):
 
 def predict_chunks(model, chunks: Iterable[Chunk], *, batch_size: int = 256,
                    n_jobs: int | None = None, top_k: int = 1,
-                   image_timeout: float | None = DEFAULT_TIMEOUT
+                   image_timeout: float | None = DEFAULT_TIMEOUT, client=None
                    ) -> Iterator[tuple[Chunk, list[Prediction]]]:
     """Each chunk with its predictions, in order: decoded and featurized in parallel batches.
 
     ``model`` is a fitted l2vision pipeline or a model file. Decoding runs in
     worker processes: an image whose decoder crashes or runs past
     ``image_timeout`` seconds gets an error, the others are predicted
-    (``image_timeout=None``: in this process, unguarded).
+    (``image_timeout=None``: in this process, unguarded). With a Dask
+    ``client``, each chunk is one task on the cluster (the model sent once per
+    worker; decoding in the worker's process, ``n_jobs`` and
+    ``image_timeout`` not used), the results in input order with a bounded
+    number of chunks in flight (:func:`l2vision.distributed.ordered_results`).
     """
     model = _load(model)
+    if client is not None:
+        from l2vision.distributed import ordered_results
+
+        shared = client.scatter(model, broadcast=True, hash=False)
+        source, ahead = itertools.tee(chunks)
+        results = ordered_results(client, _predict_chunk, ahead, shared, batch_size, top_k)
+        yield from zip(source, results, strict=True)
+        return
     features, head = split_pipeline(model)
     classes = np.asarray([str(c) for c in model.classes_])
-    k = max(1, min(int(top_k), len(classes)))
     guard = {"isolate": image_timeout is not None,
              "image_timeout": image_timeout or DEFAULT_TIMEOUT}
     with using_params(features, n_jobs=n_jobs, batch_size=batch_size, progress=False,
                       cache_dir=None, **guard):
         for chunk, (X, errors) in _featurized_ahead(features, chunks):
-            ok = np.array([i for i in range(len(chunk)) if i not in errors], dtype=np.intp)
-            scores = class_scores(head, X[ok]) if len(ok) else np.empty((0, len(classes)))
-            # The top k of every row at once (ties: the earlier class first).
-            order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-            top_names = classes[order].tolist()
-            top_scores = np.take_along_axis(scores, order, axis=1).tolist()
-            predictions, row = [], 0
-            for i, path in enumerate(chunk.paths):
-                if i in errors:
-                    predictions.append(Prediction(path, None, None, [], None, errors[i].reason))
-                    continue
-                names, values = top_names[row], top_scores[row]
-                predictions.append(Prediction(path, names[0], values[0],
-                                              list(zip(names, values, strict=True)), scores[row]))
-                row += 1
-            yield chunk, predictions
+            yield chunk, _chunk_predictions(chunk, X, errors, head, classes, top_k)
+
+
+def _chunk_predictions(chunk: Chunk, X, errors, head, classes, top_k) -> list[Prediction]:
+    """One Prediction per path of the chunk from its features and read errors."""
+    k = max(1, min(int(top_k), len(classes)))
+    ok = np.array([i for i in range(len(chunk)) if i not in errors], dtype=np.intp)
+    scores = class_scores(head, X[ok]) if len(ok) else np.empty((0, len(classes)))
+    # The top k of every row at once (ties: the earlier class first).
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    top_names = classes[order].tolist()
+    top_scores = np.take_along_axis(scores, order, axis=1).tolist()
+    predictions, row = [], 0
+    for i, path in enumerate(chunk.paths):
+        if i in errors:
+            predictions.append(Prediction(path, None, None, [], None, errors[i].reason))
+            continue
+        names, values = top_names[row], top_scores[row]
+        predictions.append(Prediction(path, names[0], values[0],
+                                      list(zip(names, values, strict=True)), scores[row]))
+        row += 1
+    return predictions
+
+
+def _predict_chunk(chunk: Chunk, model, batch_size: int, top_k: int) -> list[Prediction]:
+    """One chunk on a Dask worker: read, extract (this process, serially) and predict."""
+    import copy
+
+    features, head = split_pipeline(model)
+    # A private copy of the driver's settings: the worker's threads share the model.
+    features = copy.copy(features).set_params(n_jobs=1, batch_size=batch_size, progress=False,
+                                              cache_dir=None, isolate=False)
+    X, errors = features.transform_with_errors(list(chunk.paths))
+    classes = np.asarray([str(c) for c in model.classes_])
+    return _chunk_predictions(chunk, X, errors, head, classes, top_k)
 
 
 def _featurized_ahead(features, chunks: Iterable[Chunk]):
@@ -239,7 +269,7 @@ def score_files(model, inputs: Iterable, out=None, *, manifests: Iterable = (),
                 batch_size: int = 256, n_jobs: int | None = None, resume: bool = False,
                 overwrite: bool = False, fail_fast: bool = False, progress: bool = False,
                 log: Callable[[str], None] | None = None, trusted: bool = False,
-                image_timeout: float | None = DEFAULT_TIMEOUT) -> ScoreSummary:
+                image_timeout: float | None = DEFAULT_TIMEOUT, scheduler=None) -> ScoreSummary:
     """Score image files with a saved model into a CSV or JSONL output, resumably.
 
     One row per input image, in input order (see
@@ -290,6 +320,13 @@ def score_files(model, inputs: Iterable, out=None, *, manifests: Iterable = (),
         process or runs longer than this gets an error row ("the decoder
         crashed (signal 11, SIGSEGV)", "timed out after 30 s") and the run goes
         on. None decodes in this process, unguarded.
+    scheduler : str, distributed.Client or None, default=None
+        Score on a Dask cluster (:func:`l2vision.distributed.get_client`:
+        an address, ``"local"``, ``$L2VISION_SCHEDULER`` or a client in
+        scope): each chunk is a task; the output is the same file, byte for
+        byte, and a worker lost mid-run costs only its chunks' recomputation.
+        On the cluster, images are decoded in the workers' processes
+        (``image_timeout`` and ``n_jobs`` do not apply).
 
     Returns
     -------
@@ -313,6 +350,9 @@ def score_files(model, inputs: Iterable, out=None, *, manifests: Iterable = (),
         raise ValueError("resume=True needs an output file to resume (out).")
     log = log or (lambda message: None)
     fitted = _load(model, trusted)
+    from l2vision.distributed import get_client
+
+    client = get_client(scheduler, log=log)
     inputs, manifests = [str(i) for i in inputs], [str(m) for m in manifests]
     check_inputs(inputs, manifests=manifests)
     _, head = split_pipeline(fitted)
@@ -341,7 +381,8 @@ def score_files(model, inputs: Iterable, out=None, *, manifests: Iterable = (),
                                      first_index=first)
                 for chunk, predictions in predict_chunks(fitted, chunks, batch_size=batch_size,
                                                          n_jobs=n_jobs, top_k=top_k,
-                                                         image_timeout=image_timeout):
+                                                         image_timeout=image_timeout,
+                                                         client=client):
                     skip = redo if chunk.index == first else 0
                     for prediction in predictions[skip:]:
                         output.write(prediction)

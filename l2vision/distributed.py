@@ -1,0 +1,140 @@
+"""Where heavy work runs: this machine (joblib), or a Dask cluster.
+
+One choice for extraction, the λ search and batch scoring: ``--scheduler
+ADDRESS`` (``tcp://10.0.0.5:8786``), ``--scheduler local`` (a ``LocalCluster``
+of one single-threaded worker process per core), or the environment variable
+``L2VISION_SCHEDULER``; in the API a ``scheduler=`` argument, or a
+``distributed.Client`` already created in the program. Nothing given: local
+joblib, as before. Dask is an optional extra (``pip install
+'l2vision[dask]'``); l2vision writes no scheduler or worker protocol of its own:
+tasks are plain ``client.submit`` calls, and Dask retries the tasks of lost
+workers.
+
+What the workers need: the fitted pipeline is sent once per worker
+(``client.scatter(..., broadcast=True)``); the image paths of a task must be
+readable on the workers (a shared file system, or fsspec URLs such as
+``s3://`` or ``https://``); a CNN extractor's network travels inside the
+pickled pipeline as the model file's path, so that file must also exist at
+the same path on every worker (or be a bundled network, which ships with the
+package).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+
+__all__ = ["DaskUnavailableError", "SCHEDULER_ENV", "get_client", "ordered_results"]
+
+#: The environment variable naming the scheduler when no option is given.
+SCHEDULER_ENV = "L2VISION_SCHEDULER"
+
+#: Seconds to reach a scheduler before giving up.
+CONNECT_TIMEOUT = 5
+
+_INSTALL = "pip install 'l2vision[dask]'"
+
+
+class DaskUnavailableError(ImportError):
+    """A scheduler was asked for but dask.distributed is not installed."""
+
+
+def _distributed():
+    try:
+        import distributed
+    except ImportError as exc:
+        raise DaskUnavailableError(
+            f"running on a Dask cluster needs dask.distributed, which is not installed: "
+            f"{_INSTALL}") from exc
+    return distributed
+
+
+_LOCAL: dict = {}
+
+
+def get_client(scheduler: str | None = None, *, log: Callable[[str], None] | None = None):
+    """The Dask client to use, or None for local joblib.
+
+    Parameters
+    ----------
+    scheduler : str, distributed.Client or None
+        ``"tcp://HOST:PORT"`` (or any address Dask accepts), ``"local"`` (a
+        ``LocalCluster`` sized to this machine, started once per process), a
+        client, or None: ``$L2VISION_SCHEDULER`` if set, else a client
+        already created in this program (``distributed.get_client()``), else
+        None.
+    log : callable or None
+        Told the dashboard's address once, when a cluster is used.
+
+    Raises
+    ------
+    DaskUnavailableError
+        A scheduler is named but ``dask.distributed`` is not installed (the
+        message gives the pip command).
+    OSError
+        The scheduler cannot be reached within 5 seconds (named in the message).
+    """
+    if scheduler is not None and not isinstance(scheduler, str):
+        return scheduler  # a Client
+    scheduler = scheduler or os.environ.get(SCHEDULER_ENV) or None
+    if scheduler is None:
+        import sys
+
+        loaded = sys.modules.get("distributed")
+        if loaded is None:  # not imported: no client can exist, and Dask is not needed
+            return None
+        try:
+            return loaded.get_client()
+        except ValueError:
+            return None
+    distributed = _distributed()
+    if scheduler == "local":
+        if "client" not in _LOCAL:
+            cluster = distributed.LocalCluster(n_workers=os.cpu_count() or 1,
+                                               threads_per_worker=1, processes=True,
+                                               dashboard_address=":0")
+            _LOCAL["client"] = distributed.Client(cluster)
+            if log:
+                log(f"Dask: local cluster of {len(cluster.workers)} workers; dashboard "
+                    f"{_LOCAL['client'].dashboard_link}")
+        return _LOCAL["client"]
+    try:
+        client = distributed.Client(scheduler, timeout=CONNECT_TIMEOUT)
+    except (OSError, TimeoutError) as exc:
+        raise OSError(f"cannot reach the Dask scheduler at {scheduler} within "
+                      f"{CONNECT_TIMEOUT} s ({type(exc).__name__}); is it running, and is the "
+                      "address right?") from None
+    if log:
+        workers = len(client.scheduler_info().get("workers", {}))
+        log(f"Dask: scheduler {scheduler}, {workers} workers; dashboard {client.dashboard_link}")
+    return client
+
+
+def ordered_results(client, function: Callable, items: Iterable, *args,
+                    in_flight: int | None = None) -> Iterator:
+    """``function(item, *args)`` on the cluster for every item, yielded in input order.
+
+    At most ``in_flight`` tasks are submitted ahead of the one being waited
+    for (default: twice the workers, at least 2), so memory stays bounded
+    whatever the number of items. Extra ``args`` are passed as they are
+    (scatter large ones first: a future is resolved on the worker). Each
+    item is its own task (``pure=False``); a task lost with its worker is run
+    again by Dask.
+    """
+    if in_flight is None:
+        in_flight = max(2, 2 * len(client.scheduler_info().get("workers", {})))
+    pending: deque = deque()
+    iterator = iter(items)
+    for item in iterator:
+        pending.append(client.submit(function, item, *args, pure=False))
+        if len(pending) >= in_flight:
+            break
+    while pending:
+        future = pending.popleft()
+        result = future.result()
+        future.release()
+        for item in iterator:
+            pending.append(client.submit(function, item, *args, pure=False))
+            break
+        yield result

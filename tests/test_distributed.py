@@ -1,0 +1,167 @@
+"""Scoring on a Dask cluster and from URLs: the same output, byte for byte, as a local run."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from l2vision.cli import main
+from l2vision.distributed import DaskUnavailableError, get_client
+from l2vision.pipelines.build import make_pipeline
+from l2vision.pipelines.persist import save
+from l2vision.scoring.run import score_files
+
+distributed = pytest.importorskip("distributed", reason="the dask extra is not installed")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    """300 JPEG photos of 384 x 384 px (about 40 ms each to score) and a model for them."""
+    root = tmp_path_factory.mktemp("photos")
+    rng = np.random.default_rng(0)
+    images = []
+    for i in range(300):
+        small = rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)
+        image = cv2.resize(small, (384, 384), interpolation=cv2.INTER_CUBIC)
+        cv2.imwrite(str(root / f"{i:04d}.jpg"), image)
+        images.append(image)
+    (root / "broken.jpg").write_bytes(b"\xff\xd8\xff not a jpeg")
+    model = make_pipeline("lbp,color", "ridge", lam=1.0).fit(images[:40], ["a", "b"] * 20)
+    path = root.parent / "model.joblib"
+    save(model, path, overwrite=True)
+    return root, path
+
+
+@pytest.fixture(scope="module")
+def local_output(photos, tmp_path_factory):
+    root, model = photos
+    out = tmp_path_factory.mktemp("local") / "local.csv"
+    score_files(model, [str(root)], out, batch_size=4, image_timeout=None)
+    return out.read_bytes()
+
+
+@contextlib.contextmanager
+def processes(*commands, stderr=subprocess.DEVNULL):
+    """Start processes; on exit, kill whatever is still running."""
+    started = [subprocess.Popen(c, stdout=subprocess.DEVNULL, stderr=stderr) for c in commands]
+    try:
+        yield started
+    finally:
+        for p in started:
+            if p.poll() is None:
+                p.kill()
+            p.wait(timeout=30)
+
+
+def wait_for_workers(address: str, n: int, timeout: float = 60) -> None:
+    with distributed.Client(address, timeout=10) as client:
+        client.wait_for_workers(n, timeout=timeout)
+
+
+def test_local_cluster_output_equals_the_local_run(photos, local_output, tmp_path):
+    root, model = photos
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        out = tmp_path / "dask.csv"
+        summary = score_files(model, [str(root)], out, batch_size=4, scheduler=client)
+    assert out.read_bytes() == local_output
+    assert (summary.scored, summary.failed) == (300, 1)
+    assert b"broken.jpg,,," in local_output
+
+
+def test_a_worker_killed_mid_run_loses_nothing(photos, local_output, tmp_path):
+    """dask scheduler + two dask workers started as users do; SIGKILL one mid-run."""
+    root, model = photos
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    dask = [str(Path(sys.executable).with_name("dask"))]
+    worker = [*dask, "worker", address, "--nthreads", "1", "--no-nanny", "--host", "127.0.0.1",
+              "--no-dashboard"]
+    out = tmp_path / "cluster.csv"
+    with processes([*dask, "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                    "--no-dashboard"]):
+        time.sleep(1)
+        with processes(worker, worker) as workers:
+            wait_for_workers(address, 2)
+            score = [sys.executable, "-m", "l2vision", "score", str(model), str(root), "-o",
+                     str(out), "--batch-size", "4", "--scheduler", address, "-q"]
+            with processes(score, stderr=subprocess.PIPE) as (run,):
+                partial = out.with_name(out.name + ".partial")
+                deadline = time.monotonic() + 60
+                while time.monotonic() < deadline and run.poll() is None:
+                    if partial.exists() and partial.read_bytes().count(b"\n") > 1:
+                        break
+                    time.sleep(0.05)
+                assert run.poll() is None, "the run ended before a worker could be killed"
+                rows_then = partial.read_bytes().count(b"\n") - 1
+                os.kill(workers[0].pid, signal.SIGKILL)
+                _, err = run.communicate(timeout=120)
+                assert run.returncode == 3, err  # finished, one unreadable image
+    assert rows_then < 301
+    assert out.read_bytes() == local_output
+
+
+def test_unreachable_scheduler_fails_fast_with_a_clear_message(photos, capsys):
+    root, model = photos
+    address = f"tcp://127.0.0.1:{free_port()}"
+    start = time.monotonic()
+    assert main(["score", str(model), str(root), "--scheduler", address, "-q"]) == 1
+    assert time.monotonic() - start < 30
+    assert f"cannot reach the Dask scheduler at {address} within 5 s" in capsys.readouterr().err
+
+
+def test_without_the_extra_the_message_gives_the_pip_command(monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(DaskUnavailableError, match=r"pip install 'l2vision\[dask\]'"):
+        get_client("tcp://127.0.0.1:8786")
+    monkeypatch.delenv("L2VISION_SCHEDULER", raising=False)
+    assert get_client(None) is None  # nothing asked: local joblib, no Dask needed
+
+
+def test_http_and_file_urls_score_like_paths(photos, tmp_path):
+    root, model = photos
+    served = tmp_path / "www"
+    shutil.copytree(root, served / "imgs")
+    port = free_port()
+    files = sorted(str(p) for p in (served / "imgs").glob("00[0-4]*.jpg"))[:20]
+    with processes([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
+                    "--directory", str(served)]):
+        base = f"http://127.0.0.1:{port}/imgs/"
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port)):
+                break
+            time.sleep(0.1)
+        urls = [base + Path(p).name for p in files] + [base + "missing.jpg"]
+        score_files(model, urls, tmp_path / "http.csv")
+        score_files(model, [base], tmp_path / "folder.csv")
+    score_files(model, files, tmp_path / "paths.csv")
+    score_files(model, ["file://" + p for p in files], tmp_path / "file.csv")
+    by_url = (tmp_path / "http.csv").read_text().splitlines()
+    by_path = (tmp_path / "paths.csv").read_text().splitlines()
+    by_file_url = (tmp_path / "file.csv").read_text().splitlines()
+    assert [r.split(",", 1)[1] for r in by_url[1:-1]] == [r.split(",", 1)[1]
+                                                          for r in by_path[1:]]
+    assert [r.split(",", 1)[1] for r in by_file_url[1:]] == [r.split(",", 1)[1]
+                                                             for r in by_path[1:]]
+    assert by_url[-1] == f"{base}missing.jpg,,,not found (no such remote object)"
+    folder = (tmp_path / "folder.csv").read_text().splitlines()
+    assert len(folder) == 1 + 301 and folder[1].startswith(base + "0000.jpg,")
