@@ -50,7 +50,7 @@ def _distributed():
     return distributed
 
 
-_LOCAL: dict = {}
+_LOCAL: dict = {}  # the clients this process made, by address
 
 
 def get_client(scheduler: str | None = None, *, log: Callable[[str], None] | None = None):
@@ -59,8 +59,9 @@ def get_client(scheduler: str | None = None, *, log: Callable[[str], None] | Non
     Parameters
     ----------
     scheduler : str, distributed.Client or None
-        ``"tcp://HOST:PORT"`` (or any address Dask accepts), ``"local"`` (a
-        ``LocalCluster`` sized to this machine, started once per process), a
+        ``"tcp://HOST:PORT"`` (or any address Dask accepts; one client per
+        address and process), ``"local"`` (a ``LocalCluster`` sized to this
+        machine, started once per process), a
         client, or None: ``$L2VISION_SCHEDULER`` if set, else a client
         already created in this program (``distributed.get_client()``), else
         None.
@@ -75,13 +76,15 @@ def get_client(scheduler: str | None = None, *, log: Callable[[str], None] | Non
     OSError
         The scheduler cannot be reached within 5 seconds (named in the message).
     """
+    import sys
+
     if scheduler is not None and not isinstance(scheduler, str):
         return scheduler  # a Client
+    loaded = sys.modules.get("distributed")
+    if loaded is not None and _inside_a_task(loaded):
+        return None  # a task's work stays on its worker: never tasks within tasks
     scheduler = scheduler or os.environ.get(SCHEDULER_ENV) or None
     if scheduler is None:
-        import sys
-
-        loaded = sys.modules.get("distributed")
         if loaded is None:  # not imported: no client can exist, and Dask is not needed
             return None
         try:
@@ -89,26 +92,36 @@ def get_client(scheduler: str | None = None, *, log: Callable[[str], None] | Non
         except ValueError:
             return None
     distributed = _distributed()
+    known = _LOCAL.get(scheduler)
+    if known is not None and known.status == "running":
+        return known  # one client per address and process
     if scheduler == "local":
-        if "client" not in _LOCAL:
-            cluster = distributed.LocalCluster(n_workers=os.cpu_count() or 1,
-                                               threads_per_worker=1, processes=True,
-                                               dashboard_address=":0")
-            _LOCAL["client"] = distributed.Client(cluster)
-            if log:
-                log(f"Dask: local cluster of {len(cluster.workers)} workers; dashboard "
-                    f"{_LOCAL['client'].dashboard_link}")
-        return _LOCAL["client"]
+        cluster = distributed.LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1,
+                                           processes=True, dashboard_address=":0")
+        client = _LOCAL["local"] = distributed.Client(cluster)
+        if log:
+            log(f"Dask: local cluster of {len(cluster.workers)} workers; dashboard "
+                f"{client.dashboard_link}")
+        return client
     try:
         client = distributed.Client(scheduler, timeout=CONNECT_TIMEOUT)
     except (OSError, TimeoutError) as exc:
         raise OSError(f"cannot reach the Dask scheduler at {scheduler} within "
                       f"{CONNECT_TIMEOUT} s ({type(exc).__name__}); is it running, and is the "
                       "address right?") from None
+    _LOCAL[scheduler] = client
     if log:
         workers = len(client.scheduler_info().get("workers", {}))
         log(f"Dask: scheduler {scheduler}, {workers} workers; dashboard {client.dashboard_link}")
     return client
+
+
+def _inside_a_task(distributed) -> bool:
+    try:
+        distributed.get_worker()
+    except ValueError:
+        return False
+    return True
 
 
 def ordered_results(client, function: Callable, items: Iterable, *args,

@@ -15,11 +15,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from sklearn.base import clone
+from sklearn.datasets import load_digits
 
 from l2vision.cli import main
 from l2vision.distributed import DaskUnavailableError, get_client
-from l2vision.pipelines.build import make_pipeline
+from l2vision.pipelines.build import make_features, make_pipeline
 from l2vision.pipelines.persist import save
+from l2vision.pipelines.search import LogisticRegressionKFoldCV, RidgeClassifierKFoldCV
+from l2vision.pipelines.train import train
 from l2vision.scoring.run import score_files
 
 distributed = pytest.importorskip("distributed", reason="the dask extra is not installed")
@@ -75,16 +79,50 @@ def wait_for_workers(address: str, n: int, timeout: float = 60) -> None:
         client.wait_for_workers(n, timeout=timeout)
 
 
-def test_local_cluster_output_equals_the_local_run(photos, local_output, tmp_path):
-    root, model = photos
+@pytest.fixture(scope="module")
+def client():
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
-        out = tmp_path / "dask.csv"
-        summary = score_files(model, [str(root)], out, batch_size=4, scheduler=client)
+            distributed.Client(cluster, set_as_default=False) as client:
+        yield client
+
+
+def test_local_cluster_output_equals_the_local_run(photos, local_output, client, tmp_path):
+    root, model = photos
+    out = tmp_path / "dask.csv"
+    summary = score_files(model, [str(root)], out, batch_size=4, scheduler=client)
     assert out.read_bytes() == local_output
     assert (summary.scored, summary.failed) == (300, 1)
     assert b"broken.jpg,,," in local_output
+
+
+def test_extraction_and_lambda_search_on_the_cluster_equal_local(photos, client):
+    root, _ = photos
+    paths = sorted(str(p) for p in root.glob("0*.jpg"))[:120]
+    features = make_features("hog,color,lbp", batch_size=16).fit(paths)
+    local = features.transform(paths)
+    on_cluster = clone(features).set_params(scheduler=client).fit(paths).transform(paths)
+    np.testing.assert_array_equal(on_cluster, local)
+    X, y = load_digits(return_X_y=True)
+    for search in (RidgeClassifierKFoldCV(lambdas=[1, 10, 100, 1000]),
+                   RidgeClassifierKFoldCV(lambdas=[1, 10, 100], mode="kernel"),
+                   LogisticRegressionKFoldCV(lambdas=[0.1, 1, 10, 100])):
+        data = (X[:150], y[:150]) if search.get_params().get("mode") == "kernel" else (X, y)
+        here = clone(search).fit(*data)
+        with client.as_current():
+            there = clone(search).fit(*data)
+        assert there.lambda_ == here.lambda_
+        np.testing.assert_allclose(there.cv_results_["mean_test_score"],
+                                   here.cv_results_["mean_test_score"], atol=1e-12)
+        np.testing.assert_allclose(there.coef_, here.coef_, rtol=1e-6, atol=1e-9)
+
+
+def test_train_on_the_cluster_equals_train_here(client):
+    here = train(features="hog", model="ridge", lambdas=[10, 100, 1000])
+    there = train(features="hog", model="ridge", lambdas=[10, 100, 1000], scheduler=client)
+    assert there.search["lambda"] == here.search["lambda"]
+    assert there.test_metrics == here.test_metrics
+    assert there.model.named_steps["features"].scheduler is None  # never saved in a model
 
 
 def test_a_worker_killed_mid_run_loses_nothing(photos, local_output, tmp_path):

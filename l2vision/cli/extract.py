@@ -7,7 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
-from l2vision.cli import EXIT_OK, EXIT_SOME_FAILED, log, parse_size, show_progress
+from l2vision.cli import (
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+    add_scheduler_option,
+    log,
+    parse_size,
+    show_progress,
+)
 from l2vision.cli.features import features_help
 
 HELP = """\
@@ -37,22 +44,25 @@ def add_parser(subparsers, common) -> None:
                    help="output .npz file (default: features.npz)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.add_argument("-j", "--n-jobs", type=int, default=None, help="parallel jobs (-1: all cores)")
+    add_scheduler_option(p)
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
     from l2vision.datasets import load_dataset
+    from l2vision.distributed import get_client
     from l2vision.images import image_name
     from l2vision.pipelines.build import make_features
 
     if args.out.exists() and not args.overwrite:
         raise FileExistsError(f"{args.out}: file exists; use --overwrite or another --out")
     images = load_dataset(args.data)
+    client = get_client(args.scheduler, log=lambda message: log(args, message))
     features = make_features(args.features, size=args.size, n_jobs=args.n_jobs,
                              progress=show_progress(args)).fit(images.images)
     if hasattr(features, "features_spec_"):
         log(args, f"features: auto -> {features.features_spec_} ({features.features_reason_})")
-    X, errors = features.transform_with_errors(images.images)
+    X, errors = features.set_params(scheduler=client).transform_with_errors(images.images)
     for _, error in sorted(errors.items()):
         log(args, f"failed: {error}")
     paths = [image_name(p, i) for i, p in enumerate(images.images)]

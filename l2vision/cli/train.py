@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from l2vision.cli import EXIT_OK, log, parse_lambdas, parse_size, show_progress
+from l2vision.cli import (
+    EXIT_OK,
+    add_scheduler_option,
+    log,
+    parse_lambdas,
+    parse_size,
+    show_progress,
+)
 from l2vision.cli.features import features_help
 
 HELP = """\
@@ -73,11 +80,13 @@ def add_parser(subparsers, common) -> None:
     g.add_argument("-j", "--n-jobs", type=int, default=None, help="parallel jobs (-1: all cores)")
     g.add_argument("--cache", type=Path, default=None, metavar="DIR",
                    help="feature cache folder: a rerun on the same images skips extraction")
+    add_scheduler_option(g)
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
     from l2vision.datasets import load_dataset
+    from l2vision.distributed import get_client
     from l2vision.pipelines.persist import save
     from l2vision.pipelines.train import train
     from l2vision.report import write_report
@@ -101,7 +110,8 @@ def run(args) -> int:
                    lambdas=args.lambdas, size=args.size, test_size=args.test_size,
                    normalize=args.normalize, cache_dir=args.cache, n_jobs=args.n_jobs,
                    seed=args.seed, progress=show_progress(args), refit=args.refit,
-                   lambda_rule=args.lambda_rule, augment=args.augment)
+                   lambda_rule=args.lambda_rule, augment=args.augment,
+                   scheduler=get_client(args.scheduler, log=lambda m: log(args, m)))
     meta, search = result.metadata, result.search
     print(f"data: {images.source} ({images.n_images} images, {len(meta['classes'])} classes; "
           f"{meta['n_train']} train, {meta['n_test']} held out)")

@@ -16,10 +16,11 @@ from l2vision.features._isolation import (
     capture_stderr,
     decoder_noise,
     image_alarm,
+    run_isolated,
 )
-from l2vision.images import ImageReadError, as_image, convert_color, resize_image
+from l2vision.images import ImageReadError, as_image, convert_color, image_name, resize_image
 
-__all__ = ["_decode_batch", "_decode_views", "_featurize_batch"]
+__all__ = ["_decode_batch", "_decode_views", "_featurize_batch", "featurize_batches"]
 
 
 def _decode_batch(specs, items, start, size, max_pixels, on_error, decode_size=None,
@@ -101,3 +102,31 @@ def _decode_views(specs, images, size, max_pixels, decode_size, n_jobs, batch_si
     else:
         parts = Parallel(n_jobs=n_jobs)(delayed(_decode_batch)(*args) for args in jobs)
     return {spec: [view for _, views, _ in parts for view in views[spec]] for spec in specs}
+
+
+def featurize_batches(named, images, starts, batch_size, size, max_pixels, on_error, n_jobs,
+                      decode_size, image_timeout=None, client=None):
+    """Every batch's ``(features, errors)``, in order: in this process, joblib workers,
+    isolated decoding workers (``image_timeout``) or Dask tasks (``client``)."""
+    if client is not None:
+        from l2vision.distributed import ordered_results
+
+        shared = client.scatter(named, broadcast=True, hash=False)  # once per worker
+        return ordered_results(client, _featurize_on_worker,
+                               ((list(images[s:s + batch_size]), s) for s in starts),
+                               shared, size, max_pixels, on_error, decode_size)
+    batches = ((named, list(images[s:s + batch_size]), s, size, max_pixels, on_error,
+                n_jobs > 1, decode_size, image_timeout) for s in starts)
+    if image_timeout:
+        return run_isolated(_featurize_batch, list(batches), n_jobs, image_timeout,
+                            lambda i, item, reason: ImageReadError(image_name(item, i), reason))
+    if n_jobs == 1:
+        return (_featurize_batch(*args) for args in batches)
+    return Parallel(n_jobs=n_jobs, return_as="generator")(
+        delayed(_featurize_batch)(*args) for args in batches)
+
+
+def _featurize_on_worker(batch, named, size, max_pixels, on_error, decode_size):
+    """One batch ``(items, start)`` as a Dask task: :func:`_featurize_batch`, one thread."""
+    items, start = batch
+    return _featurize_batch(named, items, start, size, max_pixels, on_error, True, decode_size)

@@ -5,24 +5,20 @@ from __future__ import annotations
 import inspect
 
 import numpy as np
-from joblib import Parallel, delayed, effective_n_jobs
+from joblib import effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from l2vision._validation import check_bool, check_int, check_pair, check_real, invalid
-from l2vision.features._batches import _decode_views, _featurize_batch
-from l2vision.features._isolation import (
-    DEFAULT_TIMEOUT,
-    run_isolated,
-)
+from l2vision.features._batches import _decode_views, featurize_batches
+from l2vision.features._isolation import DEFAULT_TIMEOUT
 from l2vision.features.base import ImageExtractor
 from l2vision.features.cache import cache_key, load_cached, save_cached
 from l2vision.features.learned import LearnedExtractor
 from l2vision.images import (
     DEFAULT_MAX_PIXELS,
     ImageReadError,
-    image_name,
     image_sequence,
 )
 
@@ -77,6 +73,14 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
         training images, a random subset drawn with ``random_state``.
     random_state : int, default=0
         Seed of that subset.
+    scheduler : str, distributed.Client or None, default=None
+        Run the batches of ``transform`` on a Dask cluster: an address,
+        ``"local"``, or a client (:func:`l2vision.distributed.get_client`);
+        None uses ``$L2VISION_SCHEDULER`` or a client already created in the
+        program, else joblib. Each batch is a task, the extractors are sent
+        once per worker, the rows come back in input order, and the matrix is
+        the local one exactly. ``isolate`` does not apply on a cluster (the
+        workers decode in their own processes).
     reduced_decoding : bool, default=True
         When every extractor works at a known size (a CNN's input, HOG's
         window, the working ``size``), decode JPEGs at the largest of 1/2, 1/4,
@@ -112,7 +116,7 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
     def __init__(self, extractors, *, size=None, n_jobs=None, batch_size=256,
                  max_pixels=DEFAULT_MAX_PIXELS, progress=False, cache_dir=None,
                  reduced_decoding=True, isolate=False, image_timeout=DEFAULT_TIMEOUT,
-                 fit_images=10_000, random_state=0):
+                 fit_images=10_000, random_state=0, scheduler=None):
         self.extractors = extractors
         self.size = size
         self.n_jobs = n_jobs
@@ -125,6 +129,7 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
         self.image_timeout = image_timeout
         self.fit_images = fit_images
         self.random_state = random_state
+        self.scheduler = scheduler
 
     def __setstate__(self, state):
         # A model saved by an older l2vision lacks the parameters added since:
@@ -341,19 +346,13 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
         starts = range(0, n, self.batch_size)
         n_jobs = min(effective_n_jobs(self.n_jobs), max(len(starts), 1))
         decode_size = self._decode_size(named) if self.reduced_decoding else None
-        isolated = self.isolate and on_error == "record"
-        timeout = self.image_timeout if isolated else None
-        batches = ((named, list(images[s:s + self.batch_size]), s, size, self.max_pixels,
-                    on_error, n_jobs > 1, decode_size, timeout) for s in starts)
-        if isolated:
-            results = run_isolated(_featurize_batch, list(batches), n_jobs, timeout,
-                                   lambda i, item, reason: ImageReadError(image_name(item, i),
-                                                                          reason))
-        elif n_jobs == 1:
-            results = (_featurize_batch(*args) for args in batches)
-        else:
-            results = Parallel(n_jobs=n_jobs, return_as="generator")(
-                delayed(_featurize_batch)(*args) for args in batches)
+        from l2vision.distributed import get_client
+
+        client = get_client(self.scheduler)
+        isolated = self.isolate and on_error == "record" and client is None
+        results = featurize_batches(
+            named, images, starts, self.batch_size, size, self.max_pixels, on_error, n_jobs,
+            decode_size, self.image_timeout if isolated else None, client)
         # Rows are copied in as the batches arrive, while the workers go on: a
         # final np.vstack would touch every page of the result after they finish.
         features = np.empty((n, sum(ext._n_features() for _, ext in named)), np.float32)

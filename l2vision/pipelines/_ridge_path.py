@@ -166,7 +166,8 @@ def _standardize(gram, xty, xsum, ysum, n):
     return S, b, mu, scale, ybar
 
 
-def fold_scores(X, labels, sums: FoldSums, folds, lambdas, decide, on_fold=None) -> np.ndarray:
+def fold_scores(X, labels, sums: FoldSums, folds, lambdas, decide, on_fold=None,
+                client=None) -> np.ndarray:
     """Test accuracy of every λ on every fold, shape (n_folds, n_lambdas).
 
     ``decide(decisions)`` turns decision values of shape (..., K) into class
@@ -174,26 +175,46 @@ def fold_scores(X, labels, sums: FoldSums, folds, lambdas, decide, on_fold=None)
     after each fold (progress). The eigendecomposition runs
     in the dtype of X (LAPACK's divide and conquer, ``syevd``); float32 halves
     its cost, and a float32 feature matrix carries no more precision anyway.
+    With a Dask ``client``, each fold is a task (X and the sums sent once).
     """
-    lambdas = np.asarray(lambdas, dtype=np.float64)
-    scores = np.empty((len(folds), len(lambdas)))
-    for k, rows in enumerate(folds):
-        S, b, mu, scale, ybar = _standardize(*sums.training(k))
-        e, V = scipy.linalg.eigh(S.astype(X.dtype), driver="evd", check_finite=False)
-        e = np.maximum(e.astype(np.float64), 0)
-        Q = V.T.astype(np.float64) @ b                           # (d, K)
-        # Weights of every λ side by side: W[:, j*K:(j+1)*K] = V diag(1/(e+λ_j)) Q.
-        shrunk = Q[:, None, :] / (e[:, None, None] + lambdas[None, :, None])
-        W = V.astype(np.float64) @ shrunk.reshape(len(e), -1)   # (d, L*K)
-        # Standardize the test rows through the weights instead of copying them.
-        W_raw = W / scale[:, None]
-        offset = ybar.reshape(1, -1).repeat(len(lambdas), 0).ravel() - (sums.center + mu) @ W_raw
-        decisions = X[rows] @ W_raw.astype(X.dtype) + offset.astype(X.dtype)
-        decisions = decisions.reshape(len(rows), len(lambdas), -1)
-        scores[k] = (decide(decisions) == labels[rows][:, None]).mean(axis=0)
+    return _map_folds(_fold_score, len(folds), on_fold, client, X, labels, sums, folds,
+                      np.asarray(lambdas, dtype=np.float64), decide)
+
+
+def _map_folds(function, n_folds, on_fold, client, *args) -> np.ndarray:
+    """``function(k, *args)`` for every fold, here or as Dask tasks; rows in fold order."""
+    if client is None:
+        results = (function(k, *args) for k in range(n_folds))
+    else:
+        from l2vision.distributed import ordered_results
+
+        shared = [client.scatter(a) if isinstance(a, (np.ndarray, FoldSums)) else a
+                  for a in args]
+        results = ordered_results(client, function, range(n_folds), *shared)
+    rows = []
+    for row in results:
+        rows.append(row)
         if on_fold is not None:
             on_fold()
-    return scores
+    return np.array(rows)
+
+
+def _fold_score(k, X, labels, sums, folds, lambdas, decide) -> np.ndarray:
+    """The accuracy of every λ on fold ``k`` (see :func:`fold_scores`)."""
+    rows = folds[k]
+    S, b, mu, scale, ybar = _standardize(*sums.training(k))
+    e, V = scipy.linalg.eigh(S.astype(X.dtype), driver="evd", check_finite=False)
+    e = np.maximum(e.astype(np.float64), 0)
+    Q = V.T.astype(np.float64) @ b                           # (d, K)
+    # Weights of every λ side by side: W[:, j*K:(j+1)*K] = V diag(1/(e+λ_j)) Q.
+    shrunk = Q[:, None, :] / (e[:, None, None] + lambdas[None, :, None])
+    W = V.astype(np.float64) @ shrunk.reshape(len(e), -1)   # (d, L*K)
+    # Standardize the test rows through the weights instead of copying them.
+    W_raw = W / scale[:, None]
+    offset = ybar.reshape(1, -1).repeat(len(lambdas), 0).ravel() - (sums.center + mu) @ W_raw
+    decisions = X[rows] @ W_raw.astype(X.dtype) + offset.astype(X.dtype)
+    decisions = decisions.reshape(len(rows), len(lambdas), -1)
+    return (decide(decisions) == labels[rows][:, None]).mean(axis=0)
 
 
 def standardized_solution(sums: FoldSums, lam: float):
@@ -226,26 +247,26 @@ def _kernel_eigen(Z):
     return np.maximum(e, 0), U
 
 
-def kernel_fold_scores(X, labels, Y, folds, lambdas, decide, on_fold=None) -> np.ndarray:
+def kernel_fold_scores(X, labels, Y, folds, lambdas, decide, on_fold=None,
+                       client=None) -> np.ndarray:
     """:func:`fold_scores` through the n x n kernel of each fold's training rows (d > n)."""
-    lambdas = np.asarray(lambdas, dtype=np.float64)
-    scores = np.empty((len(folds), len(lambdas)))
-    every = np.arange(X.shape[0])
-    for k, test in enumerate(folds):
-        train = np.setdiff1d(every, test)
-        Z, mean, scale = _standardized_rows(X, train)
-        ybar = Y[train].mean(axis=0, dtype=np.float64)
-        e, U = _kernel_eigen(Z)
-        Q = U.T @ (Y[train] - ybar)                                 # (n_T, K)
-        Zs = (X[test] - mean.astype(X.dtype)) / scale.astype(X.dtype)
-        A = (Zs @ Z.T).astype(np.float64) @ U                       # (n_S, n_T)
-        shrunk = Q[:, None, :] / (e[:, None, None] + lambdas[None, :, None])
-        decisions = A @ shrunk.reshape(len(e), -1) + np.tile(ybar, len(lambdas))
-        decisions = decisions.reshape(len(test), len(lambdas), -1)
-        scores[k] = (decide(decisions) == labels[test][:, None]).mean(axis=0)
-        if on_fold is not None:
-            on_fold()
-    return scores
+    return _map_folds(_kernel_fold_score, len(folds), on_fold, client, X, labels, Y, folds,
+                      np.asarray(lambdas, dtype=np.float64), decide)
+
+
+def _kernel_fold_score(k, X, labels, Y, folds, lambdas, decide) -> np.ndarray:
+    test = folds[k]
+    train = np.setdiff1d(np.arange(X.shape[0]), test)
+    Z, mean, scale = _standardized_rows(X, train)
+    ybar = Y[train].mean(axis=0, dtype=np.float64)
+    e, U = _kernel_eigen(Z)
+    Q = U.T @ (Y[train] - ybar)                                 # (n_T, K)
+    Zs = (X[test] - mean.astype(X.dtype)) / scale.astype(X.dtype)
+    A = (Zs @ Z.T).astype(np.float64) @ U                       # (n_S, n_T)
+    shrunk = Q[:, None, :] / (e[:, None, None] + lambdas[None, :, None])
+    decisions = A @ shrunk.reshape(len(e), -1) + np.tile(ybar, len(lambdas))
+    decisions = decisions.reshape(len(test), len(lambdas), -1)
+    return (decide(decisions) == labels[test][:, None]).mean(axis=0)
 
 
 def kernel_solution(X, Y, lam: float):

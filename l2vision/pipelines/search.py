@@ -17,6 +17,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from l2vision._validation import check_int, check_option, check_real
+from l2vision.distributed import get_client
 from l2vision.pipelines import _logistic_path, _ridge_path
 from l2vision.pipelines._kfold import LambdaAtEdgeWarning, _fold_bar, _KFoldLambdaSearch, _targets
 
@@ -153,14 +154,16 @@ class RidgeClassifierKFoldCV(_KFoldLambdaSearch):
         def decide(decisions):
             return (decisions[..., 0] > 0).astype(int) if binary else decisions.argmax(axis=-1)
 
+        client = get_client()
+
         def evaluate(lambdas):
             with _fold_bar(self.progress, len(folds)) as bar:
                 if sums is None:
                     scores = _ridge_path.kernel_fold_scores(X, y_index, Y, folds, lambdas,
-                                                            decide, on_fold=bar.update)
+                                                            decide, bar.update, client)
                 else:
                     scores = _ridge_path.fold_scores(X, y_index, sums, folds, lambdas, decide,
-                                                     on_fold=bar.update)
+                                                     bar.update, client)
             return scores, [[None] * len(lambdas) for _ in folds]
 
         lambdas, scores, _ = self._search(X.shape[0], evaluate)
@@ -324,16 +327,21 @@ class LogisticRegressionKFoldCV(_KFoldLambdaSearch):
         self._check_params()
         X, y, self.classes_, y_index = self._validate(X, y)
         folds = self._folds(X, y, groups)
-        everything = np.arange(X.shape[0])
         patience = self.patience if self.patience != "auto" else \
             (None if X.size <= _WHOLE_GRID_SIZE else 3)
 
+        client = get_client()
+        shared = client.scatter(X) if client is not None else X  # sent once
+
         def evaluate(lambdas):
-            paths = Parallel(n_jobs=self.n_jobs, return_as="generator")(
-                delayed(_logistic_path.fold_path)(X, y_index, np.setdiff1d(everything, test),
-                                                  test, lambdas, self.max_iter, self.path_tol,
-                                                  patience)
-                for test in folds)
+            args = (y_index, lambdas, self.max_iter, self.path_tol, patience)
+            if client is not None:
+                from l2vision.distributed import ordered_results
+
+                paths = ordered_results(client, _fold_task, folds, shared, *args)
+            else:
+                paths = Parallel(n_jobs=self.n_jobs, return_as="generator")(
+                    delayed(_fold_task)(test, X, *args) for test in folds)
             scores, solutions = [], []
             with _fold_bar(self.progress, len(folds)) as bar:
                 for fold_scores, fold_solutions in paths:
@@ -377,6 +385,13 @@ class LogisticRegressionKFoldCV(_KFoldLambdaSearch):
             p = expit(scores)
             return np.column_stack([1 - p, p])
         return softmax(scores, axis=1)
+
+
+def _fold_task(test, X, y_index, lambdas, max_iter, path_tol, patience):
+    """One fold of the logistic path, the test rows first (a task per fold)."""
+    train = np.setdiff1d(np.arange(X.shape[0]), test)
+    return _logistic_path.fold_path(X, y_index, train, test, lambdas, max_iter, path_tol,
+                                    patience)
 
 
 def _report_convergence(caught) -> None:

@@ -102,7 +102,8 @@ def _augmented(extractor, train_set: ImageSet, X, augmentations, seed, n_jobs, p
 def train(data=None, *, features="auto", model: str = "logreg", cv: int = 5,
           lambdas=None, size=None, test_size: float = 0.2, normalize: str | None = None,
           cache_dir=None, n_jobs=None, seed: int = 0, progress: bool = False,
-          refit: bool = True, lambda_rule: str = "best", augment=None) -> TrainResult:
+          refit: bool = True, lambda_rule: str = "best", augment=None,
+          scheduler=None) -> TrainResult:
     """Train an image classifier with λ chosen by cross-validation.
 
     Features are extracted once for the training split (and cached with
@@ -148,6 +149,10 @@ def train(data=None, *, features="auto", model: str = "logreg", cv: int = 5,
         all images (no effect with ``test_size=0``).
     lambda_rule : {"best", "1se"}, default="best"
         The best mean CV accuracy, or the largest λ within one standard error of it.
+    scheduler : str, distributed.Client or None, default=None
+        Extract and search on a Dask cluster (an address, ``"local"``, a
+        client; None: ``$L2VISION_SCHEDULER`` or a client in scope, else
+        joblib): see :mod:`l2vision.distributed`. Same features, same λ.
     augment : str, list or None, default=None
         Training augmentation: corruptions of :mod:`l2vision.corruptions`
         (``"flip,crop"``, ``"crop:2"``; severity 1 by default). Each adds one
@@ -182,11 +187,14 @@ def train(data=None, *, features="auto", model: str = "logreg", cv: int = 5,
     check_trainable(images, cv=cv, test_size=test_size)
     train_set, test_set = split_images(images, test_size, seed)
 
+    from l2vision.distributed import get_client
+
+    client = get_client(scheduler)
     pipeline = make_pipeline(features, model, lambdas=lambdas, cv=cv, normalize=normalize,
                              random_state=seed, n_jobs=n_jobs, size=size, progress=progress,
                              cache_dir=cache_dir, lambda_rule=lambda_rule)
     extractor, search = pipeline.named_steps["features"], pipeline.steps[-1][1]
-    extractor.set_params(cache_dir=cache_dir)  # also on a ready ImageFeatures
+    extractor.set_params(cache_dir=cache_dir, scheduler=client)  # also on a ready one
     timings = {}
     start = time.perf_counter()
     X = extractor.fit_transform(train_set.images)
@@ -200,13 +208,13 @@ def train(data=None, *, features="auto", model: str = "logreg", cv: int = 5,
     search.fit(X, y, groups=groups)
     timings["search"] = time.perf_counter() - start
     # The saved model extracts without the training machine's cache, quietly, serially.
-    extractor.set_params(cache_dir=None, progress=False, n_jobs=None)
+    extractor.set_params(cache_dir=None, progress=False, n_jobs=None, scheduler=None)
     search.set_params(progress=False)
 
     test_metrics, predictions = None, []
     if test_set.n_images:
         start = time.perf_counter()
-        with using_params(extractor, progress=progress, n_jobs=n_jobs):
+        with using_params(extractor, progress=progress, n_jobs=n_jobs, scheduler=client):
             X_test = extractor.transform(test_set.images)
         if normalize == "l2":
             X_test = pipeline.named_steps["normalize"].transform(X_test)

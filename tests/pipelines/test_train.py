@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-import l2vision.features.driver as driver
+import l2vision.features._batches as _batches
 from l2vision.datasets import DatasetError, load_image_folder
 from l2vision.features import HOG, ImageFeatures
 from l2vision.features.cache import FeatureCacheWarning
@@ -27,8 +27,8 @@ def test_train_on_a_folder(color_folder):
 
 def test_features_are_extracted_once_per_run(color_folder, monkeypatch):
     calls = []
-    real = driver._featurize_batch
-    monkeypatch.setattr(driver, "_featurize_batch",
+    real = _batches._featurize_batch
+    monkeypatch.setattr(_batches, "_featurize_batch",
                         lambda named, items, *a: calls.append(len(items)) or real(named, items, *a))
     train(color_folder, features="color", model="logreg", cv=3, lambdas=[1.0, 10.0], test_size=0.25)
     assert sum(calls) == 36  # 27 for training (not once per fold or λ) + 9 held out
@@ -60,7 +60,7 @@ def test_feature_cache_skips_extraction_and_rejects_corruption(color_folder, tmp
     entries = sorted(p.suffix for p in cache.iterdir())
     assert entries == [".json", ".npy"]
 
-    monkeypatch.setattr(driver, "_featurize_batch", None)  # extraction would now fail
+    monkeypatch.setattr(_batches, "_featurize_batch", None)  # extraction would now fail
     np.testing.assert_array_equal(ImageFeatures([HOG()], cache_dir=cache).transform(X), first)
     monkeypatch.undo()
 
