@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from l2vision._validation import check_int
 from l2vision.features._isolation import DEFAULT_TIMEOUT
@@ -111,7 +112,10 @@ def _chunk_predictions(chunk: Chunk, X, errors, head, classes, top_k) -> list[Pr
     """One Prediction per path of the chunk from its features and read errors."""
     k = max(1, min(int(top_k), len(classes)))
     ok = np.array([i for i in range(len(chunk)) if i not in errors], dtype=np.intp)
-    scores = class_scores(head, X[ok]) if len(ok) else np.empty((0, len(classes)))
+    # One BLAS thread: a multi-threaded product sums in another order, and the
+    # output must not depend on where the chunk ran (a Dask worker has one thread).
+    with threadpool_limits(1, user_api="blas"):
+        scores = class_scores(head, X[ok]) if len(ok) else np.empty((0, len(classes)))
     # The top k of every row at once (ties: the earlier class first).
     order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
     top_names = classes[order].tolist()
