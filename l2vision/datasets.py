@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from l2vision._remote import is_url
 from l2vision.images import is_image_path
 
 __all__ = [
@@ -158,9 +159,9 @@ def iter_manifest(path: str | os.PathLike, path_column: str = "path", *,
     """Rows of a CSV manifest: ``(line number, image path, [values of columns])``, streaming.
 
     Relative paths resolve against ``root`` (default: the manifest's folder);
-    absolute ones are kept. A row whose path is blank (or missing in a short
-    row) is skipped; other cells are stripped of surrounding spaces, and are
-    ``""`` when missing.
+    absolute ones and URLs (``https://``, ``s3://``...) are kept. A row whose
+    path is blank (or missing in a short row) is skipped; other cells are
+    stripped of surrounding spaces, and are ``""`` when missing.
 
     Raises
     ------
@@ -190,7 +191,8 @@ def iter_manifest(path: str | os.PathLike, path_column: str = "path", *,
         for row in reader:
             values = [row[i].strip() if i < len(row) else "" for i in index]
             if values[0]:
-                yield reader.line_num, os.path.join(base, values[0]), values[1:]
+                where = values[0] if is_url(values[0]) else os.path.join(base, values[0])
+                yield reader.line_num, where, values[1:]
 
 
 def load_image_folder(root: str | os.PathLike) -> ImageSet:

@@ -24,7 +24,9 @@ from l2vision.pipelines.build import make_features, make_pipeline
 from l2vision.pipelines.persist import save
 from l2vision.pipelines.search import LogisticRegressionKFoldCV, RidgeClassifierKFoldCV
 from l2vision.pipelines.train import train
-from l2vision.scoring.run import score_files
+from l2vision.scoring.chunks import iter_chunks
+from l2vision.scoring.inputs import iter_paths
+from l2vision.scoring.run import predict_chunks, score_files
 
 distributed = pytest.importorskip("distributed", reason="the dask extra is not installed")
 
@@ -203,3 +205,19 @@ def test_http_and_file_urls_score_like_paths(photos, tmp_path):
     assert by_url[-1] == f"{base}missing.jpg,,,not found (no such remote object)"
     folder = (tmp_path / "folder.csv").read_text().splitlines()
     assert len(folder) == 1 + 301 and folder[1].startswith(base + "0000.jpg,")
+
+
+def test_a_chunk_failing_on_the_cluster_names_its_inputs(photos, client):
+    root, _ = photos
+    paths = sorted(str(p) for p in root.glob("00*.jpg"))[:6]
+    unfitted = make_pipeline("color", "ridge", lam=1.0)  # fails on the worker, not a lost one
+    with pytest.raises(RuntimeError, match=r"chunk 0 \(inputs 1-3: .*0000.jpg \.\.\. .*0002.jpg"
+                                           r"\) failed on the cluster: AttributeError"):
+        list(predict_chunks(unfitted, iter_chunks(paths, 3), client=client))
+
+
+def test_manifests_and_stdin_carry_urls_as_they_are(tmp_path):
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path\nhttps://example.org/a.jpg\nlocal.jpg\n")
+    paths = list(iter_paths(["-"], manifests=[manifest], stdin=["s3://bucket/b.png\n"]))
+    assert paths == ["s3://bucket/b.png", "https://example.org/a.jpg", str(tmp_path / "local.jpg")]

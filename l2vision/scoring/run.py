@@ -96,7 +96,15 @@ def predict_chunks(model, chunks: Iterable[Chunk], *, batch_size: int = 256,
         shared = client.scatter(model, broadcast=True, hash=False)
         source, ahead = itertools.tee(chunks)
         results = ordered_results(client, _predict_chunk, ahead, shared, batch_size, top_k)
-        yield from zip(source, results, strict=True)
+        for chunk in source:
+            try:
+                predictions = next(results)
+            except Exception as exc:
+                raise RuntimeError(
+                    f"chunk {chunk.index} (inputs {chunk.start + 1}-{chunk.start + len(chunk)}: "
+                    f"{chunk.paths[0]} ... {chunk.paths[-1]}) failed on the cluster: "
+                    f"{type(exc).__name__}: {exc}") from exc
+            yield chunk, predictions
         return
     features, head = split_pipeline(model)
     classes = np.asarray([str(c) for c in model.classes_])
