@@ -68,6 +68,10 @@ def get_client(scheduler: str | None = None, *, log: Callable[[str], None] | Non
     log : callable or None
         Told the dashboard's address once, when a cluster is used.
 
+    The clients made here are not made the program's default client, so a
+    later call that names no scheduler stays local; pass the client on (or
+    use ``client.as_current()``) to keep working on the cluster.
+
     Raises
     ------
     DaskUnavailableError
@@ -98,13 +102,13 @@ def get_client(scheduler: str | None = None, *, log: Callable[[str], None] | Non
     if scheduler == "local":
         cluster = distributed.LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1,
                                            processes=True, dashboard_address=":0")
-        client = _LOCAL["local"] = distributed.Client(cluster)
+        client = _LOCAL["local"] = distributed.Client(cluster, set_as_default=False)
         if log:
             log(f"Dask: local cluster of {len(cluster.workers)} workers; dashboard "
                 f"{client.dashboard_link}")
         return client
     try:
-        client = distributed.Client(scheduler, timeout=CONNECT_TIMEOUT)
+        client = distributed.Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
     except (OSError, TimeoutError) as exc:
         raise OSError(f"cannot reach the Dask scheduler at {scheduler} within "
                       f"{CONNECT_TIMEOUT} s ({type(exc).__name__}); is it running, and is the "

@@ -221,3 +221,29 @@ def test_manifests_and_stdin_carry_urls_as_they_are(tmp_path):
     manifest.write_text("path\nhttps://example.org/a.jpg\nlocal.jpg\n")
     paths = list(iter_paths(["-"], manifests=[manifest], stdin=["s3://bucket/b.png\n"]))
     assert paths == ["s3://bucket/b.png", "https://example.org/a.jpg", str(tmp_path / "local.jpg")]
+
+
+def test_extract_on_a_local_cluster_named_by_the_environment(photos, tmp_path, monkeypatch,
+                                                              capsys):
+    from l2vision import distributed as backend
+
+    root, _ = photos
+    manifest = tmp_path / "images.csv"
+    files = sorted(root.glob("00*.jpg"))[:40] + [root / "broken.jpg"]
+    manifest.write_text("path,label\n" + "".join(f"{f},x\n" for f in files))
+    assert main(["extract", str(manifest), "-f", "color", "-o", str(tmp_path / "here.npz"),
+                 "-q"]) == 3  # broken.jpg
+    monkeypatch.setenv("L2VISION_SCHEDULER", "local")
+    try:
+        assert main(["extract", str(manifest), "-f", "color", "-o",
+                     str(tmp_path / "there.npz")]) == 3
+        assert "Dask: local cluster of" in capsys.readouterr().err
+    finally:
+        client = backend._LOCAL.pop("local", None)
+        if client is not None:
+            cluster = client.cluster
+            client.close()
+            cluster.close()
+    here, there = np.load(tmp_path / "here.npz"), np.load(tmp_path / "there.npz")
+    np.testing.assert_array_equal(here["X"], there["X"])
+    assert list(here["failed"]) == list(there["failed"]) == [str(root / "broken.jpg")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from collections import Counter
@@ -205,7 +206,8 @@ def train(data=None, *, features="auto", model: str = "logreg", cv: int = 5,
     if normalize == "l2":
         X = pipeline.named_steps["normalize"].fit_transform(X)
     start = time.perf_counter()
-    search.fit(X, y, groups=groups)
+    with client.as_current() if client is not None else contextlib.nullcontext():
+        search.fit(X, y, groups=groups)  # the folds become tasks on the cluster
     timings["search"] = time.perf_counter() - start
     # The saved model extracts without the training machine's cache, quietly, serially.
     extractor.set_params(cache_dir=None, progress=False, n_jobs=None, scheduler=None)
