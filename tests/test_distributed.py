@@ -247,3 +247,17 @@ def test_extract_on_a_local_cluster_named_by_the_environment(photos, tmp_path, m
     here, there = np.load(tmp_path / "here.npz"), np.load(tmp_path / "there.npz")
     np.testing.assert_array_equal(here["X"], there["X"])
     assert list(here["failed"]) == list(there["failed"]) == [str(root / "broken.jpg")]
+
+
+def test_robustness_on_the_cluster_equals_local(client):
+    from l2vision.datasets import load_digits_images
+    from l2vision.pipelines.robustness import robustness
+
+    images = load_digits_images()
+    fitted = train(images, features="hog", model="ridge", lambdas=[100], test_size=0.25)
+    subset = images.subset(np.arange(300))
+    here = robustness(fitted.model, subset, corruptions="noise,occlude", severities="2,4")
+    there = robustness(fitted.model, subset, corruptions="noise,occlude", severities="2,4",
+                       scheduler=client)
+    assert there["accuracy"] == here["accuracy"]
+    assert there["clean_accuracy"] == here["clean_accuracy"]

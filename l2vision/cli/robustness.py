@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from l2vision.cli import EXIT_OK, EXIT_SOME_FAILED, log, show_progress
+from l2vision.cli import EXIT_OK, EXIT_SOME_FAILED, add_scheduler_option, log, show_progress
 
 HELP = """\
 Measure how a saved model's accuracy holds up when its images are corrupted:
@@ -53,12 +53,14 @@ def add_parser(subparsers, common) -> None:
                    help="load a model file that needs types outside l2vision's allow-list "
                         "(only for a file you trust: loading it can run code)")
     p.add_argument("-j", "--n-jobs", type=int, default=None, help="parallel jobs (-1: all cores)")
+    add_scheduler_option(p)
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
     from l2vision.corruptions import parse_corruptions, parse_severities
     from l2vision.datasets import load_dataset
+    from l2vision.distributed import get_client
     from l2vision.pipelines.persist import load
     from l2vision.pipelines.robustness import robustness
     from l2vision.report import write_report
@@ -72,7 +74,8 @@ def run(args) -> int:
     log(args, f"robustness of {args.model} on {images.n_images} images from {images.source}: "
               f"{len(names)} corruptions x {len(levels)} severities")
     result = robustness(model, images, corruptions=names, severities=levels, seed=args.seed,
-                        n_jobs=args.n_jobs, progress=show_progress(args))
+                        n_jobs=args.n_jobs, progress=show_progress(args),
+                        scheduler=get_client(args.scheduler, log=lambda m: log(args, m)))
     for item in result["failed"]:
         log(args, f"failed: {item['path']}: {item['error']}")
     print(f"{'corruption':>18}  " + "  ".join(f"sev {s}" for s in levels) + "   mean")

@@ -6,7 +6,15 @@ import argparse
 import json
 from pathlib import Path
 
-from l2vision.cli import EXIT_OK, EXIT_SOME_FAILED, log, parse_lambdas, parse_size, show_progress
+from l2vision.cli import (
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+    add_scheduler_option,
+    log,
+    parse_lambdas,
+    parse_size,
+    show_progress,
+)
 from l2vision.cli.features import features_help
 
 HELP = """\
@@ -62,12 +70,14 @@ def add_parser(subparsers, common) -> None:
                    help="output folder (default: study)")
     p.add_argument("--overwrite", action="store_true", help="replace study.json and study.png")
     p.add_argument("-j", "--n-jobs", type=int, default=None, help="parallel jobs (-1: all cores)")
+    add_scheduler_option(p)
     p.add_argument("--cache", type=Path, default=None, metavar="DIR", help="feature cache folder")
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
     from l2vision.corruptions import parse_corruptions, parse_severities
+    from l2vision.distributed import get_client
     from l2vision.pipelines.study import study
     from l2vision.report_robustness import plot_study
 
@@ -83,7 +93,8 @@ def run(args) -> int:
                    cv=args.cv, lambdas=args.lambdas, penalties=penalties, corruptions=names,
                    severities=levels, penalty_points=args.penalty_points,
                    test_size=args.test_size, size=args.size, seed=args.seed,
-                   n_jobs=args.n_jobs, cache_dir=args.cache, progress=show_progress(args))
+                   n_jobs=args.n_jobs, cache_dir=args.cache, progress=show_progress(args),
+                   scheduler=get_client(args.scheduler, log=lambda m: log(args, m)))
     for item in result["failed"]:
         log(args, f"failed: {item['path']}: {item['error']}")
     print(f"data: {result['data']}: {result['n_train']} training, {result['n_test']} held-out "

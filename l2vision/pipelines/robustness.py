@@ -18,6 +18,7 @@ import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 
 from l2vision.corruptions import corrupt, corruption_rng, parse_corruptions, parse_severities
+from l2vision.distributed import get_client, ordered_results
 from l2vision.features._batches import _featurize_batch
 from l2vision.images import ImageReadError, as_image, image_name, resize_image
 
@@ -101,8 +102,15 @@ def _corrupted_batch(features, predict, items, start, conditions, seed, single_t
     return positions, predictions, errors
 
 
+def _corrupted_task(batch, shared, conditions, seed):
+    """One batch ``(start, items)`` as a Dask task (one thread per worker)."""
+    (start, items), (features, predict) = batch, shared
+    return _corrupted_batch(features, predict, items, start, conditions, seed, True)
+
+
 def corrupted_predictions(features, predict, images, conditions, *, seed: int = 0,
-                          n_jobs=None, batch_size: int | None = None, progress: bool = False):
+                          n_jobs=None, batch_size: int | None = None, progress: bool = False,
+                          scheduler=None):
     """Predictions of ``predict`` on every condition's copy of every readable image.
 
     Parameters
@@ -123,6 +131,9 @@ def corrupted_predictions(features, predict, images, conditions, *, seed: int = 
         Parallel workers (joblib) and images per task (default: the features').
     progress : bool, default=False
         A tqdm bar over images.
+    scheduler : str, distributed.Client or None, default=None
+        Run the batches as Dask tasks (:func:`l2vision.distributed.get_client`;
+        the features and ``predict`` sent once per worker). Same results.
 
     Returns
     -------
@@ -137,11 +148,18 @@ def corrupted_predictions(features, predict, images, conditions, *, seed: int = 
     batch_size = batch_size or features.batch_size
     starts = range(0, len(images), batch_size)
     n_jobs = min(effective_n_jobs(n_jobs), max(len(starts), 1))
-    batches = ((features, predict, list(images[s:s + batch_size]), s, conditions, seed,
-                n_jobs > 1) for s in starts)
-    results = (_corrupted_batch(*args) for args in batches) if n_jobs == 1 else \
-        Parallel(n_jobs=n_jobs, return_as="generator")(
-            delayed(_corrupted_batch)(*args) for args in batches)
+    client = get_client(scheduler)
+    if client is not None:
+        shared = client.scatter([features, predict], broadcast=True, hash=False)
+        results = ordered_results(client, _corrupted_task,
+                                  ((s, list(images[s:s + batch_size])) for s in starts),
+                                  shared, conditions, seed)
+    else:
+        batches = ((features, predict, list(images[s:s + batch_size]), s, conditions, seed,
+                    n_jobs > 1) for s in starts)
+        results = (_corrupted_batch(*args) for args in batches) if n_jobs == 1 else \
+            Parallel(n_jobs=n_jobs, return_as="generator")(
+                delayed(_corrupted_batch)(*args) for args in batches)
     positions, parts, errors = [], {c: [] for c in conditions}, {}
     with tqdm(total=len(images), unit="img", desc="corrupted copies", leave=False,
               disable=not progress or None) as bar:
@@ -169,7 +187,7 @@ def check_model_classes(model_classes, labels, source: str) -> None:
 
 
 def robustness(model, images, *, corruptions="all", severities="1-5", seed: int = 0,
-               n_jobs=None, progress: bool = False) -> dict:
+               n_jobs=None, progress: bool = False, scheduler=None) -> dict:
     """Accuracy of a fitted l2vision pipeline on clean and corrupted copies of labelled images.
 
     Each image is decoded once; every corruption of
@@ -191,6 +209,8 @@ def robustness(model, images, *, corruptions="all", severities="1-5", seed: int 
         Seed of the corruptions' randomness.
     n_jobs : int or None, default=None
     progress : bool, default=False
+    scheduler : str, distributed.Client or None, default=None
+        Run on a Dask cluster (:mod:`l2vision.distributed`).
 
     Returns
     -------
@@ -222,7 +242,7 @@ def robustness(model, images, *, corruptions="all", severities="1-5", seed: int 
     conditions = [CLEAN] + [(name, s) for name in names for s in levels]
     positions, predictions, errors = corrupted_predictions(
         features, ModelHead(head), images.images, conditions, seed=seed, n_jobs=n_jobs,
-        progress=progress)
+        progress=progress, scheduler=scheduler)
     truth = np.asarray(images.labels, dtype=object)[positions].astype(str)
 
     def accuracy(condition) -> float:

@@ -11,6 +11,7 @@ scored by every model at once (:mod:`l2vision.pipelines.robustness`).
 
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
 
@@ -23,6 +24,7 @@ from sklearn.preprocessing import StandardScaler
 from l2vision._validation import check_int, check_option
 from l2vision.corruptions import parse_corruptions, parse_severities
 from l2vision.datasets import ImageSet, load_dataset
+from l2vision.distributed import get_client
 from l2vision.pipelines import _logistic_path, _ridge_path
 from l2vision.pipelines._kfold import _targets
 from l2vision.pipelines.build import ESTIMATORS, make_pipeline
@@ -119,7 +121,7 @@ def study(data=None, *, test_data=None, features="auto", model: str = "logreg", 
           lambdas=None, penalties=PENALTIES, corruptions="all", severities="1-5",
           penalty_points: int = 5, penalty_max_iter: int = 100, test_size: float = 0.2,
           size=None, seed: int = 0, n_jobs=None, cache_dir=None,
-          progress: bool = False) -> dict:
+          progress: bool = False, scheduler=None) -> dict:
     """Held-out clean and corrupted accuracy for every λ, and for other penalties.
 
     The split, features and λ search are those of
@@ -137,8 +139,9 @@ def study(data=None, *, test_data=None, features="auto", model: str = "logreg", 
     test_data : ImageSet, str, os.PathLike or None, default=None
         Held-out images from elsewhere (e.g. CIFAR-10's test folder) instead
         of a ``test_size`` split of ``data``.
-    features, model, cv, lambdas, size, seed, n_jobs, cache_dir, progress :
-        As in :func:`~l2vision.pipelines.train.train`.
+    features, model, cv, lambdas, size, seed, n_jobs, cache_dir, progress, scheduler :
+        As in :func:`~l2vision.pipelines.train.train` (``scheduler``: the
+        extraction, the λ search and the corrupted copies on a Dask cluster).
     penalties : sequence of {"l2", "l1", "elasticnet", "none"}, default=all four
         ``"l2"``: the path of ``model``. ``"l1"`` and ``"elasticnet"``
         (``l1_ratio=0.5``): logistic regression (scikit-learn's ``l1_ratio``,
@@ -180,13 +183,15 @@ def study(data=None, *, test_data=None, features="auto", model: str = "logreg", 
         check_model_classes(images.classes, test_set.labels, test_set.source)
     timings = {}
     start = time.perf_counter()
+    client = get_client(scheduler)
     pipeline = make_pipeline(features, model, lambdas=lambdas, cv=cv, random_state=seed,
                              n_jobs=n_jobs, size=size, progress=progress, cache_dir=cache_dir)
     extractor, search = pipeline.named_steps["features"], pipeline.steps[-1][1]
-    X = extractor.fit_transform(train_set.images)
+    X = extractor.set_params(scheduler=client).fit_transform(train_set.images)
     timings["extract_train"] = time.perf_counter() - start
     start = time.perf_counter()
-    search.fit(X, train_set.labels)
+    with client.as_current() if client is not None else contextlib.nullcontext():
+        search.fit(X, train_set.labels)
     classes = search.classes_
     y_index = np.searchsorted(classes, np.asarray(train_set.labels))
     grid = search.lambdas_
@@ -214,7 +219,7 @@ def study(data=None, *, test_data=None, features="auto", model: str = "logreg", 
     start = time.perf_counter()
     positions, predictions, errors = corrupted_predictions(
         extractor, predict, test_set.images, conditions, seed=seed, n_jobs=n_jobs,
-        progress=progress)
+        progress=progress, scheduler=client)
     timings["held_out"] = time.perf_counter() - start
     truth = np.searchsorted(classes, np.asarray(test_set.labels)[positions])
     known = np.isin(np.asarray(test_set.labels)[positions], classes)
