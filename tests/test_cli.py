@@ -126,3 +126,15 @@ def test_subprocess_round_trip_on_real_photos(cifar_dir, tmp_path):
     loaded = load(model)
     assert list(loaded.classes_) == sorted(set(labels))
     assert loaded.predict(paths[:5]).shape == (5,)
+
+
+def test_extract_takes_a_manifest_without_labels(tmp_path):
+    import cv2
+
+    for name in ("a.png", "b.png"):
+        cv2.imwrite(str(tmp_path / name), np.full((8, 8, 3), 90, np.uint8))
+    (tmp_path / "m.csv").write_text("path\na.png\nb.png\n")
+    assert main(["extract", str(tmp_path / "m.csv"), "-f", "color", "-o",
+                 str(tmp_path / "f.npz"), "-q"]) == 0
+    saved = np.load(tmp_path / "f.npz")
+    assert saved["X"].shape == (2, 640) and "labels" not in saved

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 import numpy as np
@@ -49,14 +50,26 @@ def add_parser(subparsers, common) -> None:
 
 
 def run(args) -> int:
-    from l2vision.datasets import load_dataset
+    from l2vision.datasets import DatasetError, load_dataset
     from l2vision.distributed import get_client
     from l2vision.images import image_name
     from l2vision.pipelines.build import make_features
 
     if args.out.exists() and not args.overwrite:
         raise FileExistsError(f"{args.out}: file exists; use --overwrite or another --out")
-    images = load_dataset(args.data)
+    if args.data is not None and str(args.data).lower().endswith(".csv") \
+            and os.path.isfile(args.data):
+        # Features need no labels: a manifest without a 'label' column is fine here.
+        from l2vision.datasets import iter_manifest
+
+        try:
+            next(iter_manifest(args.data, columns=("label",)), None)
+            labelled = True
+        except DatasetError:
+            labelled = False
+        images = load_dataset(args.data, label_column="label" if labelled else None)
+    else:
+        images = load_dataset(args.data)
     client = get_client(args.scheduler, log=lambda message: log(args, message))
     features = make_features(args.features, size=args.size, n_jobs=args.n_jobs,
                              progress=show_progress(args)).fit(images.images)
