@@ -9,11 +9,14 @@ one call per fold (possibly in parallel).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-__all__ = ["fold_path"]
+__all__ = ["fold_path", "fold_task", "report_convergence"]
 
 
 def fold_path(X, y, train, test, lambdas, max_iter, tol, patience):
@@ -55,3 +58,21 @@ def _is_log_uniform(lambdas) -> bool:
     """Whether three ascending λ values are equally spaced in log (extrapolation is sound)."""
     return len(lambdas) == 3 and np.isclose(lambdas[2] / lambdas[1], lambdas[1] / lambdas[0],
                                             rtol=1e-6)
+
+
+def fold_task(test, X, y_index, lambdas, max_iter, path_tol, patience):
+    """One fold of the logistic path, the test rows first (a task per fold)."""
+    train = np.setdiff1d(np.arange(X.shape[0]), test)
+    return fold_path(X, y_index, train, test, lambdas, max_iter, path_tol, patience)
+
+
+def report_convergence(caught) -> None:
+    """Re-emit the path's convergence warnings as one, and any other warning as is."""
+    convergence = [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+    for w in caught:
+        if not issubclass(w.category, ConvergenceWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if convergence:
+        warnings.warn(f"{len(convergence)} logistic fit(s) on the λ path stopped at max_iter "
+                      "before converging (usually the weakest λ); raise max_iter if the "
+                      "chosen λ is among them.", ConvergenceWarning, stacklevel=3)

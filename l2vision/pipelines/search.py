@@ -338,10 +338,10 @@ class LogisticRegressionKFoldCV(_KFoldLambdaSearch):
             if client is not None:
                 from l2vision.distributed import ordered_results
 
-                paths = ordered_results(client, _fold_task, folds, shared, *args)
+                paths = ordered_results(client, _logistic_path.fold_task, folds, shared, *args)
             else:
                 paths = Parallel(n_jobs=self.n_jobs, return_as="generator")(
-                    delayed(_fold_task)(test, X, *args) for test in folds)
+                    delayed(_logistic_path.fold_task)(test, X, *args) for test in folds)
             scores, solutions = [], []
             with _fold_bar(self.progress, len(folds)) as bar:
                 for fold_scores, fold_solutions in paths:
@@ -359,7 +359,7 @@ class LogisticRegressionKFoldCV(_KFoldLambdaSearch):
             coef = np.mean([fold[self.best_index_][0] for fold in solutions], axis=0)
             intercept = np.mean([fold[self.best_index_][1] for fold in solutions], axis=0)
             self._fit_final(X, y_index, (coef, intercept))
-        _report_convergence(caught)
+        _logistic_path.report_convergence(caught)
         self.C_ = 1.0 / self.lambda_
         return self
 
@@ -385,22 +385,3 @@ class LogisticRegressionKFoldCV(_KFoldLambdaSearch):
             p = expit(scores)
             return np.column_stack([1 - p, p])
         return softmax(scores, axis=1)
-
-
-def _fold_task(test, X, y_index, lambdas, max_iter, path_tol, patience):
-    """One fold of the logistic path, the test rows first (a task per fold)."""
-    train = np.setdiff1d(np.arange(X.shape[0]), test)
-    return _logistic_path.fold_path(X, y_index, train, test, lambdas, max_iter, path_tol,
-                                    patience)
-
-
-def _report_convergence(caught) -> None:
-    """Re-emit the path's convergence warnings as one, and any other warning as is."""
-    convergence = [w for w in caught if issubclass(w.category, ConvergenceWarning)]
-    for w in caught:
-        if not issubclass(w.category, ConvergenceWarning):
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    if convergence:
-        warnings.warn(f"{len(convergence)} logistic fit(s) on the λ path stopped at max_iter "
-                      "before converging (usually the weakest λ); raise max_iter if the "
-                      "chosen λ is among them.", ConvergenceWarning, stacklevel=3)

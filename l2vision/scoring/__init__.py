@@ -4,7 +4,9 @@
 - :mod:`~l2vision.scoring.chunks`: the fixed-position chunks that make resuming exact.
 - :mod:`~l2vision.scoring.formats`: CSV and JSONL writers behind one interface.
 - :mod:`~l2vision.scoring.partial`: ``OUT.partial``, its sidecar, resume, final rename.
-- :mod:`~l2vision.scoring.run`: :func:`predict_paths` (streaming) and :func:`score_files`.
+- :mod:`~l2vision.scoring.predict`: :func:`predict_paths` (streaming), chunk by chunk,
+  here or on a Dask cluster.
+- :mod:`~l2vision.scoring.run`: :func:`score_files`, a whole resumable job.
 """
 
 from l2vision.scoring.chunks import CHUNK_BATCHES, Chunk, iter_chunks

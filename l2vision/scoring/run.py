@@ -1,11 +1,11 @@
-"""Batch prediction of image files: streaming, in chunks, one result per path, errors as data.
+"""A whole scoring job: inputs expanded, predictions written to a resumable output.
 
-:func:`predict_paths` is the streaming API (an iterator of
-:class:`Prediction`); :func:`score_files` is a whole scoring job, the library
-function behind ``l2vision score``: inputs expanded, predictions written to a
-resumable output, a :class:`ScoreSummary` returned. Both work chunk by chunk
-(:mod:`l2vision.scoring.chunks`), so memory stays bounded whatever the number
-of images.
+:func:`score_files` is the library function behind ``l2vision score``; it
+writes what :func:`~l2vision.scoring.predict.predict_chunks` yields, chunk by
+chunk (:mod:`l2vision.scoring.chunks`), so memory stays bounded whatever the
+number of images, and returns a :class:`ScoreSummary`. :class:`Prediction`,
+:func:`predict_chunks` and :func:`predict_paths` live in
+:mod:`l2vision.scoring.predict` and are importable from here too.
 """
 
 from __future__ import annotations
@@ -22,212 +22,17 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-from threadpoolctl import threadpool_limits
-
 from l2vision._validation import check_int
 from l2vision.features._isolation import DEFAULT_TIMEOUT
-from l2vision.pipelines.build import split_pipeline, using_params
-from l2vision.pipelines.evaluate import class_scores
-from l2vision.scoring.chunks import CHUNK_BATCHES, Chunk, iter_chunks, resume_point
+from l2vision.pipelines.build import split_pipeline
+from l2vision.scoring.chunks import CHUNK_BATCHES, iter_chunks, resume_point
 from l2vision.scoring.formats import FORMATS, format_for
 from l2vision.scoring.inputs import check_inputs, count_paths, iter_paths
 from l2vision.scoring.partial import PartialOutput, ResumeError
+from l2vision.scoring.predict import Prediction, _load, predict_chunks, predict_paths
 
 __all__ = ["FailFastError", "Prediction", "ScoreSummary", "predict_chunks", "predict_paths",
            "score_files"]
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """The result for one image.
-
-    Attributes
-    ----------
-    path : str
-    label : str or None
-        Predicted class name (None when the image could not be read).
-    score : float or None
-        Probability of ``label`` for probabilistic models (logistic), the
-        decision value for the others (ridge).
-    top_k : list of (str, float)
-        The ``top_k`` best classes with their scores, best first.
-    scores : ndarray of shape (n_classes,) or None
-        Every class's probability (or decision value), in ``classes`` order.
-    error : str
-        Empty when the image was scored; otherwise what went wrong.
-    """
-
-    path: str
-    label: str | None
-    score: float | None
-    top_k: list
-    scores: np.ndarray | None
-    error: str = ""
-
-
-def _load(model, trusted: bool = False):
-    if isinstance(model, (str, os.PathLike)):
-        from l2vision.pipelines.persist import load
-
-        return load(model, trusted=trusted)
-    return model
-
-
-def predict_chunks(model, chunks: Iterable[Chunk], *, batch_size: int = 256,
-                   n_jobs: int | None = None, top_k: int = 1,
-                   image_timeout: float | None = DEFAULT_TIMEOUT, client=None
-                   ) -> Iterator[tuple[Chunk, list[Prediction]]]:
-    """Each chunk with its predictions, in order: decoded and featurized in parallel batches.
-
-    ``model`` is a fitted l2vision pipeline or a model file. Decoding runs in
-    worker processes: an image whose decoder crashes or runs past
-    ``image_timeout`` seconds gets an error, the others are predicted
-    (``image_timeout=None``: in this process, unguarded). With a Dask
-    ``client``, each chunk is one task on the cluster (the model sent once per
-    worker; decoding in the worker's process, ``n_jobs`` and
-    ``image_timeout`` not used), the results in input order with a bounded
-    number of chunks in flight (:func:`l2vision.distributed.ordered_results`).
-    """
-    model = _load(model)
-    if client is not None:
-        from l2vision.distributed import ordered_results
-
-        shared = client.scatter(model, broadcast=True, hash=False)
-        source, ahead = itertools.tee(chunks)
-        results = ordered_results(client, _predict_chunk, ahead, shared, batch_size, top_k)
-        for chunk in source:
-            try:
-                predictions = next(results)
-            except Exception as exc:
-                raise RuntimeError(
-                    f"chunk {chunk.index} (inputs {chunk.start + 1}-{chunk.start + len(chunk)}: "
-                    f"{chunk.paths[0]} ... {chunk.paths[-1]}) failed on the cluster: "
-                    f"{type(exc).__name__}: {exc}") from exc
-            yield chunk, predictions
-        return
-    features, head = split_pipeline(model)
-    classes = np.asarray([str(c) for c in model.classes_])
-    guard = {"isolate": image_timeout is not None,
-             "image_timeout": image_timeout or DEFAULT_TIMEOUT}
-    with using_params(features, n_jobs=n_jobs, batch_size=batch_size, progress=False,
-                      cache_dir=None, **guard):
-        for chunk, (X, errors) in _featurized_ahead(features, chunks):
-            yield chunk, _chunk_predictions(chunk, X, errors, head, classes, top_k)
-
-
-def _chunk_predictions(chunk: Chunk, X, errors, head, classes, top_k) -> list[Prediction]:
-    """One Prediction per path of the chunk from its features and read errors."""
-    k = max(1, min(int(top_k), len(classes)))
-    ok = np.array([i for i in range(len(chunk)) if i not in errors], dtype=np.intp)
-    # One BLAS thread: a multi-threaded product sums in another order, and the
-    # output must not depend on where the chunk ran (a Dask worker has one thread).
-    with threadpool_limits(1, user_api="blas"):
-        scores = class_scores(head, X[ok]) if len(ok) else np.empty((0, len(classes)))
-    # The top k of every row at once (ties: the earlier class first).
-    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-    top_names = classes[order].tolist()
-    top_scores = np.take_along_axis(scores, order, axis=1).tolist()
-    predictions, row = [], 0
-    for i, path in enumerate(chunk.paths):
-        if i in errors:
-            predictions.append(Prediction(path, None, None, [], None, errors[i].reason))
-            continue
-        names, values = top_names[row], top_scores[row]
-        predictions.append(Prediction(path, names[0], values[0],
-                                      list(zip(names, values, strict=True)), scores[row]))
-        row += 1
-    return predictions
-
-
-def _predict_chunk(chunk: Chunk, model, batch_size: int, top_k: int) -> list[Prediction]:
-    """One chunk on a Dask worker: read, extract (this process, serially) and predict."""
-    import copy
-
-    features, head = split_pipeline(model)
-    # A private copy of the driver's settings: the worker's threads share the model.
-    features = copy.copy(features).set_params(n_jobs=1, batch_size=batch_size, progress=False,
-                                              cache_dir=None, isolate=False)
-    X, errors = features.transform_with_errors(list(chunk.paths))
-    classes = np.asarray([str(c) for c in model.classes_])
-    return _chunk_predictions(chunk, X, errors, head, classes, top_k)
-
-
-def _featurized_ahead(features, chunks: Iterable[Chunk]):
-    """``(chunk, (X, errors))`` in order, the next chunk's features computed meanwhile.
-
-    A thread extracts chunk k + 1 (waiting on the decoding workers, without
-    the GIL) while the caller predicts and writes chunk k, so the workers are
-    not idle at chunk boundaries.
-    """
-    from concurrent.futures import ThreadPoolExecutor
-
-    iterator = iter(chunks)
-    current = next(iterator, None)
-    if current is None:
-        return
-    with ThreadPoolExecutor(1) as pool:
-        future = pool.submit(features.transform_with_errors, list(current.paths))
-        while current is not None:
-            result = future.result()
-            upcoming = next(iterator, None)
-            if upcoming is not None:
-                future = pool.submit(features.transform_with_errors, list(upcoming.paths))
-            yield current, result
-            current = upcoming
-
-
-def predict_paths(model, paths: Iterable[str | os.PathLike], *, batch_size: int = 256,
-                  n_jobs: int | None = None, top_k: int = 1, progress=None,
-                  image_timeout: float | None = DEFAULT_TIMEOUT) -> Iterator[Prediction]:
-    """Predict images lazily, in input order; unreadable images give an error result.
-
-    Paths are consumed in chunks of ``batch_size * CHUNK_BATCHES``: each
-    chunk is decoded and featurized in parallel batches, predicted, and
-    yielded, so memory stays bounded whatever the number of paths.
-
-    Parameters
-    ----------
-    model : Pipeline, str or os.PathLike
-        A fitted l2vision pipeline, or a model file from ``l2vision train``.
-    paths : iterable of str or os.PathLike
-        Image files (any iterable, e.g. a generator over millions of paths).
-    batch_size : int, default=256
-        Images per parallel batch.
-    n_jobs : int or None, default=None
-        Parallel jobs (joblib).
-    top_k : int, default=1
-        Classes per result in ``Prediction.top_k``.
-    progress : callable or None, default=None
-        Called with the number of images done after each chunk.
-    image_timeout : float or None, default=30.0
-        Decode in worker processes; an image whose decoder crashes or takes
-        longer gets an error result (None: decode in this process).
-
-    Yields
-    ------
-    Prediction
-
-    Examples
-    --------
-    >>> import numpy as np, cv2, tempfile, pathlib
-    >>> from l2vision.pipelines import make_pipeline
-    >>> images = [np.full((8, 8, 3), bgr, np.uint8) for bgr in
-    ...           [(255, 0, 0), (200, 10, 0), (0, 0, 255), (0, 20, 200)]]
-    >>> model = make_pipeline("color", "ridge", lam=1.0).fit(images, ["blue", "blue", "red", "red"])
-    >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> _ = cv2.imwrite(str(folder / "red.png"), images[2])
-    >>> results = predict_paths(model, [folder / "red.png", folder / "nope.png"])
-    >>> [(p.label, p.error) for p in results]
-    [('red', ''), (None, 'file not found')]
-    """
-    chunks = iter_chunks(paths, batch_size * CHUNK_BATCHES)
-    for chunk, predictions in predict_chunks(model, chunks, batch_size=batch_size,
-                                             n_jobs=n_jobs, top_k=top_k,
-                                             image_timeout=image_timeout):
-        yield from predictions
-        if progress is not None:
-            progress(len(chunk))
 
 
 class FailFastError(ValueError):
