@@ -21,11 +21,12 @@ package).
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 
-__all__ = ["DaskUnavailableError", "SCHEDULER_ENV", "get_client", "ordered_results"]
+__all__ = ["DaskUnavailableError", "SCHEDULER_ENV", "Shared", "get_client", "ordered_results"]
 
 #: The environment variable naming the scheduler when no option is given.
 SCHEDULER_ENV = "L2VISION_SCHEDULER"
@@ -128,30 +129,62 @@ def _inside_a_task(distributed) -> bool:
     return True
 
 
+class Shared:
+    """An argument of :func:`ordered_results` sent once per worker (``client.scatter``)."""
+
+    def __init__(self, value):
+        self.value = value
+
+
 def ordered_results(client, function: Callable, items: Iterable, *args,
                     in_flight: int | None = None) -> Iterator:
     """``function(item, *args)`` on the cluster for every item, yielded in input order.
 
     At most ``in_flight`` tasks are submitted ahead of the one being waited
     for (default: twice the workers, at least 2), so memory stays bounded
-    whatever the number of items. Extra ``args`` are passed as they are
-    (scatter large ones first: a future is resolved on the worker). Each
-    item is its own task (``pure=False``); a task lost with its worker is run
-    again by Dask.
+    whatever the number of items. ``args`` wrapped in :class:`Shared` are
+    scattered to every worker once and passed as their values; the others are
+    passed as they are. Each item is its own task (``pure=False``); a task
+    lost with its worker is run again by Dask. Scattered data can be lost too
+    (Dask's memory manager keeps one replica, and its worker may die): the
+    tasks that needed it are then cancelled, so the shared arguments are
+    scattered again and the pending tasks resubmitted (three times at most).
     """
+    from concurrent.futures import CancelledError
+
     if in_flight is None:
         in_flight = max(2, 2 * len(client.scheduler_info().get("workers", {})))
+
+    def scatter() -> list:
+        return [client.scatter(a.value, broadcast=True, hash=False) if isinstance(a, Shared)
+                else a for a in args]
+
+    sent = scatter()
     pending: deque = deque()
     iterator = iter(items)
-    for item in iterator:
-        pending.append(client.submit(function, item, *args, pure=False))
-        if len(pending) >= in_flight:
-            break
+
+    def submit(item):
+        pending.append((item, client.submit(function, item, *sent, pure=False)))
+
+    for item in itertools.islice(iterator, in_flight):
+        submit(item)
+    resent = 0
     while pending:
-        future = pending.popleft()
-        result = future.result()
+        item, future = pending[0]
+        try:
+            result = future.result()
+        except CancelledError:
+            if resent >= 3 or not any(isinstance(a, Shared) for a in args):
+                raise
+            resent += 1
+            waiting = [queued for queued, _ in pending]
+            pending.clear()
+            sent = scatter()
+            for queued in waiting:
+                submit(queued)
+            continue
+        pending.popleft()
         future.release()
-        for item in iterator:
-            pending.append(client.submit(function, item, *args, pure=False))
-            break
+        for item in itertools.islice(iterator, 1):
+            submit(item)
         yield result

@@ -109,12 +109,11 @@ def featurize_batches(named, images, starts, batch_size, size, max_pixels, on_er
     """Every batch's ``(features, errors)``, in order: in this process, joblib workers,
     isolated decoding workers (``image_timeout``) or Dask tasks (``client``)."""
     if client is not None:
-        from l2vision.distributed import ordered_results
+        from l2vision.distributed import Shared, ordered_results
 
-        shared = client.scatter(named, broadcast=True, hash=False)  # once per worker
         return ordered_results(client, _featurize_on_worker,
                                ((list(images[s:s + batch_size]), s) for s in starts),
-                               shared, size, max_pixels, on_error, decode_size)
+                               Shared(named), size, max_pixels, on_error, decode_size)
     batches = ((named, list(images[s:s + batch_size]), s, size, max_pixels, on_error,
                 n_jobs > 1, decode_size, image_timeout) for s in starts)
     if image_timeout:

@@ -186,10 +186,9 @@ def _map_folds(function, n_folds, on_fold, client, *args) -> np.ndarray:
     if client is None:
         results = (function(k, *args) for k in range(n_folds))
     else:
-        from l2vision.distributed import ordered_results
+        from l2vision.distributed import Shared, ordered_results
 
-        shared = [client.scatter(a) if isinstance(a, (np.ndarray, FoldSums)) else a
-                  for a in args]
+        shared = [Shared(a) if isinstance(a, (np.ndarray, FoldSums)) else a for a in args]
         results = ordered_results(client, function, range(n_folds), *shared)
     rows = []
     for row in results:

@@ -18,7 +18,7 @@ import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 
 from l2vision.corruptions import corrupt, corruption_rng, parse_corruptions, parse_severities
-from l2vision.distributed import get_client, ordered_results
+from l2vision.distributed import Shared, get_client, ordered_results
 from l2vision.features._batches import _featurize_batch
 from l2vision.images import ImageReadError, as_image, image_name, resize_image
 
@@ -150,10 +150,9 @@ def corrupted_predictions(features, predict, images, conditions, *, seed: int = 
     n_jobs = min(effective_n_jobs(n_jobs), max(len(starts), 1))
     client = get_client(scheduler)
     if client is not None:
-        shared = client.scatter([features, predict], broadcast=True, hash=False)
         results = ordered_results(client, _corrupted_task,
                                   ((s, list(images[s:s + batch_size])) for s in starts),
-                                  shared, conditions, seed)
+                                  Shared([features, predict]), conditions, seed)
     else:
         batches = ((features, predict, list(images[s:s + batch_size]), s, conditions, seed,
                     n_jobs > 1) for s in starts)

@@ -331,14 +331,14 @@ class LogisticRegressionKFoldCV(_KFoldLambdaSearch):
             (None if X.size <= _WHOLE_GRID_SIZE else 3)
 
         client = get_client()
-        shared = client.scatter(X) if client is not None else X  # sent once
 
         def evaluate(lambdas):
             args = (y_index, lambdas, self.max_iter, self.path_tol, patience)
             if client is not None:
-                from l2vision.distributed import ordered_results
+                from l2vision.distributed import Shared, ordered_results
 
-                paths = ordered_results(client, _logistic_path.fold_task, folds, shared, *args)
+                paths = ordered_results(client, _logistic_path.fold_task, folds, Shared(X),
+                                        *args)
             else:
                 paths = Parallel(n_jobs=self.n_jobs, return_as="generator")(
                     delayed(_logistic_path.fold_task)(test, X, *args) for test in folds)

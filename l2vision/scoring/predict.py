@@ -77,11 +77,11 @@ def predict_chunks(model, chunks: Iterable[Chunk], *, batch_size: int = 256,
     """
     model = _load(model)
     if client is not None:
-        from l2vision.distributed import ordered_results
+        from l2vision.distributed import Shared, ordered_results
 
-        shared = client.scatter(model, broadcast=True, hash=False)
         source, ahead = itertools.tee(chunks)
-        results = ordered_results(client, _predict_chunk, ahead, shared, batch_size, top_k)
+        results = ordered_results(client, _predict_chunk, ahead, Shared(model), batch_size,
+                                  top_k)
         for chunk in source:
             try:
                 predictions = next(results)
