@@ -261,3 +261,45 @@ def test_robustness_on_the_cluster_equals_local(client):
                        scheduler=client)
     assert there["accuracy"] == here["accuracy"]
     assert there["clean_accuracy"] == here["clean_accuracy"]
+
+
+def test_lost_shared_data_is_scattered_again_and_the_pending_tasks_resubmitted():
+    """ordered_results against a stand-in client whose scattered data is lost once."""
+    from concurrent.futures import CancelledError
+
+    from l2vision.distributed import Shared, ordered_results
+
+    class Done:
+        def __init__(self, value, lost=False):
+            self.value, self.lost = value, lost
+
+        def result(self):
+            if self.lost:
+                raise CancelledError("lost dependency")
+            return self.value
+
+        def release(self):
+            pass
+
+    class StandIn:
+        def __init__(self):
+            self.scattered, self.submitted = [], []
+
+        def scheduler_info(self):
+            return {"workers": {"a": {}, "b": {}}}
+
+        def scatter(self, value, **options):
+            self.scattered.append(value)
+            return ("data", len(self.scattered))  # a new "future" each time
+
+        def submit(self, function, item, shared, offset, pure):
+            self.submitted.append(item)
+            lost = shared == ("data", 1) and item >= 2  # the first copy dies after 2 tasks
+            return Done(function(item, offset), lost)
+
+    client = StandIn()
+    results = list(ordered_results(client, lambda item, offset: item + offset, range(7),
+                                   Shared("model"), 100, in_flight=3))
+    assert results == [100 + i for i in range(7)]
+    assert client.scattered == ["model", "model"]
+    assert client.submitted[:3] == [0, 1, 2] and client.submitted.count(2) == 2
