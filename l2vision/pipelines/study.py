@@ -97,11 +97,8 @@ def _penalized_logistic(X, y_index, lambdas, l1_ratio, max_iter):
     return np.stack(coefs), np.stack(intercepts), info
 
 
-def _unpenalized(model: str, X, y_index, n_classes, max_iter):
-    """The model with no penalty: least squares (ridge at λ = 0) or logistic with C = inf."""
-    if model == "ridge":
-        Y = _targets(y_index, n_classes).astype(X.dtype)
-        return (*_ridge_path.path_solutions(X, Y, [0.0]), [{"converged": True}])
+def _unpenalized_logistic(X, y_index, max_iter):
+    """Logistic regression with no penalty (``C = inf``), in X's units."""
     scaler = StandardScaler().fit(X)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
@@ -195,18 +192,23 @@ def study(data=None, *, test_data=None, features="auto", model: str = "logreg", 
     classes = search.classes_
     y_index = np.searchsorted(classes, np.asarray(train_set.labels))
     grid = search.lambdas_
-    coef, intercept = _l2_path(model, search, X, y_index, grid)
-    models = [("l2", float(lam), None) for lam in grid]
+    # Ridge with no penalty is the same path at λ = 0: one eigendecomposition for both.
+    ridge_none = model == "ridge" and "none" in penalties
+    coef, intercept = _l2_path(model, search, X, y_index,
+                               np.append(grid, 0.0) if ridge_none else grid)
     extra = {}
+    if ridge_none:
+        extra["none"] = (coef[-1:], intercept[-1:], [{"converged": True}], np.array([0.0]))
+        coef, intercept = coef[:-1], intercept[:-1]
+    models = [("l2", float(lam), None) for lam in grid]
     if "l1" in penalties or "elasticnet" in penalties:
         picked = _penalty_lambdas(grid, penalty_points)
         for name, ratio in (("l1", 1.0), ("elasticnet", 0.5)):
             if name in penalties:
                 extra[name] = (*_penalized_logistic(X, y_index, picked, ratio,
                                                     penalty_max_iter), picked)
-    if "none" in penalties:
-        extra["none"] = (*_unpenalized(model, X, y_index, len(classes),
-                                       getattr(search, "max_iter", 200)), np.array([0.0]))
+    if "none" in penalties and not ridge_none:
+        extra["none"] = (*_unpenalized_logistic(X, y_index, search.max_iter), np.array([0.0]))
     for name, (c, b, info, lams) in extra.items():
         coef, intercept = np.concatenate([coef, c]), np.concatenate([intercept, b])
         models += [(name, float(lam), item) for lam, item in zip(lams, info, strict=True)]
