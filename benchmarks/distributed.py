@@ -6,11 +6,12 @@ CIFAR-10 paths, in one run:
 
 - ``score_files`` locally with ``n_jobs=2`` (the CLI's defaults: crash-isolated
   decoding) and with ``image_timeout=None`` (in-process decoding), against a
-  ``LocalCluster`` of 2 single-threaded worker processes and one of 1 worker
-  (scaling); the outputs must be byte-identical (checked). Target: the
-  2-worker cluster at >= 0.8x the local throughput.
+  ``LocalCluster`` of 2 single-threaded worker processes, then the same
+  cluster scaled to 1 worker (scaling); the outputs must be byte-identical
+  (checked). Target: the 2-worker cluster at >= 0.8x the local throughput.
 - ``ImageFeatures.transform`` locally (``n_jobs=2``) against the same clusters
   (matrices checked equal).
+- Variants alternate over ``--rounds`` rounds; medians (this machine drifts).
 - The client's ceiling: rows/s of writing predictions to the CSV output alone
   (what one client can take in, however many workers feed it).
 
@@ -32,19 +33,13 @@ _HERE = Path(__file__).resolve().parent
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != _HERE] + [str(_HERE)]
 
 import numpy as np  # noqa: E402
-from _common import cifar_paths, machine  # noqa: E402
+from _common import cifar_paths, machine, median_times  # noqa: E402
 
 from l2vision.features import HOG, ColorHistogram, ImageFeatures  # noqa: E402
 from l2vision.pipelines import make_pipeline  # noqa: E402
 from l2vision.pipelines.persist import save  # noqa: E402
 from l2vision.scoring.formats import FORMATS  # noqa: E402
 from l2vision.scoring.run import score_files  # noqa: E402
-
-
-def timed(function):
-    start = time.perf_counter()
-    result = function()
-    return result, time.perf_counter() - start
 
 
 def client_ceiling(out: Path, model) -> float:
@@ -67,6 +62,7 @@ def client_ceiling(out: Path, model) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=3, help="alternated rounds (medians)")
     args = parser.parse_args()
     print(machine(), flush=True)
     from distributed import Client, LocalCluster
@@ -79,40 +75,49 @@ def main() -> None:
     model_file = folder / "model.joblib"
     save(model, model_file)
     n = len(paths)
+    outputs = {}
 
     def score(name, **options):
-        out = folder / f"{name}.csv"
-        summary, seconds = timed(lambda: score_files(model_file, paths, out, overwrite=True,
-                                                     **options))
-        print(f"score {name}: {n / seconds:,.0f} images/s ({seconds:.1f} s)", flush=True)
-        return out.read_bytes(), n / seconds
+        def run():
+            out = folder / f"{name}.csv"
+            score_files(model_file, paths, out, overwrite=True, **options)
+            outputs[name] = out.read_bytes()
+        return run
 
-    reference, local = score("local n_jobs=2", n_jobs=2)
-    _, local_inproc = score("local n_jobs=2, in-process decoding", n_jobs=2, image_timeout=None)
-    features = ImageFeatures([HOG(), ColorHistogram()], n_jobs=2)
-    X, seconds = timed(lambda: features.fit(paths).transform(paths))
-    extract_local = n / seconds
-    print(f"extract local n_jobs=2: {extract_local:,.0f} images/s", flush=True)
-    rates = {}
-    for workers in (2, 1):
-        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                          dashboard_address=None) as cluster, \
-                Client(cluster, set_as_default=False) as client:
-            client.submit(sum, [1]).result()  # the workers are up
-            out, rate = score(f"cluster {workers} worker(s)", scheduler=client)
-            print(f"  identical to the local output: {out == reference}")
-            Xc, seconds = timed(lambda c=client: ImageFeatures(
-                [HOG(), ColorHistogram()], scheduler=c).fit(paths).transform(paths))
-            print(f"extract cluster {workers} worker(s): {n / seconds:,.0f} images/s; equal to "
-                  f"local: {np.array_equal(Xc, X)}", flush=True)
-            rates[workers] = (rate, n / seconds)
-    print(f"score: 2-worker cluster / local = {rates[2][0] / local:.2f}x (target >= 0.8x); "
-          f"/ local in-process decoding = {rates[2][0] / local_inproc:.2f}x; "
-          f"2 workers / 1 worker = {rates[2][0] / rates[1][0]:.2f}x")
-    print(f"extract: 2-worker cluster / local = {rates[2][1] / extract_local:.2f}x; 2 workers /"
-          f" 1 worker = {rates[2][1] / rates[1][1]:.2f}x")
+    def extract(**options):
+        features = ImageFeatures([HOG(), ColorHistogram()], **options).fit(paths)
+        return lambda: outputs.__setitem__(repr(options), features.transform(paths))
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, \
+            Client(cluster, set_as_default=False) as client:
+        client.submit(sum, [1]).result()  # the workers are up
+        variants = {"score local": score("local", n_jobs=2),
+                    "score local in-process": score("inproc", n_jobs=2, image_timeout=None),
+                    "score cluster": score("cluster", scheduler=client),
+                    "extract local": extract(n_jobs=2),
+                    "extract cluster": extract(scheduler=client)}
+        seconds, _ = median_times(variants, args.rounds)
+        rates = {name: n / t for name, t in seconds.items()}
+        for name, rate in rates.items():
+            print(f"{name}: {rate:,.0f} images/s", flush=True)
+        print(f"  outputs identical: {outputs['local'] == outputs['cluster']}; matrices equal: "
+              f"{np.array_equal(*[v for k, v in outputs.items() if k.startswith('{')])}")
+        client.cluster.scale(1)
+        client.wait_for_workers(1)
+        while len(client.scheduler_info()["workers"]) > 1:
+            time.sleep(0.2)
+        one, _ = median_times({"score cluster": score("cluster1", scheduler=client),
+                               "extract cluster": extract(scheduler=client)}, args.rounds)
+    print(f"score: 2-worker cluster / local = {rates['score cluster'] / rates['score local']:.2f}x"
+          f" (target >= 0.8x); / local in-process decoding = "
+          f"{rates['score cluster'] / rates['score local in-process']:.2f}x; 2 workers / 1 worker"
+          f" = {one['score cluster'] / seconds['score cluster']:.2f}x")
+    print(f"extract: 2-worker cluster / local = "
+          f"{rates['extract cluster'] / rates['extract local']:.2f}x; 2 workers / 1 worker = "
+          f"{one['extract cluster'] / seconds['extract cluster']:.2f}x")
     print(f"client ceiling (writing CSV rows alone): "
-          f"{client_ceiling(folder / 'local n_jobs=2.csv', model):,.0f} rows/s")
+          f"{client_ceiling(folder / 'local.csv', model):,.0f} rows/s")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,11 @@ from l2vision.features._isolation import (
 )
 from l2vision.images import ImageReadError, as_image, convert_color, image_name, resize_image
 
-__all__ = ["_decode_batch", "_decode_views", "_featurize_batch", "featurize_batches"]
+__all__ = ["TASK_IMAGES", "_decode_batch", "_decode_views", "_featurize_batch",
+           "featurize_batches"]
+
+#: On a Dask cluster, batches are grouped into tasks of about this many images.
+TASK_IMAGES = 1024
 
 
 def _decode_batch(specs, items, start, size, max_pixels, on_error, decode_size=None,
@@ -111,9 +115,14 @@ def featurize_batches(named, images, starts, batch_size, size, max_pixels, on_er
     if client is not None:
         from l2vision.distributed import Shared, ordered_results
 
-        return ordered_results(client, _featurize_on_worker,
-                               ((list(images[s:s + batch_size]), s) for s in starts),
-                               Shared(named), size, max_pixels, on_error, decode_size)
+        # Tasks of about TASK_IMAGES images: Dask's cost per task (scheduling, the
+        # result's trip back) is paid once for several batches.
+        group = max(1, TASK_IMAGES // batch_size)
+        tasks = ([(list(images[s:s + batch_size]), s) for s in starts[i:i + group]]
+                 for i in range(0, len(starts), group))
+        results = ordered_results(client, _featurize_on_worker, tasks, Shared(named), size,
+                                  max_pixels, on_error, decode_size)
+        return (result for task in results for result in task)
     batches = ((named, list(images[s:s + batch_size]), s, size, max_pixels, on_error,
                 n_jobs > 1, decode_size, image_timeout) for s in starts)
     if image_timeout:
@@ -125,7 +134,7 @@ def featurize_batches(named, images, starts, batch_size, size, max_pixels, on_er
         delayed(_featurize_batch)(*args) for args in batches)
 
 
-def _featurize_on_worker(batch, named, size, max_pixels, on_error, decode_size):
-    """One batch ``(items, start)`` as a Dask task: :func:`_featurize_batch`, one thread."""
-    items, start = batch
-    return _featurize_batch(named, items, start, size, max_pixels, on_error, True, decode_size)
+def _featurize_on_worker(batches, named, size, max_pixels, on_error, decode_size):
+    """Batches ``[(items, start)]`` as one Dask task: :func:`_featurize_batch` each, one thread."""
+    return [_featurize_batch(named, items, start, size, max_pixels, on_error, True, decode_size)
+            for items, start in batches]
