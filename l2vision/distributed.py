@@ -130,10 +130,27 @@ def _inside_a_task(distributed) -> bool:
 
 
 class Shared:
-    """An argument of :func:`ordered_results` sent once per worker (``client.scatter``)."""
+    """An argument of :func:`ordered_results` sent once per worker (``client.scatter``).
+
+    The scattered copy is kept with the object: passing the same ``Shared`` to
+    several :func:`ordered_results` calls on one client sends the value once
+    (a λ search that extends its grid evaluates twice on the same X). It is
+    released with the object.
+    """
 
     def __init__(self, value):
         self.value = value
+        self._sent: list = []  # [(client, future)]
+
+    def sent_to(self, client, *, again: bool = False):
+        """The value's future on ``client``'s workers, scattered now if not yet (or ``again``)."""
+        self._sent = [(c, f) for c, f in self._sent if c is not client or not again]
+        for known, future in self._sent:
+            if known is client:
+                return future
+        future = client.scatter(self.value, broadcast=True, hash=False)
+        self._sent.append((client, future))
+        return future
 
 
 def ordered_results(client, function: Callable, items: Iterable, *args,
@@ -143,7 +160,8 @@ def ordered_results(client, function: Callable, items: Iterable, *args,
     At most ``in_flight`` tasks are submitted ahead of the one being waited
     for (default: twice the workers, at least 2), so memory stays bounded
     whatever the number of items. ``args`` wrapped in :class:`Shared` are
-    scattered to every worker once and passed as their values; the others are
+    scattered to every worker (once per ``Shared`` object and client) and
+    passed as their values; the others are
     passed as they are. Each item is its own task (``pure=False``); a task
     lost with its worker is run again by Dask. Scattered data can be lost too
     (Dask's memory manager keeps one replica, and its worker may die): the
@@ -155,9 +173,8 @@ def ordered_results(client, function: Callable, items: Iterable, *args,
     if in_flight is None:
         in_flight = max(2, 2 * len(client.scheduler_info().get("workers", {})))
 
-    def scatter() -> list:
-        return [client.scatter(a.value, broadcast=True, hash=False) if isinstance(a, Shared)
-                else a for a in args]
+    def scatter(again: bool = False) -> list:
+        return [a.sent_to(client, again=again) if isinstance(a, Shared) else a for a in args]
 
     sent = scatter()
     pending: deque = deque()
@@ -179,7 +196,7 @@ def ordered_results(client, function: Callable, items: Iterable, *args,
             resent += 1
             waiting = [queued for queued, _ in pending]
             pending.clear()
-            sent = scatter()
+            sent = scatter(again=True)
             for queued in waiting:
                 submit(queued)
             continue

@@ -304,3 +304,28 @@ def test_lost_shared_data_is_scattered_again_and_the_pending_tasks_resubmitted()
     assert results == [100 + i for i in range(7)]
     assert client.scattered == ["model", "model"]
     assert client.submitted[:3] == [0, 1, 2] and client.submitted.count(2) == 2
+    # The same Shared in a second call (a λ search extending its grid): not sent again.
+    shared = Shared("X")
+    for _ in range(2):
+        list(ordered_results(client, lambda item, offset: item, range(2), shared, 0))
+    assert client.scattered == ["model", "model", "X"]
+
+
+def test_a_logistic_search_that_extends_its_grid_scatters_x_once(client, monkeypatch):
+    from l2vision import distributed as backend
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(200, 5)), rng.integers(0, 2, 200)  # noise: the largest λ wins
+    scattered = []
+    original = backend.Shared.sent_to
+
+    def counting(self, to, *, again=False):
+        if again or all(known is not to for known, _ in self._sent):
+            scattered.append(getattr(self.value, "shape", None))
+        return original(self, to, again=again)
+
+    monkeypatch.setattr(backend.Shared, "sent_to", counting)
+    with client.as_current():
+        search = LogisticRegressionKFoldCV(lambdas=4, cv=2, max_iter=30).fit(X, y)
+    assert search.grid_extended_ and len(search.lambdas_) == 6
+    assert scattered == [(200, 5)]

@@ -331,14 +331,15 @@ class LogisticRegressionKFoldCV(_KFoldLambdaSearch):
             (None if X.size <= _WHOLE_GRID_SIZE else 3)
 
         client = get_client()
+        if client is not None:
+            from l2vision.distributed import Shared, ordered_results
+
+            shared_X = Shared(X)  # scattered once, also for an extension of the grid
 
         def evaluate(lambdas):
             args = (y_index, lambdas, self.max_iter, self.path_tol, patience)
             if client is not None:
-                from l2vision.distributed import Shared, ordered_results
-
-                paths = ordered_results(client, _logistic_path.fold_task, folds, Shared(X),
-                                        *args)
+                paths = ordered_results(client, _logistic_path.fold_task, folds, shared_X, *args)
             else:
                 paths = Parallel(n_jobs=self.n_jobs, return_as="generator")(
                     delayed(_logistic_path.fold_task)(test, X, *args) for test in folds)
