@@ -55,28 +55,38 @@ class _KFoldLambdaSearch(ClassifierMixin, BaseEstimator):
             return n_samples * np.logspace(np.log10(low), np.log10(high), self.lambdas)
         return np.sort(np.asarray(self.lambdas, dtype=float))
 
+    def _extends(self, lambdas) -> bool:
+        """Whether the search may extend ``lambdas`` (the default grid, 2 values or more)."""
+        return isinstance(self.lambdas, Integral) and len(lambdas) >= 2
+
+    @staticmethod
+    def _extension(lambdas, upper: bool) -> np.ndarray:
+        """The values added past the lower or upper edge: half the grid again, same log step."""
+        step = lambdas[1] / lambdas[0]
+        more = np.arange(1, max(2, len(lambdas) // 2) + 1)
+        return lambdas[-1] * step ** more if upper else (lambdas[0] / step ** more)[::-1]
+
     def _search(self, n_samples: int, evaluate):
         """Scores on the grid, extended once past an edge when the default grid is used.
 
         ``evaluate(lambdas)`` returns ``(scores (n_folds, L), per-λ extras per fold)``.
         With an int ``lambdas`` (the default grid), a best λ at the grid's edge
         is followed once: as many values again as half the grid, with the same
-        log step, beyond that edge (``grid_extended_`` says so). An explicit
-        grid is kept as given. Returns ``(lambdas, scores, extras)``, ascending.
+        log step, beyond that edge (``grid_extended_`` says so;
+        :meth:`_extension` gives the values). An explicit grid is kept as
+        given. Returns ``(lambdas, scores, extras)``, ascending.
         """
         lambdas = self._grid(n_samples)
         scores, extras = evaluate(lambdas)
         self.grid_extended_ = False
-        if not isinstance(self.lambdas, Integral) or len(lambdas) < 2:
+        if not self._extends(lambdas):
             return lambdas, scores, extras
         mean = scores.mean(axis=0)  # NaN where a fold stopped early
         best = _best_index(mean)
         if best not in (0, len(lambdas) - 1):
             return lambdas, scores, extras
-        step = lambdas[1] / lambdas[0]
-        more = np.arange(1, max(2, len(lambdas) // 2) + 1)
         upper = best == len(lambdas) - 1
-        new = lambdas[-1] * step ** more if upper else (lambdas[0] / step ** more)[::-1]
+        new = self._extension(lambdas, upper)
         new_scores, new_extras = evaluate(new)
         self.grid_extended_ = True
         if upper:

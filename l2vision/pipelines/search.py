@@ -155,16 +155,27 @@ class RidgeClassifierKFoldCV(_KFoldLambdaSearch):
             return (decisions[..., 0] > 0).astype(int) if binary else decisions.argmax(axis=-1)
 
         client = get_client()
+        scored: dict = {}  # λ -> its score on every fold
 
         def evaluate(lambdas):
-            with _fold_bar(self.progress, len(folds)) as bar:
-                if sums is None:
-                    scores = _ridge_path.kernel_fold_scores(X, y_index, Y, folds, lambdas,
-                                                            decide, bar.update, client)
-                else:
-                    scores = _ridge_path.fold_scores(X, y_index, sums, folds, lambdas, decide,
-                                                     bar.update, client)
-            return scores, [[None] * len(lambdas) for _ in folds]
+            if any(float(lam) not in scored for lam in lambdas):
+                # A fold's eigendecomposition is the cost and any λ after it is
+                # cheap: the values an extension of the grid would add are
+                # scored in the same pass, so extending costs nothing.
+                wanted = np.concatenate([self._extension(lambdas, False), lambdas,
+                                         self._extension(lambdas, True)]) \
+                    if self._extends(lambdas) else lambdas
+                with _fold_bar(self.progress, len(folds)) as bar:
+                    if sums is None:
+                        scores = _ridge_path.kernel_fold_scores(X, y_index, Y, folds, wanted,
+                                                                decide, bar.update, client)
+                    else:
+                        scores = _ridge_path.fold_scores(X, y_index, sums, folds, wanted,
+                                                         decide, bar.update, client)
+                scored.update((float(lam), column) for lam, column in zip(wanted, scores.T,
+                                                                           strict=True))
+            return (np.column_stack([scored[float(lam)] for lam in lambdas]),
+                    [[None] * len(lambdas) for _ in folds])
 
         lambdas, scores, _ = self._search(X.shape[0], evaluate)
         self._select(lambdas, scores)
