@@ -1,8 +1,9 @@
 """Robustness to corruptions and the λ study on CIFAR-10: the README's figures.
 
-Run: ``python benchmarks/robustness.py [--rows hand,best,cnn] [--out DIR]``. Prints,
+Run: ``python benchmarks/robustness.py [--rows hand,best,cnn] [--out DIR]
+[--limit N]`` (``--limit``: a quick run on N training and N test images). Prints,
 asserts nothing; writes each row's ``robustness.json``, ``study.json`` and
-``study.png`` under ``--out``.
+``study.png`` under ``--out``. Every row runs :func:`run_row`.
 
 Rows:
 - hand: ``hog,color`` + ridge (λ by 5-fold CV) trained on the 50,000 training
@@ -116,11 +117,37 @@ def pass_times(model, images: ImageSet, rounds: int = 3) -> None:
           "(target <= 1.3x)", flush=True)
 
 
+def run_row(name: str, label: str, features: str, train_set: ImageSet, test_set: ImageSet,
+            args, **study_options) -> None:
+    """One row: train (λ by 5-fold CV), robustness on the test set, the pass times, the study."""
+    start = time.perf_counter()
+    result = train(train_set, features=features, model="ridge", test_size=0,
+                   cache_dir=args.cache, n_jobs=2)
+    print(f"{name}: {label} + ridge on {train_set.n_images} images, λ "
+          f"{result.search['lambda']:.4g}, trained in {time.perf_counter() - start:.0f} s",
+          flush=True)
+    start = time.perf_counter()
+    rob = robustness(result.model, test_set, n_jobs=2)
+    seconds = time.perf_counter() - start
+    show_robustness(name, rob)
+    print(f"  robustness: {seconds:.0f} s for 75 corrupted passes and 1 clean", flush=True)
+    pass_times(result.model,
+               test_set.subset(np.arange(min(args.timing_images, test_set.n_images))))
+    save(args.out, name, rob, None)  # kept if the study is interrupted
+    stu = study(train_set, test_data=test_set, features=features, model="ridge", n_jobs=2,
+                cache_dir=args.cache, **study_options)
+    show_study(name, stu)
+    save(args.out, name, rob, stu)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", default="hand,best,cnn")
     parser.add_argument("--out", type=Path, default=Path("/tmp/l2vision-bench-robustness"))
     parser.add_argument("--cache", default="/tmp/l2vision-bench-cache")
+    parser.add_argument("--limit", type=int, default=None,
+                        help="at most this many training and test images in every row "
+                             "(a quick run; the README's figures use all)")
     parser.add_argument("--cnn-train", type=int, default=10_000)
     parser.add_argument("--cnn-test", type=int, default=1_000)
     parser.add_argument("--hand-penalties", default="l2,none",
@@ -129,65 +156,29 @@ def main() -> None:
     parser.add_argument("--timing-images", type=int, default=2_000,
                         help="test images of the side-by-side pass timing")
     args = parser.parse_args()
-    timing_images = args.timing_images
     print(machine(), flush=True)
     rows = args.rows.split(",")
+
+    def capped(n: int | None) -> int | None:
+        """``n`` images (None: all), at most ``--limit``."""
+        if args.limit is None:
+            return n
+        return args.limit if n is None else min(n, args.limit)
+
+    def sets(n_train: int | None = None, n_test: int | None = None):
+        return cifar("train", capped(n_train)), cifar("test", capped(n_test))
+
     if "hand" in rows:
-        train_set, test_set = cifar("train"), cifar("test")
-        start = time.perf_counter()
-        result = train(train_set, features="hog,color", model="ridge", test_size=0,
-                       cache_dir=args.cache, n_jobs=2)
-        print(f"hand: hog,color + ridge, λ {result.search['lambda']:.4g}, trained in "
-              f"{time.perf_counter() - start:.0f} s", flush=True)
-        start = time.perf_counter()
-        rob = robustness(result.model, test_set, n_jobs=2)
-        seconds = time.perf_counter() - start
-        show_robustness("hand", rob)
-        print(f"  robustness: {seconds:.0f} s for 75 corrupted passes and 1 clean", flush=True)
-        pass_times(result.model, test_set.subset(np.arange(timing_images)))
-        stu = study(train_set, test_data=test_set, features="hog,color", model="ridge",
-                    penalties=args.hand_penalties.split(","), penalty_points=3,
-                    penalty_max_iter=30, n_jobs=2, cache_dir=args.cache)
-        show_study("hand", stu)
-        save(args.out, "hand", rob, stu)
+        run_row("hand", "hog,color", "hog,color", *sets(), args,
+                penalties=args.hand_penalties.split(","), penalty_points=3,
+                penalty_max_iter=30)
     if "best" in rows:
-        train_set, test_set = cifar("train"), cifar("test")
-        start = time.perf_counter()
-        result = train(train_set, features="best", model="ridge", test_size=0,
-                       cache_dir=args.cache, n_jobs=2)
-        print(f"best: the best hand-crafted set + ridge, λ {result.search['lambda']:.4g}, "
-              f"trained in {time.perf_counter() - start:.0f} s", flush=True)
-        start = time.perf_counter()
-        rob = robustness(result.model, test_set, n_jobs=2)
-        seconds = time.perf_counter() - start
-        show_robustness("best", rob)
-        print(f"  robustness: {seconds:.0f} s for 75 corrupted passes and 1 clean", flush=True)
-        pass_times(result.model, test_set.subset(np.arange(timing_images)))
-        save(args.out, "best", rob, None)
-        stu = study(train_set, test_data=test_set, features="best", model="ridge",
-                    severities="3", penalties=["l2", "none"], n_jobs=2, cache_dir=args.cache)
-        show_study("best", stu)
-        save(args.out, "best", rob, stu)
+        run_row("best", "the best hand-crafted set", "best", *sets(), args,
+                severities="3", penalties=["l2", "none"])
     if "cnn" in rows:
-        train_set, test_set = cifar("train", args.cnn_train), cifar("test", args.cnn_test)
-        spec = "cnn:mobilenet_v2_1.0"
-        start = time.perf_counter()
-        result = train(train_set, features=spec, model="ridge", test_size=0,
-                       cache_dir=args.cache, n_jobs=2)
-        print(f"cnn: {spec} + ridge on {train_set.n_images} images, λ "
-              f"{result.search['lambda']:.4g}, trained in {time.perf_counter() - start:.0f} s",
-              flush=True)
-        start = time.perf_counter()
-        rob = robustness(result.model, test_set, n_jobs=2)
-        seconds = time.perf_counter() - start
-        show_robustness("cnn", rob)
-        print(f"  robustness: {seconds:.0f} s for 75 corrupted passes and 1 clean", flush=True)
-        pass_times(result.model, test_set.subset(np.arange(timing_images)))
-        stu = study(train_set, test_data=test_set, features=spec, model="ridge",
-                    severities="3", penalty_points=3, penalty_max_iter=30, n_jobs=2,
-                    cache_dir=args.cache)
-        show_study("cnn", stu)
-        save(args.out, "cnn", rob, stu)
+        run_row("cnn", "cnn:mobilenet_v2_1.0", "cnn:mobilenet_v2_1.0",
+                *sets(args.cnn_train, args.cnn_test), args, severities="3",
+                penalty_points=3, penalty_max_iter=30)
 
 
 if __name__ == "__main__":
