@@ -127,6 +127,32 @@ def test_train_on_the_cluster_equals_train_here(client):
     assert there.model.named_steps["features"].scheduler is None  # never saved in a model
 
 
+def test_an_interrupted_cluster_run_resumes_on_the_cluster(photos, local_output, client,
+                                                          tmp_path, monkeypatch):
+    """Interrupted after two chunks, resumed on the cluster: the file of a local run."""
+    from l2vision.scoring import predict
+
+    root, model = photos
+    out = tmp_path / "resumed.csv"
+    built, original = [], predict._chunk_predictions
+
+    def interrupted(*args, **kwargs):
+        if len(built) == 2:
+            raise KeyboardInterrupt
+        built.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(predict, "_chunk_predictions", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        score_files(model, [str(root)], out, batch_size=4, scheduler=client)
+    partial = out.with_name(out.name + ".partial")
+    assert not out.exists() and partial.read_bytes().count(b"\n") == 1 + 2 * 4 * 8  # 2 chunks
+    monkeypatch.setattr(predict, "_chunk_predictions", original)
+    summary = score_files(model, [str(root)], out, batch_size=4, scheduler=client, resume=True)
+    assert out.read_bytes() == local_output and not partial.exists()
+    assert (summary.resumed, summary.scored + summary.failed) == (64, 301 - 64)
+
+
 def test_a_worker_killed_mid_run_loses_nothing(photos, local_output, tmp_path):
     """dask scheduler + two dask workers started as users do; SIGKILL one mid-run."""
     root, model = photos
