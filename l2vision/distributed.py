@@ -140,17 +140,13 @@ class Shared:
 
     def __init__(self, value):
         self.value = value
-        self._sent: list = []  # [(client, future)]
+        self._sent = None  # (client, future)
 
     def sent_to(self, client, *, again: bool = False):
         """The value's future on ``client``'s workers, scattered now if not yet (or ``again``)."""
-        self._sent = [(c, f) for c, f in self._sent if c is not client or not again]
-        for known, future in self._sent:
-            if known is client:
-                return future
-        future = client.scatter(self.value, broadcast=True, hash=False)
-        self._sent.append((client, future))
-        return future
+        if again or self._sent is None or self._sent[0] is not client:
+            self._sent = (client, client.scatter(self.value, broadcast=True, hash=False))
+        return self._sent[1]
 
 
 def ordered_results(client, function: Callable, items: Iterable, *args,
