@@ -50,7 +50,8 @@ def skimage_loop(paths):
 def kmeans_numpy_loop(paths, km: KMeansFeatures) -> np.ndarray:
     """The Coates–Ng encoding written plainly: one image at a time, NumPy's float64.
 
-    With the extractor's default ``flip_average``, the image and its mirror.
+    With the extractor's default ``flip_average``, the image and its mirror,
+    and its ``power`` (the square root of the pooled sums).
     """
     mean, white, centroids = km.patch_mean_, km.whitening_, km.centroids_
     p, k = km.patch_size, km.n_clusters
@@ -74,7 +75,7 @@ def kmeans_numpy_loop(paths, km: KMeansFeatures) -> np.ndarray:
         row = encode(image)
         if km.flip_average:
             row = (row + encode(image[:, ::-1])) / 2
-        rows.append(row)
+        rows.append(row ** km.power)
     return np.array(rows)
 
 

@@ -16,6 +16,13 @@ The recipe, for thumbnails such as CIFAR-10's 32x32 images:
    (``flip_average``): measured on CIFAR-10 (K = 1,600, ridge, λ by 3-fold
    CV), 76.54% test accuracy instead of 74.12%, for twice the encoding time
    (training on both copies instead: 76.25%).
+7. Raise the pooled sums to the power ``power`` (0.5: the square root), the
+   power normalization of Perronnin, Sánchez & Mensink [2]_: a sum pooled over
+   many patches grows with how often a centroid fires, and the root damps the
+   features that fire everywhere. Measured on CIFAR-10 (K = 1,600, ridge, λ
+   by 3-fold CV on the 50,000 training images): 76.75% test accuracy (CV
+   75.81%) instead of 76.30% (75.38%) with the sums themselves; power 0.25:
+   76.11%.
 
 The encoding is the cost: every patch of every image against ``K`` centroids.
 It runs as one matrix product per group of images, with the squared norms
@@ -29,6 +36,8 @@ References
 ----------
 .. [1] A. Coates, H. Lee and A. Y. Ng, "An Analysis of Single-Layer Networks in
    Unsupervised Feature Learning", AISTATS 2011.
+.. [2] F. Perronnin, J. Sánchez and T. Mensink, "Improving the Fisher Kernel for
+   Large-Scale Image Classification", ECCV 2010.
 """
 
 from __future__ import annotations
@@ -89,6 +98,9 @@ class KMeansFeatures(LearnedExtractor):
     flip_average : bool, default=True
         Average the features of each image and of its left-right mirror
         (the dictionary is learned from the images as they are).
+    power : float, default=0.5
+        Exponent applied to the pooled (and flip-averaged) sums: 0.5 is the
+        square root (power normalization); 1 keeps the sums of the paper.
     max_block_mb : int, default=16
         Size bound of one group's distance matrix during encoding: small
         enough to stay in the processor's cache between the passes over it
@@ -120,7 +132,7 @@ class KMeansFeatures(LearnedExtractor):
 
     def __init__(self, n_clusters=1600, *, patch_size=6, size=(32, 32), n_patches=400_000,
                  normalize_eps=10.0, whiten_eps=0.1, grid=(2,), max_iter=20,
-                 flip_average=True, max_block_mb=16, random_state=0):
+                 flip_average=True, power=0.5, max_block_mb=16, random_state=0):
         self.n_clusters = n_clusters
         self.patch_size = patch_size
         self.size = size
@@ -130,6 +142,7 @@ class KMeansFeatures(LearnedExtractor):
         self.grid = grid
         self.max_iter = max_iter
         self.flip_average = flip_average
+        self.power = power
         self.max_block_mb = max_block_mb
         self.random_state = random_state
 
@@ -147,6 +160,7 @@ class KMeansFeatures(LearnedExtractor):
         check_levels(self, "grid", self.grid, example="(2,)")
         check_int(self, "max_iter", self.max_iter, low=1)
         check_bool(self, "flip_average", self.flip_average)
+        check_real(self, "power", self.power, low=0, low_open=True)
         check_int(self, "max_block_mb", self.max_block_mb, low=1)
 
     def _input_spec(self) -> tuple:
@@ -213,6 +227,8 @@ class KMeansFeatures(LearnedExtractor):
         if self.flip_average:
             out += self._encode([image[:, ::-1] for image in images])
             out *= np.float32(0.5)
+        if self.power != 1:
+            np.power(out, np.float32(self.power), out=out)
         return out
 
     def _encode(self, images: list[np.ndarray]) -> np.ndarray:
@@ -258,7 +274,7 @@ def from_spec(clusters: str = "1600") -> KMeansFeatures:
 
     6x6 patches of the image at 32x32, normalized and ZCA-whitened, a
     K-centroid dictionary (default 1,600), triangle encoding of every patch,
-    sums over the four quadrants.
+    sums over the four quadrants, square-rooted.
     """
     try:
         k = int(clusters)

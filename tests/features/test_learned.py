@@ -101,7 +101,7 @@ def _triangle_reference(km: KMeansFeatures, image: np.ndarray) -> np.ndarray:
 
 def test_kmeans_encoding_equals_the_plain_recipe(images, rng):
     km = KMeansFeatures(8, size=(12, 12), n_patches=2000, max_iter=2,
-                        flip_average=False).fit(images)
+                        flip_average=False, power=1).fit(images)
     small = [rng.integers(0, 256, (12, 12, 3), dtype=np.uint8) for _ in range(3)]
     ours = km.transform(small)
     expected = np.stack([_triangle_reference(km, im) for im in small])
@@ -113,6 +113,13 @@ def test_kmeans_encoding_equals_the_plain_recipe(images, rng):
     km.set_params(flip_average=False)
     # A group of one image at a time (the memory bound) changes nothing.
     np.testing.assert_array_equal(km.set_params(max_block_mb=1).transform(small), ours)
+    # power (default 0.5): the pooled sums' square root, after flip averaging.
+    km.set_params(max_block_mb=16, flip_average=True, power=0.5)
+    np.testing.assert_allclose(km.transform(small), np.sqrt((expected + mirrored) / 2),
+                               rtol=2e-4, atol=2e-3)
+    assert np.isfinite(km.transform([np.zeros((12, 12, 3), np.uint8)])).all()
+    with pytest.raises(ValueError, match="'power' parameter of KMeansFeatures must be a float > 0"):
+        KMeansFeatures(power=0).fit(images)
 
 
 def test_kmeans_whitening_and_dictionary(images):
