@@ -181,6 +181,12 @@ class KMeansFeatures(LearnedExtractor):
         return [f"{cell}_k{k}" for cell in grid_cell_names(self.grid)
                 for k in range(self.n_clusters)]
 
+    def __setstate__(self, state):
+        # Models saved before ``power`` existed encoded the plain sums (power 1),
+        # not the new default's square root: keep their features as they were.
+        state.setdefault("power", 1)
+        super().__setstate__(state)
+
     # -- learning ---------------------------------------------------------------
     def _normalized_patches(self, windows: np.ndarray) -> np.ndarray:
         """Rows of ``windows`` (..., 3, p, p) flattened, brightness/contrast normalized, float32."""

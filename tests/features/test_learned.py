@@ -120,6 +120,14 @@ def test_kmeans_encoding_equals_the_plain_recipe(images, rng):
     assert np.isfinite(km.transform([np.zeros((12, 12, 3), np.uint8)])).all()
     with pytest.raises(ValueError, match="'power' parameter of KMeansFeatures must be a float > 0"):
         KMeansFeatures(power=0).fit(images)
+    # A model saved before `power` existed loads with the plain sums it was trained on.
+    state = pickle.loads(pickle.dumps(km)).__dict__.copy()
+    del state["power"]
+    old = KMeansFeatures.__new__(KMeansFeatures)
+    old.__setstate__(state)
+    assert old.power == 1
+    np.testing.assert_array_equal(old.transform(small),
+                                  km.set_params(power=1).transform(small))
 
 
 def test_kmeans_whitening_and_dictionary(images):
