@@ -78,12 +78,17 @@ class ImageExtractor(TransformerMixin, BaseEstimator):
         max_side = getattr(self, "max_side", None)
         return None if max_side is None else (max_side, max_side)
 
+    #: Parameters added with a default that changes what older models computed:
+    #: the value that reproduces the old behaviour, for models saved before them.
+    _values_before_added: dict = {}
+
     def __setstate__(self, state):
         # A model saved by an older l2vision lacks the parameters added since:
-        # they take their defaults, which reproduce the old behaviour.
+        # they take the value that reproduces the old behaviour (their default,
+        # unless _values_before_added says otherwise).
         for name, param in inspect.signature(type(self).__init__).parameters.items():
             if param.default is not param.empty:
-                state.setdefault(name, param.default)
+                state.setdefault(name, self._values_before_added.get(name, param.default))
         self.__dict__.update(state)
 
     # -- scikit-learn API ----------------------------------------------------

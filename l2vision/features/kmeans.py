@@ -181,11 +181,8 @@ class KMeansFeatures(LearnedExtractor):
         return [f"{cell}_k{k}" for cell in grid_cell_names(self.grid)
                 for k in range(self.n_clusters)]
 
-    def __setstate__(self, state):
-        # Models saved before ``power`` existed encoded the plain sums (power 1),
-        # not the new default's square root: keep their features as they were.
-        state.setdefault("power", 1)
-        super().__setstate__(state)
+    # Models saved before ``power`` existed encoded the plain sums, not the square root.
+    _values_before_added = {"power": 1}
 
     # -- learning ---------------------------------------------------------------
     def _normalized_patches(self, windows: np.ndarray) -> np.ndarray:
