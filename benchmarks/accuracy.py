@@ -159,7 +159,8 @@ def _two_networks(train_set, test_set, grid, cache) -> None:
     v1 = ImageFeatures([("cnn", CNNEmbedding(output=["conv13", "conv11", "conv9"],
                                              pooling="pyramid", crop=1.0, flip_average=True))],
                        n_jobs=2, cache_dir=cache).fit()
-    learned = ImageFeatures([KMeansFeatures()], n_jobs=2, cache_dir=cache).fit(train_set.images)
+    learned = ImageFeatures([KMeansFeatures(encoding="triangle", power=0.5)], n_jobs=2,
+                            cache_dir=cache).fit(train_set.images)
     parts = (v2, v1, learned)
     X = np.hstack([part.transform(train_set.images) for part in parts])
     T = np.hstack([part.transform(test_set.images) for part in parts])

@@ -99,9 +99,59 @@ def _triangle_reference(km: KMeansFeatures, image: np.ndarray) -> np.ndarray:
     return np.concatenate([q.sum((0, 1)) for q in quadrants])
 
 
+def _soft_threshold_reference(km: KMeansFeatures, image: np.ndarray) -> np.ndarray:
+    """Coates & Ng (ICML 2011) written the plain way, in float64, one patch at a time."""
+    p = km.patch_size
+    rows, cols = image.shape[0] - p + 1, image.shape[1] - p + 1
+    unit = km.centroids_ / np.linalg.norm(km.centroids_, axis=1, keepdims=True)
+    codes = np.empty((rows, cols, 2 * km.n_clusters))
+    for r in range(rows):
+        for c in range(cols):
+            x = image[r:r + p, c:c + p].transpose(2, 0, 1).ravel().astype(np.float64)
+            x = (x - x.mean()) / np.sqrt(x.var(ddof=1) + km.normalize_eps)
+            s = unit @ ((x - km.patch_mean_) @ km.whitening_)
+            codes[r, c] = np.concatenate([np.maximum(0, s - km.alpha),
+                                          np.maximum(0, -s - km.alpha)])
+    half_r, half_c = round(rows / 2), round(cols / 2)
+    quadrants = [codes[:half_r, :half_c], codes[:half_r, half_c:], codes[half_r:, :half_c],
+                 codes[half_r:, half_c:]]
+    return np.concatenate([q.sum((0, 1)) for q in quadrants])
+
+
+def test_kmeans_soft_threshold_equals_the_plain_recipe(images, rng):
+    km = KMeansFeatures(8, size=(12, 12), n_patches=2000, max_iter=2,
+                        flip_average=False).fit(images)
+    assert (km.encoding, km.alpha, km.power) == ("soft_threshold", 0.25, 1.0)  # the defaults
+    small = [rng.integers(0, 256, (12, 12, 3), dtype=np.uint8) for _ in range(3)]
+    ours = km.transform(small)
+    assert ours.shape == (3, 4 * 2 * 8) and km.get_feature_names_out()[8] == "g2r0c0_k0neg"
+    expected = np.stack([_soft_threshold_reference(km, im) for im in small])
+    np.testing.assert_allclose(ours, expected, rtol=2e-4, atol=2e-3)
+    assert (expected > 0).mean() > 0.3  # the threshold leaves work to check
+    mirrored = np.stack([_soft_threshold_reference(km, im[:, ::-1]) for im in small])
+    np.testing.assert_allclose(km.set_params(flip_average=True).transform(small),
+                               (expected + mirrored) / 2, rtol=2e-4, atol=2e-3)
+    # Centroids in blocks of 3 (the last one narrower): the same features.
+    km._centroids_per_pass = 3
+    np.testing.assert_allclose(km.transform(small), (expected + mirrored) / 2, rtol=1e-5,
+                               atol=1e-4)
+    del km._centroids_per_pass
+    # Another threshold, one image per group: the same recipe.
+    km.set_params(alpha=0.0, flip_average=False, max_block_mb=1)
+    np.testing.assert_allclose(km.transform(small),
+                               np.stack([_soft_threshold_reference(km, im) for im in small]),
+                               rtol=2e-4, atol=2e-3)
+    assert np.isfinite(km.transform([np.zeros((12, 12, 3), np.uint8)])).all()
+    with pytest.raises(ValueError, match="'encoding' parameter of KMeansFeatures must be one "
+                                         "of 'soft_threshold', 'triangle'"):
+        KMeansFeatures(encoding="hard").fit(images)
+    with pytest.raises(ValueError, match="'alpha' parameter of KMeansFeatures"):
+        KMeansFeatures(alpha=-1).fit(images)
+
+
 def test_kmeans_encoding_equals_the_plain_recipe(images, rng):
     km = KMeansFeatures(8, size=(12, 12), n_patches=2000, max_iter=2,
-                        flip_average=False, power=1).fit(images)
+                        flip_average=False, encoding="triangle").fit(images)
     small = [rng.integers(0, 256, (12, 12, 3), dtype=np.uint8) for _ in range(3)]
     ours = km.transform(small)
     expected = np.stack([_triangle_reference(km, im) for im in small])
@@ -113,19 +163,21 @@ def test_kmeans_encoding_equals_the_plain_recipe(images, rng):
     km.set_params(flip_average=False)
     # A group of one image at a time (the memory bound) changes nothing.
     np.testing.assert_array_equal(km.set_params(max_block_mb=1).transform(small), ours)
-    # power (default 0.5): the pooled sums' square root, after flip averaging.
+    # power=0.5: the pooled sums' square root, after flip averaging.
     km.set_params(max_block_mb=16, flip_average=True, power=0.5)
     np.testing.assert_allclose(km.transform(small), np.sqrt((expected + mirrored) / 2),
                                rtol=2e-4, atol=2e-3)
     assert np.isfinite(km.transform([np.zeros((12, 12, 3), np.uint8)])).all()
     with pytest.raises(ValueError, match="'power' parameter of KMeansFeatures must be a float > 0"):
         KMeansFeatures(power=0).fit(images)
-    # A model saved before `power` existed loads with the plain sums it was trained on.
+    # A model saved before `power`, `encoding` and `alpha` existed loads with the triangle
+    # codes and plain sums it was trained on.
     state = pickle.loads(pickle.dumps(km)).__dict__.copy()
-    del state["power"]
+    for name in ("power", "encoding", "alpha"):
+        del state[name]
     old = KMeansFeatures.__new__(KMeansFeatures)
     old.__setstate__(state)
-    assert old.power == 1
+    assert (old.power, old.encoding) == (1, "triangle")
     np.testing.assert_array_equal(old.transform(small),
                                   km.set_params(power=1).transform(small))
 
@@ -133,9 +185,10 @@ def test_kmeans_encoding_equals_the_plain_recipe(images, rng):
 def test_kmeans_whitening_and_dictionary(images):
     km = KMeansFeatures(16, n_patches=3000, max_iter=3).fit(images)
     assert km.centroids_.shape == (16, 108) and km.whitening_.shape == (108, 108)
-    assert km.n_patches_fit_ == 3000 and km.n_features_out_ == 64
+    assert km.n_patches_fit_ == 3000 and km.n_features_out_ == 128
     np.testing.assert_allclose(km.whitening_, km.whitening_.T, atol=1e-6)  # ZCA is symmetric
-    assert km.get_feature_names_out()[[0, 16]].tolist() == ["g2r0c0_k0", "g2r0c1_k0"]
+    assert km.get_feature_names_out()[[0, 16, 32]].tolist() == ["g2r0c0_k0pos", "g2r0c0_k0neg",
+                                                               "g2r0c1_k0pos"]
 
 
 def test_bovw_pyramid_histograms_are_hellinger_mapped(images):
@@ -180,7 +233,7 @@ def test_uniform_images_get_finite_features(images):
 def test_images_smaller_than_the_receptive_field_are_enlarged(images):
     km = KMeansFeatures(16, n_patches=3000, max_iter=2).fit(images)
     small = km.transform([np.arange(12, dtype=np.uint8).reshape(2, 2, 3)])
-    assert small.shape == (1, 64) and np.isfinite(small).all()
+    assert small.shape == (1, 128) and np.isfinite(small).all()
     with pytest.raises(ValueError, match="The 'patch_size' parameter of KMeansFeatures must "
                                          r"be at most the working size \(4, 4\)"):
         KMeansFeatures(size=(4, 4)).fit(images)
@@ -312,7 +365,7 @@ def test_extract_cli_learns_from_the_readable_images(rng, tmp_path):
     assert main(["extract", str(tmp_path / "photos"), "--features", "kmeans:8", "-o", str(out),
                  "--quiet"]) == 3
     saved = np.load(out)
-    assert saved["X"].shape == (13, 32)
+    assert saved["X"].shape == (13, 64)
     assert [p.rsplit("/", 1)[-1] for p in saved["failed"]] == ["zz_truncated.jpg"]
     assert np.isfinite(saved["X"]).all() and (saved["X"][:-1] > 0).any(axis=1).all()
 
@@ -328,4 +381,4 @@ def test_train_cli_says_what_the_dictionary_learned_from(rng, tmp_path, capsys):
                  "--cv", "3", "--test-size", "0.25", "-o", str(tmp_path / "m.joblib"), "-q"])
     assert code == 0
     out = capsys.readouterr().out
-    assert "features: kmeans:8; 32 per image (learned from 18 training images)" in out
+    assert "features: kmeans:8; 64 per image (learned from 18 training images)" in out
