@@ -376,15 +376,20 @@ class KMeansFeatures(LearnedExtractor):
         return pooled
 
 
-def from_spec(clusters: str = "1600") -> KMeansFeatures:
+def from_spec(clusters: str = "1600", encoding: str = "soft") -> KMeansFeatures:
     """Coates–Ng k-means features learned from the training images (K=CLUSTERS, 8K values).
 
     6x6 patches of the image at 32x32, normalized and ZCA-whitened, a
     K-centroid dictionary (default 1,600), polarity-split soft threshold of
-    every patch's responses, sums over the four quadrants.
+    every patch's responses, sums over the four quadrants; ENCODING
+    ``triangle`` gives the triangle code, square-rooted (4K values).
     """
     try:
         k = int(clusters)
     except ValueError:
         raise ValueError(f"CLUSTERS must be an integer; got {clusters!r}") from None
-    return KMeansFeatures(k)
+    if encoding == "soft":
+        return KMeansFeatures(k)
+    if encoding == "triangle":
+        return KMeansFeatures(k, encoding="triangle", power=0.5)
+    raise ValueError(f"ENCODING must be soft or triangle; got {encoding!r}")

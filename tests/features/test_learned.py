@@ -242,7 +242,12 @@ def test_images_smaller_than_the_receptive_field_are_enlarged(images):
 def test_spec_parsing():
     (km,) = parse_features("kmeans:400")
     assert isinstance(km, KMeansFeatures) and km.n_clusters == 400
-    assert kmeans_spec().n_clusters == 1600
+    assert kmeans_spec().n_clusters == 1600 and kmeans_spec().encoding == "soft_threshold"
+    (km,) = parse_features("kmeans:4000:triangle")
+    assert (km.n_clusters, km.encoding, km.power, km._n_features()) == (4000, "triangle", 0.5,
+                                                                        16_000)
+    with pytest.raises(ValueError, match="ENCODING must be soft or triangle"):
+        parse_features("kmeans:16:hard")
     (bovw,) = parse_features("bovw:64:vlad")
     assert bovw.n_clusters == 64 and bovw.encoding == "vlad"
     with pytest.raises(ValueError, match="CLUSTERS must be an integer"):
