@@ -15,8 +15,8 @@ The recipe, for thumbnails such as CIFAR-10's 32x32 images:
      ``s_k = d_k · x`` to the unit-length centroids ``d_k``, split by
      polarity: ``max(0, s_k - alpha)`` and ``max(0, -s_k - alpha)``, ``2 K``
      values per patch. Measured on CIFAR-10 (K = 1,600, ridge, λ by 3-fold
-     CV on the 50,000 training images): see the README's learned-features
-     table; the triangle code with its best power gives 76.75%.
+     CV on the 50,000 training images): 77.71% test accuracy (CV 77.21%);
+     the triangle code with its best power: 76.75%.
    - ``"triangle"`` (Coates, Lee & Ng 2011 [1]_): ``f_k(x) = max(0,
      mean_j(z_j) - z_k)``, ``z_k`` the distance to centroid ``k``; ``K``
      values per patch.
