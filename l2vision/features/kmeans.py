@@ -273,16 +273,22 @@ class KMeansFeatures(LearnedExtractor):
 
     # -- encoding ---------------------------------------------------------------
     def _extract(self, images: list[np.ndarray]) -> np.ndarray:
-        out = self._encode(images)
+        operands = self._encoding_operands()  # once for the images and their mirrors
+        out = self._encode(images, operands)
         if self.flip_average:
-            out += self._encode([image[:, ::-1] for image in images])
+            out += self._encode([image[:, ::-1] for image in images], operands)
             out *= np.float32(0.5)
         if self.power != 1:
             np.power(out, np.float32(self.power), out=out)
         return out
 
-    def _encode(self, images: list[np.ndarray]) -> np.ndarray:
-        """Pooled codes of prepared images, float32 (n, n_features)."""
+    def _encoding_operands(self) -> tuple:
+        """``(pool, group, code, product)``: what every group of images is encoded with.
+
+        ``pool`` sums patch positions into grid cells; ``group`` is the images
+        per group (the response block under ``max_block_mb``); ``code`` and
+        ``product`` are the encoding's function and its prepared dictionary.
+        """
         n_rows, n_cols = self._positions()
         per_image = n_rows * n_cols
         cells = self._cells()
@@ -296,6 +302,11 @@ class KMeansFeatures(LearnedExtractor):
             product = self._response_product()
         block_mb = self.max_block_mb or (16 if self.encoding == "triangle" else 1)
         group = max(1, (block_mb << 20) // (per_image * width * 4))
+        return pool, group, code, product
+
+    def _encode(self, images: list[np.ndarray], operands: tuple) -> np.ndarray:
+        """Pooled codes of prepared images, float32 (n, n_features)."""
+        pool, group, code, product = operands
         out = np.empty((len(images), self._n_features()), np.float32)
         p = self.patch_size
         for start in range(0, len(images), group):
@@ -336,9 +347,9 @@ class KMeansFeatures(LearnedExtractor):
             if width < responses.shape[1]:  # the last, narrower block
                 responses, clipped = (np.empty((len(patches), width), np.float32)
                                       for _ in range(2))
-            r, c = responses, clipped
-            np.matmul(patches, projection, out=r)
-            r3, c3 = r.reshape(m, pool.shape[1], width), c.reshape(m, pool.shape[1], width)
+            np.matmul(patches, projection, out=responses)
+            r3 = responses.reshape(m, pool.shape[1], width)
+            c3 = clipped.reshape(m, pool.shape[1], width)
             # s = x P - o, so Σ max(0, s - a) = Σ max(x P, o + a) - (o + a)·n and
             # Σ max(0, -s - a) = (o - a)·n - Σ min(x P, o - a): one bound per column,
             # one pass over the responses per polarity.
