@@ -33,9 +33,15 @@ Memory. The Grams of every fold are kept (``k d²`` float64: 1.6 GB for
 d = 6,400 and 5 folds), which costs one pass over the data. When that is too
 much (``mode="gram-lowmem"``, chosen by ``"auto"`` above 4 GiB), only the
 total Gram is kept and each fold's Gram is formed again when the fold comes,
-then discarded: ``O(d²)`` memory (about 4 d² float64 at the peak: the total,
-the fold's, the scatter and its eigenvectors; 8 GB at d = 16,000) for one
-more pass over the data.
+then discarded, for one more pass over the data: about ``20 d²`` bytes at the
+peak of a fold for float32 features (the total and the fold's training Gram
+in float64 while the fold's own float32 Gram is subtracted; then the total,
+the float32 scatter, its eigenvectors and LAPACK's workspace) and ``24 d²``
+for the final fit (the total, the scatter and the solver's copy), plus copies of a
+fold's rows: 10.6 GiB at d = 19,200 and 3 folds of 50,000 rows. The scatter
+is formed in place. :func:`search_bytes` is this estimate and
+:func:`check_memory` refuses, before the first pass, a search that would not
+fit in the machine's memory.
 
 When features outnumber samples (``d > n``, e.g. a few hundred photos of
 thousands of features), the same solutions come from the n x n kernel of the
@@ -57,11 +63,14 @@ References
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import scipy.linalg
 
-__all__ = ["MODES", "FoldSums", "choose_mode", "fold_sums", "fold_scores", "kernel_fold_scores",
-           "kernel_solution", "path_solutions", "standardized_solution", "scale_from_var"]
+__all__ = ["MODES", "FoldSums", "check_memory", "choose_mode", "fold_sums", "fold_scores",
+           "kernel_fold_scores", "kernel_solution", "path_solutions", "physical_memory",
+           "scale_from_var", "search_bytes", "standardized_solution"]
 
 #: The ways to run the path (``RidgeClassifierKFoldCV(mode=...)``).
 MODES = ("auto", "gram", "gram-lowmem", "kernel")
@@ -81,6 +90,61 @@ def choose_mode(n_samples: int, n_features: int, n_folds: int) -> str:
     if n_features > n_samples:
         return "kernel"
     return "gram" if n_folds * n_features**2 * 8 <= GRAM_BUDGET else "gram-lowmem"
+
+
+def search_bytes(n_samples: int, n_features: int, n_folds: int, mode: str,
+                 itemsize: int = 4) -> int:
+    """Peak memory of the λ search and the final fit in bytes, beyond X itself.
+
+    The estimate :func:`check_memory` compares with the machine's memory:
+    the Grams kept (``k d²`` float64, or one in ``"gram-lowmem"``), then per
+    fold a float64 training Gram with the fold's own Gram in X's dtype
+    (``itemsize`` bytes) while it is downdated, or the scatter in X's dtype,
+    its eigenvectors and LAPACK's ``2 d²`` workspace; the final fit a float64
+    scatter and the solver's copy; and two copies of a fold's rows. In
+    ``"kernel"`` mode, the final fit's standardized rows and its n x n arrays
+    (the kernel in X's dtype and in float64, its eigenvectors, the workspace).
+
+    Examples
+    --------
+    >>> round(search_bytes(50_000, 19_200, 3, "gram-lowmem") / 2**30, 1)  # GiB
+    10.6
+    """
+    n, d, test_rows = n_samples, n_features, -(-n_samples // n_folds)
+    if mode == "kernel":  # the final fit's is the largest: all rows
+        return n * d * itemsize + 40 * n * n + test_rows * n * 8
+    stored = (1 if mode == "gram-lowmem" else n_folds) * 8 * d * d
+    downdate = (8 + itemsize) * d * d
+    eigen = 3 * itemsize * d * d
+    final = 16 * d * d
+    return stored + max(downdate, eigen, final) + 2 * test_rows * d * itemsize
+
+
+def physical_memory() -> int | None:
+    """This machine's physical memory in bytes, or None where the system does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_memory(n_samples: int, n_features: int, n_folds: int, mode: str,
+                 X_bytes: int, itemsize: int = 4) -> None:
+    """Refuse a search that cannot fit in this machine's memory, before it starts.
+
+    Without it the system kills the process part-way (often after the
+    features took many minutes), with no message naming the cause.
+    """
+    need, total = search_bytes(n_samples, n_features, n_folds, mode, itemsize), physical_memory()
+    if total is None or need + X_bytes <= total:
+        return
+    raise MemoryError(
+        f"The ridge λ search over {n_samples} rows of {n_features} features "
+        f'({mode!r} mode) needs about {need / 2**30:.1f} GiB besides the '
+        f"{X_bytes / 2**30:.1f} GiB feature matrix, more than this machine's "
+        f"{total / 2**30:.1f} GiB. Its memory grows with the square of the number of "
+        "features: use fewer features (a smaller K for kmeans or bovw, fewer "
+        "extractors) or the logistic model, whose memory grows with rows x features.")
 
 
 class FoldSums:
@@ -106,20 +170,22 @@ class FoldSums:
         if k is not None:
             keep[k] = False
         if self.gram.ndim == 3:
-            gram = self.gram[keep].sum(0)
-        elif k is None:
-            gram = self.gram.copy()
+            gram = np.zeros(self.gram.shape[1:])
+            for i in np.flatnonzero(keep):  # not gram[keep]: a copy of k - 1 Grams
+                gram += self.gram[i]
         else:
-            gram = self.gram - _centered_gram(self.X, self.folds[k], self.center)
+            gram = self.gram.copy()
+            if k is not None:  # in place: no second d x d float64 temporary
+                np.subtract(gram, _centered_gram(self.X, self.folds[k], self.center), out=gram)
         return (gram, self.xty[keep].sum(0), self.xsum[keep].sum(0),
                 self.ysum[keep].sum(0), int(self.counts[keep].sum()))
 
 
 def _centered_gram(X, rows, center) -> np.ndarray:
-    """``(X[rows] - center)ᵀ (X[rows] - center)`` in float64 (the product in X's dtype)."""
+    """``(X[rows] - center)ᵀ (X[rows] - center)`` in X's dtype."""
     Xk = X[rows]
     Xk -= center.astype(X.dtype)
-    return (Xk.T @ Xk).astype(np.float64)
+    return Xk.T @ Xk
 
 
 def fold_sums(X: np.ndarray, Y: np.ndarray, folds: list[np.ndarray],
@@ -155,13 +221,26 @@ def scale_from_var(var: np.ndarray, mean: np.ndarray, n: int) -> np.ndarray:
     return np.where(constant, 1.0, np.sqrt(np.maximum(var, 0)))
 
 
+#: Rows of the d x d scatter updated at a time (bounds the temporaries of the
+#: in-place centering to this many rows).
+_BLOCK_ROWS = 512
+
+
 def _standardize(gram, xty, xsum, ysum, n):
-    """Centered, scaled scatter and cross product of a training part."""
+    """Centered, scaled scatter and cross product of a training part.
+
+    ``gram`` (the fresh sums of :meth:`FoldSums.training`) becomes the scatter
+    in place: at d = 20,000 a d x d float64 temporary is 3.2 GB.
+    """
     mu = xsum / n
     ybar = ysum / n
-    scatter = gram - n * np.outer(mu, mu)
-    scale = scale_from_var(np.diag(scatter) / n, mu, n)
-    S = scatter / np.outer(scale, scale)
+    S = gram
+    for start in range(0, len(mu), _BLOCK_ROWS):
+        block = slice(start, start + _BLOCK_ROWS)
+        S[block] -= n * np.outer(mu[block], mu)
+    scale = scale_from_var(np.diag(S) / n, mu, n)
+    S /= scale[:, None]
+    S /= scale[None, :]
     b = (xty - n * np.outer(mu, ybar)) / scale[:, None]
     return S, b, mu, scale, ybar
 
@@ -202,7 +281,9 @@ def _fold_score(k, X, labels, sums, folds, lambdas, decide) -> np.ndarray:
     """The accuracy of every λ on fold ``k`` (see :func:`fold_scores`)."""
     rows = folds[k]
     S, b, mu, scale, ybar = _standardize(*sums.training(k))
-    e, V = scipy.linalg.eigh(S.astype(X.dtype), driver="evd", check_finite=False)
+    S = S.astype(X.dtype, copy=False)  # frees the float64 scatter of float32 input
+    e, V = scipy.linalg.eigh(S, driver="evd", overwrite_a=True, check_finite=False)
+    del S
     e = np.maximum(e.astype(np.float64), 0)
     Q = V.T.astype(np.float64) @ b                           # (d, K)
     # Weights of every λ side by side: W[:, j*K:(j+1)*K] = V diag(1/(e+λ_j)) Q.
@@ -222,7 +303,8 @@ def standardized_solution(sums: FoldSums, lam: float):
     Returns ``(coef (K, d), intercept (K,), mean (d,), scale (d,))``.
     """
     S, b, mu, scale, ybar = _standardize(*sums.training(None))
-    w = np.linalg.solve(S + lam * np.eye(len(S)), b)  # (d, K), standardized units
+    S[np.diag_indices_from(S)] += lam
+    w = np.linalg.solve(S, b)  # (d, K), standardized units
     coef = (w / scale[:, None]).T
     mean = sums.center + mu
     intercept = ybar - coef @ mean
@@ -306,7 +388,7 @@ def path_solutions(X, Y, lambdas):
     else:
         sums = fold_sums(X, Y, [np.arange(X.shape[0])])
         S, b, mu, scale, ybar = _standardize(*sums.training(None))
-        e, V = scipy.linalg.eigh(S, driver="evd", check_finite=False)
+        e, V = scipy.linalg.eigh(S, driver="evd", overwrite_a=True, check_finite=False)
         e = np.maximum(e, 0)
         Q = V.T @ b                                                   # (d, K)
         w = np.einsum("dr,lr,rk->lkd", V, _inverse_shift(e, lambdas), Q)

@@ -148,6 +148,8 @@ class RidgeClassifierKFoldCV(_KFoldLambdaSearch):
         folds = self._folds(X, y, groups)
         self.mode_ = self.mode if self.mode != "auto" else \
             _ridge_path.choose_mode(X.shape[0], X.shape[1], len(folds))
+        _ridge_path.check_memory(X.shape[0], X.shape[1], len(folds), self.mode_, X.nbytes,
+                                 X.dtype.itemsize)
         sums = None if self.mode_ == "kernel" else \
             _ridge_path.fold_sums(X, Y, folds, lowmem=self.mode_ == "gram-lowmem")
 

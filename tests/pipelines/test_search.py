@@ -86,6 +86,45 @@ def test_auto_mode_keeps_the_fold_grams_only_while_they_fit_in_memory():
         RidgeClassifierKFoldCV(mode="svd").fit(*load_digits(return_X_y=True))
 
 
+@pytest.mark.parametrize("mode,n,d", [("gram", 3000, 800), ("gram-lowmem", 3000, 800),
+                                      ("kernel", 400, 1500)])
+def test_memory_estimate_bounds_what_the_search_allocates(mode, n, d):
+    # The estimate check_memory compares with the machine's memory is an upper
+    # bound of the search's NumPy allocations (the in-place downdate and
+    # scatter keep it there), and not a wild one.
+    import tracemalloc
+
+    from l2vision.pipelines._ridge_path import search_bytes
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((n, d)).astype(np.float32)
+    y = rng.integers(0, 3, n)
+    tracemalloc.start()
+    try:
+        RidgeClassifierKFoldCV(10, cv=3, mode=mode).fit(X, y)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    estimate = search_bytes(n, d, 3, mode)
+    assert estimate / 2 < peak <= estimate
+
+
+def test_a_search_larger_than_the_machine_is_refused_before_it_starts(monkeypatch, digits):
+    from l2vision.pipelines import _ridge_path
+
+    def no_pass(*args, **kwargs):
+        raise AssertionError("the search started")
+
+    monkeypatch.setattr(_ridge_path, "physical_memory", lambda: 100 << 10)  # 100 KiB
+    monkeypatch.setattr(_ridge_path, "fold_sums", no_pass)
+    with pytest.raises(MemoryError, match=r"1797 rows of 64 features \('gram' mode\) needs "
+                                          r"about .* GiB .* more than this machine's 0.0 GiB"):
+        RidgeClassifierKFoldCV(cv=3).fit(*digits)
+    # 32,000 features (kmeans:4000's soft threshold) need more than 24 GiB.
+    assert _ridge_path.search_bytes(50_000, 32_000, 3, "gram-lowmem") > 24 * 2**30
+    assert _ridge_path.search_bytes(50_000, 19_200, 3, "gram-lowmem") < 12 * 2**30
+
+
 def test_ties_go_to_the_largest_lambda():
     # Perfectly separable: every small λ scores 100%, the largest of them wins.
     # At λ = 1e9 only the intercept is left: the majority class, 75%.
