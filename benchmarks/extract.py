@@ -57,7 +57,7 @@ def kmeans_numpy_loop(paths, km: KMeansFeatures) -> np.ndarray:
     """
     mean, white, centroids = km.patch_mean_, km.whitening_, km.centroids_
     unit = centroids / np.linalg.norm(centroids, axis=1, keepdims=True)
-    p, k = km.patch_size, km.n_clusters
+    p = km.patch_size
 
     def encode(image):
         patches = sliding_window_view(image, (p, p), axis=(0, 1))      # (27, 27, 3, 6, 6)
@@ -94,8 +94,8 @@ def kmeans_part(args) -> None:
     extractor = KMeansFeatures(1600, encoding=args.kmeans_encoding)
     features, fit_seconds = timed(ImageFeatures([extractor], n_jobs=2).fit, train)
     km = features.extractors[0]
-    print(f"KMeansFeatures(1600, encoding={km.encoding!r}) fitted on {len(train)} images in {fit_seconds:.0f} s "
-          f"({km.n_patches_fit_} patches)")
+    print(f"KMeansFeatures(1600, encoding={km.encoding!r}) fitted on {len(train)} images in "
+          f"{fit_seconds:.0f} s ({km.n_patches_fit_} patches)")
     features.transform(paths[:600])  # warm up the worker pool
     X, ours = timed(features.transform, paths)
     slow = paths[: args.n_slow_kmeans]

@@ -246,7 +246,14 @@ def test_spec_parsing():
     (km,) = parse_features("kmeans:4000:triangle")
     assert (km.n_clusters, km.encoding, km.power, km._n_features()) == (4000, "triangle", 0.5,
                                                                         16_000)
-    with pytest.raises(ValueError, match="ENCODING must be soft or triangle"):
+    (soft, soft_km), (triangle, triangle_km) = parse_features("kmeans:16:both")
+    assert (soft, triangle) == ("kmeans_soft", "kmeans_triangle")
+    assert (soft_km.encoding, soft_km.n_clusters, soft_km._n_features()) == ("soft_threshold",
+                                                                             16, 128)
+    assert (triangle_km.encoding, triangle_km.power, triangle_km._n_features()) == ("triangle",
+                                                                                    0.5, 64)
+    assert soft_km.random_state != triangle_km.random_state  # two dictionaries
+    with pytest.raises(ValueError, match="ENCODING must be soft, triangle or both"):
         parse_features("kmeans:16:hard")
     (bovw,) = parse_features("bovw:64:vlad")
     assert bovw.n_clusters == 64 and bovw.encoding == "vlad"
