@@ -88,6 +88,21 @@ def test_bad_input_is_one_clear_line(tmp_path, capsys, setup, args, message):
     assert "Traceback" not in err and err.count("error:") == 1
 
 
+def test_a_search_too_large_for_the_machine_is_one_clear_line(color_folder, tmp_path, capsys,
+                                                               monkeypatch):
+    from l2vision.pipelines import _ridge_path
+
+    monkeypatch.setattr(_ridge_path, "physical_memory", lambda: 1 << 10)  # 1 KiB
+    model = tmp_path / "m.joblib"
+    code, out, err = run(capsys, "train", color_folder, "-f", "color", "-m", "ridge", "--cv", "3",
+                         "-o", model, "-q")
+    assert code == 1 and not model.exists()
+    assert ("error: MemoryError: The ridge λ search over 28 rows of 640 features ('kernel' "
+            "mode) needs about 0.1 MiB besides the 0.1 MiB feature matrix, more than this "
+            "machine's 0.0 MiB") in err
+    assert "use fewer features" in err and "unexpected" not in err
+
+
 def test_usage_errors_exit_2(capsys):
     assert run(capsys, "train", "--lambdas", "abc")[0] == 2
     assert run(capsys, "train", "--size", "64")[0] == 2

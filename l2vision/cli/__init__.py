@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         name = "" if isinstance(exc, (ValueError, OSError)) else f"{type(exc).__name__}: "
         print(f"l2vision {args.command}: error: {name}{cli_text(str(exc))}", file=sys.stderr)
-        if not isinstance(exc, (ValueError, OSError)):
+        if not isinstance(exc, (ValueError, OSError, MemoryError)):
             print("(unexpected error; run again with --debug for the traceback)", file=sys.stderr)
         return EXIT_ERROR
 

@@ -140,11 +140,15 @@ def check_memory(n_samples: int, n_features: int, n_folds: int, mode: str,
         return
     raise MemoryError(
         f"The ridge λ search over {n_samples} rows of {n_features} features "
-        f'({mode!r} mode) needs about {need / 2**30:.1f} GiB besides the '
-        f"{X_bytes / 2**30:.1f} GiB feature matrix, more than this machine's "
-        f"{total / 2**30:.1f} GiB. Its memory grows with the square of the number of "
+        f"({mode!r} mode) needs about {_size(need)} besides the {_size(X_bytes)} feature "
+        f"matrix, more than this machine's {_size(total)}. Its memory grows with the square of the number of "
         "features: use fewer features (a smaller K for kmeans or bovw, fewer "
-        "extractors) or the logistic model, whose memory grows with rows x features.")
+        "extractors) or the logistic model ('logreg'), whose memory grows with rows x "
+        "features.")
+
+
+def _size(n_bytes: int) -> str:
+    return f"{n_bytes / 2**30:.1f} GiB" if n_bytes >= 2**30 / 10 else f"{n_bytes / 2**20:.1f} MiB"
 
 
 class FoldSums:

@@ -118,7 +118,7 @@ def test_a_search_larger_than_the_machine_is_refused_before_it_starts(monkeypatc
     monkeypatch.setattr(_ridge_path, "physical_memory", lambda: 100 << 10)  # 100 KiB
     monkeypatch.setattr(_ridge_path, "fold_sums", no_pass)
     with pytest.raises(MemoryError, match=r"1797 rows of 64 features \('gram' mode\) needs "
-                                          r"about .* GiB .* more than this machine's 0.0 GiB"):
+                                          r"about .* MiB .* more than this machine's 0.1 MiB"):
         RidgeClassifierKFoldCV(cv=3).fit(*digits)
     # 32,000 features (kmeans:4000's soft threshold) need more than 24 GiB.
     assert _ridge_path.search_bytes(50_000, 32_000, 3, "gram-lowmem") > 24 * 2**30
