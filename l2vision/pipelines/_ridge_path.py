@@ -141,10 +141,10 @@ def check_memory(n_samples: int, n_features: int, n_folds: int, mode: str,
     raise MemoryError(
         f"The ridge λ search over {n_samples} rows of {n_features} features "
         f"({mode!r} mode) needs about {_size(need)} besides the {_size(X_bytes)} feature "
-        f"matrix, more than this machine's {_size(total)}. Its memory grows with the square of the number of "
-        "features: use fewer features (a smaller K for kmeans or bovw, fewer "
-        "extractors) or the logistic model ('logreg'), whose memory grows with rows x "
-        "features.")
+        f"matrix, more than this machine's {_size(total)}. Its memory grows with the "
+        "square of the number of features: use fewer features (a smaller K for kmeans "
+        "or bovw, fewer extractors) or the logistic model ('logreg'), whose memory "
+        "grows with rows x features.")
 
 
 def _size(n_bytes: int) -> str:
