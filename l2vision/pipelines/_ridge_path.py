@@ -68,19 +68,24 @@ import os
 import numpy as np
 import scipy.linalg
 
-__all__ = ["MODES", "FoldSums", "check_memory", "choose_mode", "fold_sums", "fold_scores",
-           "kernel_fold_scores", "kernel_solution", "path_solutions", "physical_memory",
-           "scale_from_var", "search_bytes", "standardized_solution"]
+__all__ = ["MODES", "FoldSums", "check_memory", "choose_mode", "fits", "fold_sums",
+           "fold_scores", "kernel_fold_scores", "kernel_solution", "path_solutions",
+           "physical_memory", "scale_from_var", "search_bytes", "standardized_solution"]
 
 #: The ways to run the path (``RidgeClassifierKFoldCV(mode=...)``).
-MODES = ("auto", "gram", "gram-lowmem", "kernel")
+MODES = ("auto", "gram", "gram-lowmem", "kernel", "blocks")
 
 #: ``mode="auto"`` keeps every fold's Gram up to this many bytes.
 GRAM_BUDGET = 4 << 30
 
 
-def choose_mode(n_samples: int, n_features: int, n_folds: int) -> str:
+def choose_mode(n_samples: int, n_features: int, n_folds: int,
+                X_bytes: int | None = None, itemsize: int = 4) -> str:
     """``"kernel"`` when d > n, else ``"gram"`` unless the folds' Grams exceed 4 GiB.
+
+    Given the feature matrix's size ``X_bytes``, a mode that would not fit in
+    this machine's memory (:func:`fits`) gives way to ``"gram-lowmem"``, then
+    to ``"blocks"`` (conjugate gradients, no d x d matrix; ``_ridge_blocks``).
 
     Examples
     --------
@@ -88,8 +93,14 @@ def choose_mode(n_samples: int, n_features: int, n_folds: int) -> str:
     ('gram', 'gram-lowmem', 'kernel')
     """
     if n_features > n_samples:
-        return "kernel"
-    return "gram" if n_folds * n_features**2 * 8 <= GRAM_BUDGET else "gram-lowmem"
+        mode = "kernel"
+    else:
+        mode = "gram" if n_folds * n_features**2 * 8 <= GRAM_BUDGET else "gram-lowmem"
+    if X_bytes is None:
+        return mode
+    candidates = [mode] + (["gram-lowmem"] if mode == "gram" else []) + ["blocks"]
+    return next((m for m in candidates
+                 if fits(n_samples, n_features, n_folds, m, X_bytes, itemsize)), "blocks")
 
 
 def search_bytes(n_samples: int, n_features: int, n_folds: int, mode: str,
@@ -111,6 +122,10 @@ def search_bytes(n_samples: int, n_features: int, n_folds: int, mode: str,
     10.6
     """
     n, d, test_rows = n_samples, n_features, -(-n_samples // n_folds)
+    if mode == "blocks":
+        from l2vision.pipelines import _ridge_blocks
+
+        return _ridge_blocks.search_bytes(n, d, itemsize)
     if mode == "kernel":  # the final fit's is the largest: all rows
         return n * d * itemsize + 40 * n * n + test_rows * n * 8
     stored = (1 if mode == "gram-lowmem" else n_folds) * 8 * d * d
@@ -128,6 +143,14 @@ def physical_memory() -> int | None:
         return None
 
 
+def fits(n_samples: int, n_features: int, n_folds: int, mode: str, X_bytes: int,
+         itemsize: int = 4) -> bool:
+    """Whether :func:`search_bytes` plus the feature matrix fit in physical memory."""
+    total = physical_memory()
+    need = search_bytes(n_samples, n_features, n_folds, mode, itemsize)
+    return total is None or need + X_bytes <= total
+
+
 def check_memory(n_samples: int, n_features: int, n_folds: int, mode: str,
                  X_bytes: int, itemsize: int = 4) -> None:
     """Refuse a search that cannot fit in this machine's memory, before it starts.
@@ -135,16 +158,17 @@ def check_memory(n_samples: int, n_features: int, n_folds: int, mode: str,
     Without it the system kills the process part-way (often after the
     features took many minutes), with no message naming the cause.
     """
-    need, total = search_bytes(n_samples, n_features, n_folds, mode, itemsize), physical_memory()
-    if total is None or need + X_bytes <= total:
+    if fits(n_samples, n_features, n_folds, mode, X_bytes, itemsize):
         return
+    need, total = search_bytes(n_samples, n_features, n_folds, mode, itemsize), physical_memory()
+    remedy = "use fewer features (a smaller K for kmeans or bovw, fewer extractors)" + (
+        " or the logistic model ('logreg')" if mode == "blocks" else
+        ", mode='blocks' (conjugate gradients, no d x d matrix) or the logistic model "
+        "('logreg'), whose memory grows with rows x features")
     raise MemoryError(
         f"The ridge λ search over {n_samples} rows of {n_features} features "
         f"({mode!r} mode) needs about {_size(need)} besides the {_size(X_bytes)} feature "
-        f"matrix, more than this machine's {_size(total)}. Its memory grows with the "
-        "square of the number of features: use fewer features (a smaller K for kmeans "
-        "or bovw, fewer extractors) or the logistic model ('logreg'), whose memory "
-        "grows with rows x features.")
+        f"matrix, more than this machine's {_size(total)}: {remedy}.")
 
 
 def _size(n_bytes: int) -> str:

@@ -18,7 +18,7 @@ from sklearn.preprocessing import StandardScaler
 
 from l2vision._validation import check_int, check_option, check_real
 from l2vision.distributed import get_client
-from l2vision.pipelines import _logistic_path, _ridge_path
+from l2vision.pipelines import _logistic_path, _ridge_blocks, _ridge_path
 from l2vision.pipelines._kfold import LambdaAtEdgeWarning, _fold_bar, _KFoldLambdaSearch, _targets
 
 __all__ = ["LambdaAtEdgeWarning", "LogisticRegressionKFoldCV", "RidgeClassifierKFoldCV"]
@@ -55,15 +55,19 @@ class RidgeClassifierKFoldCV(_KFoldLambdaSearch):
         error (over the folds) of the best: a simpler model that many prefer.
     progress : bool, default=False
         A tqdm progress bar over the folds on stderr.
-    mode : {"auto", "gram", "gram-lowmem", "kernel"}, default="auto"
+    mode : {"auto", "gram", "gram-lowmem", "kernel", "blocks"}, default="auto"
         How the path is computed (same results; ``_ridge_path`` has the maths).
         ``"gram"``: every fold's d x d Gram is kept, ``k d²`` float64 (1.6 GB
         for 6,400 features and 5 folds). ``"gram-lowmem"``: one fold at a time,
-        about ``4 d²`` float64 at the peak (8 GB for 16,000 features), for one
-        more pass over the data. ``"kernel"``: the n x n kernel of each fold's
+        about ``24 d²`` bytes at the peak with float32 features (7.7 GiB for
+        16,000 features and 3 folds), for one more pass over the data. ``"kernel"``: the n x n kernel of each fold's
         standardized rows, ``n d`` in X's dtype plus ``3 n²`` float64, for
-        d > n. ``"auto"``: ``"kernel"`` when d > n, else ``"gram"`` while the
-        Grams fit in 4 GiB, else ``"gram-lowmem"``.
+        d > n. ``"blocks"``: conjugate gradients with no d x d matrix,
+        preconditioned by blocks of at most 10,000 features
+        (``_ridge_blocks``): about 4.3 GiB for 40,000 features, slower (the
+        iterations pass over the rows). ``"auto"``: ``"kernel"`` when d > n,
+        else ``"gram"`` while the Grams fit in 4 GiB, else ``"gram-lowmem"``,
+        or ``"blocks"`` when that would not fit in this machine's memory.
 
     Attributes
     ----------
@@ -146,12 +150,14 @@ class RidgeClassifierKFoldCV(_KFoldLambdaSearch):
         binary = len(self.classes_) == 2
         Y = _targets(y_index, len(self.classes_)).astype(X.dtype)
         folds = self._folds(X, y, groups)
-        self.mode_ = self.mode if self.mode != "auto" else \
-            _ridge_path.choose_mode(X.shape[0], X.shape[1], len(folds))
+        self.mode_ = self.mode if self.mode != "auto" else _ridge_path.choose_mode(
+            X.shape[0], X.shape[1], len(folds), X.nbytes, X.dtype.itemsize)
         _ridge_path.check_memory(X.shape[0], X.shape[1], len(folds), self.mode_, X.nbytes,
                                  X.dtype.itemsize)
-        sums = None if self.mode_ == "kernel" else \
+        sums = None if self.mode_ in ("kernel", "blocks") else \
             _ridge_path.fold_sums(X, Y, folds, lowmem=self.mode_ == "gram-lowmem")
+        by_rows = {"kernel": (_ridge_path.kernel_fold_scores, _ridge_path.kernel_solution),
+                   "blocks": (_ridge_blocks.block_fold_scores, _ridge_blocks.block_solution)}
 
         def decide(decisions):
             return (decisions[..., 0] > 0).astype(int) if binary else decisions.argmax(axis=-1)
@@ -169,8 +175,8 @@ class RidgeClassifierKFoldCV(_KFoldLambdaSearch):
                     if self._extends(lambdas) else lambdas
                 with _fold_bar(self.progress, len(folds)) as bar:
                     if sums is None:
-                        scores = _ridge_path.kernel_fold_scores(X, y_index, Y, folds, wanted,
-                                                                decide, bar.update, client)
+                        scores = by_rows[self.mode_][0](X, y_index, Y, folds, wanted, decide,
+                                                        bar.update, client)
                     else:
                         scores = _ridge_path.fold_scores(X, y_index, sums, folds, wanted,
                                                          decide, bar.update, client)
@@ -182,7 +188,7 @@ class RidgeClassifierKFoldCV(_KFoldLambdaSearch):
         lambdas, scores, _ = self._search(X.shape[0], evaluate)
         self._select(lambdas, scores)
         if sums is None:
-            solution = _ridge_path.kernel_solution(X, Y, self.lambda_)
+            solution = by_rows[self.mode_][1](X, Y, self.lambda_)
         else:
             solution = _ridge_path.standardized_solution(sums, self.lambda_)
         self.coef_, self.intercept_, self.mean_, self.scale_ = solution
@@ -194,6 +200,9 @@ class RidgeClassifierKFoldCV(_KFoldLambdaSearch):
         Y = _targets(y_index, len(self.classes_)).astype(X.dtype)
         if X.shape[1] > X.shape[0]:
             solution = _ridge_path.kernel_solution(X, Y, self.lambda_)
+        elif getattr(self, "mode_", None) == "blocks" or not _ridge_path.fits(
+                X.shape[0], X.shape[1], 1, "gram", X.nbytes, X.dtype.itemsize):
+            solution = _ridge_blocks.block_solution(X, Y, self.lambda_)
         else:
             sums = _ridge_path.fold_sums(X, Y, [np.arange(X.shape[0])])
             solution = _ridge_path.standardized_solution(sums, self.lambda_)

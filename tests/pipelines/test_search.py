@@ -37,7 +37,7 @@ def digits():
     return load_digits(return_X_y=True)
 
 
-@pytest.mark.parametrize("mode", ["gram", "gram-lowmem", "kernel"])
+@pytest.mark.parametrize("mode", ["gram", "gram-lowmem", "kernel", "blocks"])
 @pytest.mark.parametrize("binary", [False, True])
 def test_ridge_path_equals_grid_search(digits, binary, mode):
     X, y = digits
@@ -86,8 +86,60 @@ def test_auto_mode_keeps_the_fold_grams_only_while_they_fit_in_memory():
         RidgeClassifierKFoldCV(mode="svd").fit(*load_digits(return_X_y=True))
 
 
+def test_blocks_mode_with_several_blocks_equals_grid_search(digits, monkeypatch):
+    # Four blocks of 16 features: the preconditioner is no longer the exact
+    # inverse and the conjugate gradients do the rest (to 1e-10 in float64).
+    from l2vision.pipelines import _ridge_blocks
+
+    monkeypatch.setattr(_ridge_blocks, "MAX_BLOCK", 16)
+    assert len(_ridge_blocks.feature_blocks(64)) == 4
+    X, y = digits
+    ours = RidgeClassifierKFoldCV(GRID, cv=FOLDS, mode="blocks").fit(X, y)
+    brute = _grid_search(X, y)
+    np.testing.assert_allclose(ours.cv_results_["mean_test_score"],
+                               brute.cv_results_["mean_test_score"][::-1], atol=1e-12)
+    assert ours.lambda_ == brute.best_params_["ridgeclassifier__alpha"]
+    np.testing.assert_allclose(ours.decision_function(X), brute.decision_function(X), atol=1e-7)
+    # float32 features: converged to 1e-4, the same choices as the exact path.
+    single = RidgeClassifierKFoldCV(GRID, cv=FOLDS, mode="blocks").fit(X.astype(np.float32), y)
+    np.testing.assert_allclose(single.cv_results_["mean_test_score"],
+                               ours.cv_results_["mean_test_score"], atol=2e-3)
+    assert (single.predict(X.astype(np.float32)) == ours.predict(X)).mean() > 0.995
+
+
+def test_blocks_mode_warns_when_small_lambdas_do_not_converge(digits, monkeypatch):
+    from sklearn.exceptions import ConvergenceWarning
+
+    from l2vision.pipelines import _ridge_blocks
+
+    monkeypatch.setattr(_ridge_blocks, "MAX_BLOCK", 16)
+    monkeypatch.setattr(_ridge_blocks, "MAX_ITER", 3)
+    with pytest.warns(ConvergenceWarning, match=r"λ values \(up to .*\) not converged to "
+                                                 r"1e-10 after 3 iterations"):
+        RidgeClassifierKFoldCV([1e-3, 1e4], cv=3, mode="blocks").fit(*digits)
+
+
+def test_auto_mode_goes_to_blocks_when_the_gram_search_does_not_fit(digits, monkeypatch):
+    from l2vision.pipelines import _ridge_path
+
+    gib = 2**30
+    monkeypatch.setattr(_ridge_path, "physical_memory", lambda: 24 * gib)
+    # kmeans:4000's 32,000 soft-threshold features: about 27 GiB the Gram way.
+    assert _ridge_path.choose_mode(50_000, 32_000, 3, 50_000 * 32_000 * 4) == "blocks"
+    assert _ridge_path.choose_mode(50_000, 19_200, 3, 50_000 * 19_200 * 4) == "gram-lowmem"
+    assert _ridge_path.choose_mode(50_000, 6_400, 5, 50_000 * 6_400 * 4) == "gram"
+    # On a machine too small for the Grams, the fit itself takes the blocks mode.
+    X, y = digits
+    exact = RidgeClassifierKFoldCV(GRID, cv=FOLDS, mode="gram").fit(X, y)
+    monkeypatch.setattr(_ridge_path, "fits", lambda n, d, k, mode, *args: mode == "blocks")
+    model = RidgeClassifierKFoldCV(GRID, cv=FOLDS).fit(X, y)
+    assert model.mode_ == "blocks"
+    assert model.lambda_ == exact.lambda_
+    np.testing.assert_allclose(model.coef_, exact.coef_, atol=1e-7)
+
+
 @pytest.mark.parametrize("mode,n,d", [("gram", 3000, 800), ("gram-lowmem", 3000, 800),
-                                      ("kernel", 400, 1500)])
+                                      ("kernel", 400, 1500), ("blocks", 3000, 800)])
 def test_memory_estimate_bounds_what_the_search_allocates(mode, n, d):
     # The estimate check_memory compares with the machine's memory is an upper
     # bound of the search's NumPy allocations (the in-place downdate and
@@ -106,7 +158,9 @@ def test_memory_estimate_bounds_what_the_search_allocates(mode, n, d):
     finally:
         tracemalloc.stop()
     estimate = search_bytes(n, d, 3, mode)
-    assert estimate / 2 < peak <= estimate
+    # The blocks mode's estimate allows for 600 columns (λ values x classes);
+    # this search has 15 x 3.
+    assert (estimate / 2 if mode != "blocks" else estimate / 20) < peak <= estimate
 
 
 def test_a_search_larger_than_the_machine_is_refused_before_it_starts(monkeypatch, digits):
@@ -117,9 +171,12 @@ def test_a_search_larger_than_the_machine_is_refused_before_it_starts(monkeypatc
 
     monkeypatch.setattr(_ridge_path, "physical_memory", lambda: 100 << 10)  # 100 KiB
     monkeypatch.setattr(_ridge_path, "fold_sums", no_pass)
-    with pytest.raises(MemoryError, match=r"1797 rows of 64 features \('gram' mode\) needs "
-                                          r"about .* MiB .* more than this machine's 0.1 MiB"):
+    with pytest.raises(MemoryError, match=r"1797 rows of 64 features \('blocks' mode\) needs "
+                                          r"about .* MiB .* more than this machine's 0.1 MiB: "
+                                          r"use fewer features"):
         RidgeClassifierKFoldCV(cv=3).fit(*digits)
+    with pytest.raises(MemoryError, match=r"\('gram' mode\) .* mode='blocks'"):
+        RidgeClassifierKFoldCV(cv=3, mode="gram").fit(*digits)
     # 32,000 features (kmeans:4000's soft threshold) need more than 24 GiB.
     assert _ridge_path.search_bytes(50_000, 32_000, 3, "gram-lowmem") > 24 * 2**30
     assert _ridge_path.search_bytes(50_000, 19_200, 3, "gram-lowmem") < 12 * 2**30
