@@ -29,14 +29,18 @@ classes): about 4.3 GiB for 40,000 features in four blocks (against about
 38 GiB for the one-fold-at-a-time Gram form).
 
 Time: each iteration is two passes over the training rows for the columns not
-yet converged, and the small λ of a wide grid converge slowly: measured here
-on 8,000 rows of 12,800 CIFAR-10 k-means features in two blocks (float32,
-two cores), the λ from 25 up converge within the first hundred iterations
-and the smallest (1e-6 n to 1e-4 n, far from the best) not in 300 (233 s in
-all). After :data:`MAX_ITER` iterations the remaining columns keep their
-last iterate with a ``ConvergenceWarning``. For large searches, a grid of
-the plausible λ values (e.g. ``lambdas=np.logspace(1, 4, 10)`` for
-standardized k-means features) is several times faster.
+yet converged. Measured on CIFAR-10's 12,800 soft-threshold k-means features
+(50,000 rows, float32, two blocks, two cores; 3 folds, 10 λ from 10 to
+10,000): 53-63 iterations per fold (about 3 minutes), 9 for the final fit,
+10.7 minutes in all, 4.4 GB peak with X; the same λ (100) as the Gram form
+(9.2 minutes, 7.2 GB), CV scores within 0.07 points from λ 46 up and 0.5 at
+λ 10, where the float32 tolerance (relative residual 1e-3) tells.
+The small λ of a wide grid converge slowly (on 8,000 of those rows, more
+features than rows, the λ below 1e-4 n did not converge in 300 iterations):
+after :data:`MAX_ITER` iterations the remaining columns keep their last
+iterate with a ``ConvergenceWarning``. For large searches, a grid of the
+plausible λ values (e.g. ``lambdas=np.logspace(1, 4, 10)`` for standardized
+k-means features) is several times faster.
 """
 
 from __future__ import annotations
@@ -97,7 +101,7 @@ def search_bytes(n_samples: int, n_features: int, itemsize: int = 4) -> int:
 
 
 def _tolerance(dtype) -> float:
-    return 1e-4 if np.dtype(dtype).itemsize <= 4 else 1e-10
+    return 1e-3 if np.dtype(dtype).itemsize <= 4 else 1e-10
 
 
 def _chunks(rows: np.ndarray):

@@ -60,12 +60,12 @@ class RidgeClassifierKFoldCV(_KFoldLambdaSearch):
         ``"gram"``: every fold's d x d Gram is kept, ``k d²`` float64 (1.6 GB
         for 6,400 features and 5 folds). ``"gram-lowmem"``: one fold at a time,
         about ``24 d²`` bytes at the peak with float32 features (7.7 GiB for
-        16,000 features and 3 folds), for one more pass over the data. ``"kernel"``: the n x n kernel of each fold's
-        standardized rows, ``n d`` in X's dtype plus ``3 n²`` float64, for
-        d > n. ``"blocks"``: conjugate gradients with no d x d matrix,
-        preconditioned by blocks of at most 10,000 features
-        (``_ridge_blocks``): about 4.3 GiB for 40,000 features, slower (the
-        iterations pass over the rows). ``"auto"``: ``"kernel"`` when d > n,
+        16,000 features and 3 folds), for one more pass over the data.
+        ``"kernel"``: the n x n kernel of each fold's standardized rows,
+        ``n d`` in X's dtype plus ``3 n²`` float64, for d > n. ``"blocks"``:
+        conjugate gradients with no d x d matrix, preconditioned by blocks of
+        at most 10,000 features (``_ridge_blocks``): about 4.3 GiB for 40,000
+        features, slower (the iterations pass over the rows). ``"auto"``: ``"kernel"`` when d > n,
         else ``"gram"`` while the Grams fit in 4 GiB, else ``"gram-lowmem"``,
         or ``"blocks"`` when that would not fit in this machine's memory.
 
