@@ -195,14 +195,12 @@ def _ridge_columns(data: _Standardized, lambdas, tol=None, max_iter=None):
     W = np.zeros_like(B)
     R = B.copy()
     norms = np.linalg.norm(B, axis=0)
+    active = np.flatnonzero(norms > 0)  # a zero right-hand side is solved by w = 0
     norms[norms == 0] = 1
-    active = np.flatnonzero(np.linalg.norm(R, axis=0) > tol * norms)
     Zr = _precondition(eigen, blocks, R[:, active], shifts[active])
     P = Zr.copy()
     rz = np.einsum("ij,ij->j", R[:, active], Zr)
-    for _ in range(max_iter):
-        if not len(active):
-            break
+    for _ in range(max_iter if len(active) else 0):
         AP = data.gram_product(P) + shifts[active] * P
         step = rz / np.einsum("ij,ij->j", P, AP)
         W[:, active] += step * P

@@ -156,8 +156,8 @@ class RidgeClassifierKFoldCV(_KFoldLambdaSearch):
                                  X.dtype.itemsize)
         sums = None if self.mode_ in ("kernel", "blocks") else \
             _ridge_path.fold_sums(X, Y, folds, lowmem=self.mode_ == "gram-lowmem")
-        by_rows = {"kernel": (_ridge_path.kernel_fold_scores, _ridge_path.kernel_solution),
-                   "blocks": (_ridge_blocks.block_fold_scores, _ridge_blocks.block_solution)}
+        by_rows = {"kernel": _ridge_path.kernel_fold_scores,
+                   "blocks": _ridge_blocks.block_fold_scores}
 
         def decide(decisions):
             return (decisions[..., 0] > 0).astype(int) if binary else decisions.argmax(axis=-1)
@@ -175,8 +175,8 @@ class RidgeClassifierKFoldCV(_KFoldLambdaSearch):
                     if self._extends(lambdas) else lambdas
                 with _fold_bar(self.progress, len(folds)) as bar:
                     if sums is None:
-                        scores = by_rows[self.mode_][0](X, y_index, Y, folds, wanted, decide,
-                                                        bar.update, client)
+                        scores = by_rows[self.mode_](X, y_index, Y, folds, wanted, decide,
+                                                     bar.update, client)
                     else:
                         scores = _ridge_path.fold_scores(X, y_index, sums, folds, wanted,
                                                          decide, bar.update, client)
@@ -187,26 +187,32 @@ class RidgeClassifierKFoldCV(_KFoldLambdaSearch):
 
         lambdas, scores, _ = self._search(X.shape[0], evaluate)
         self._select(lambdas, scores)
-        if sums is None:
-            solution = by_rows[self.mode_][1](X, Y, self.lambda_)
-        else:
-            solution = _ridge_path.standardized_solution(sums, self.lambda_)
-        self.coef_, self.intercept_, self.mean_, self.scale_ = solution
+        self.coef_, self.intercept_, self.mean_, self.scale_ = \
+            _ridge_solution(X, Y, self.lambda_, self.mode_, sums)
         self.alpha_ = self.lambda_
         return self
 
     def _fit_final(self, X, y_index) -> None:
         """The model at ``lambda_`` on all of ``X``."""
         Y = _targets(y_index, len(self.classes_)).astype(X.dtype)
-        if X.shape[1] > X.shape[0]:
-            solution = _ridge_path.kernel_solution(X, Y, self.lambda_)
-        elif getattr(self, "mode_", None) == "blocks" or not _ridge_path.fits(
-                X.shape[0], X.shape[1], 1, "gram", X.nbytes, X.dtype.itemsize):
-            solution = _ridge_blocks.block_solution(X, Y, self.lambda_)
-        else:
-            sums = _ridge_path.fold_sums(X, Y, [np.arange(X.shape[0])])
-            solution = _ridge_path.standardized_solution(sums, self.lambda_)
-        self.coef_, self.intercept_, self.mean_, self.scale_ = solution
+        mode = self.mode if self.mode != "auto" else _ridge_path.choose_mode(
+            X.shape[0], X.shape[1], 1, X.nbytes, X.dtype.itemsize)
+        self.coef_, self.intercept_, self.mean_, self.scale_ = \
+            _ridge_solution(X, Y, self.lambda_, mode)
+
+
+def _ridge_solution(X, Y, lam, mode, sums=None):
+    """``(coef, intercept, mean, scale)`` of the model at ``lam`` on all rows, in ``mode``.
+
+    ``sums``: the search's fold sums, when the Gram modes already have them.
+    """
+    if mode == "kernel":
+        return _ridge_path.kernel_solution(X, Y, lam)
+    if mode == "blocks":
+        return _ridge_blocks.block_solution(X, Y, lam)
+    if sums is None:
+        sums = _ridge_path.fold_sums(X, Y, [np.arange(X.shape[0])])
+    return _ridge_path.standardized_solution(sums, lam)
 
 
 class LogisticRegressionKFoldCV(_KFoldLambdaSearch):
