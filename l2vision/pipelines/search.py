@@ -65,7 +65,11 @@ class RidgeClassifierKFoldCV(_KFoldLambdaSearch):
         ``n d`` in X's dtype plus ``3 n²`` float64, for d > n. ``"blocks"``:
         conjugate gradients with no d x d matrix, preconditioned by blocks of
         at most 10,000 features (``_ridge_blocks``): about 4.3 GiB for 40,000
-        features, slower (the iterations pass over the rows). ``"auto"``: ``"kernel"`` when d > n,
+        features, slower (the iterations pass over the rows); each fold solves
+        λ from the largest down and, when X has more than 5 million values,
+        stops after 3 consecutive λ scoring below its best (the small λ are
+        the slow ones; the λ it did not reach score NaN and are not chosen,
+        as with the logistic path's ``patience``). ``"auto"``: ``"kernel"`` when d > n,
         else ``"gram"`` while the Grams fit in 4 GiB, else ``"gram-lowmem"``,
         or ``"blocks"`` when that would not fit in this machine's memory.
 
@@ -156,8 +160,6 @@ class RidgeClassifierKFoldCV(_KFoldLambdaSearch):
                                  X.dtype.itemsize)
         sums = None if self.mode_ in ("kernel", "blocks") else \
             _ridge_path.fold_sums(X, Y, folds, lowmem=self.mode_ == "gram-lowmem")
-        by_rows = {"kernel": _ridge_path.kernel_fold_scores,
-                   "blocks": _ridge_blocks.block_fold_scores}
 
         def decide(decisions):
             return (decisions[..., 0] > 0).astype(int) if binary else decisions.argmax(axis=-1)
@@ -174,9 +176,13 @@ class RidgeClassifierKFoldCV(_KFoldLambdaSearch):
                                          self._extension(lambdas, True)]) \
                     if self._extends(lambdas) else lambdas
                 with _fold_bar(self.progress, len(folds)) as bar:
-                    if sums is None:
-                        scores = by_rows[self.mode_](X, y_index, Y, folds, wanted, decide,
-                                                     bar.update, client)
+                    if self.mode_ == "blocks":
+                        scores = _ridge_blocks.block_fold_scores(
+                            X, y_index, Y, folds, wanted, decide, bar.update, client,
+                            patience=None if X.size <= _WHOLE_GRID_SIZE else 3)
+                    elif sums is None:
+                        scores = _ridge_path.kernel_fold_scores(X, y_index, Y, folds, wanted,
+                                                                decide, bar.update, client)
                     else:
                         scores = _ridge_path.fold_scores(X, y_index, sums, folds, wanted,
                                                          decide, bar.update, client)

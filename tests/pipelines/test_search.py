@@ -107,6 +107,40 @@ def test_blocks_mode_with_several_blocks_equals_grid_search(digits, monkeypatch)
     assert (single.predict(X.astype(np.float32)) == ours.predict(X)).mean() > 0.995
 
 
+def test_blocks_mode_stops_each_fold_after_patience_worse_lambdas(digits, monkeypatch):
+    # Large X (more than 5 million values): each fold walks λ from the largest
+    # down and stops 3 values past its best; what it did not reach is NaN and
+    # the choice is the full grid's. Forced here on the digits.
+    from l2vision.pipelines import _ridge_blocks, search
+
+    monkeypatch.setattr(search, "_WHOLE_GRID_SIZE", 0)
+    X, y = digits
+    grid = np.logspace(-3, 4, 22)
+    full = RidgeClassifierKFoldCV(grid, cv=FOLDS, mode="gram").fit(X, y)
+    calls = []
+    solve = _ridge_blocks._ridge_columns
+    monkeypatch.setattr(_ridge_blocks, "_ridge_columns",
+                        lambda data, lambdas, *a: calls.append(lambdas) or solve(data, lambdas, *a))
+    ours = RidgeClassifierKFoldCV(grid, cv=FOLDS, mode="blocks").fit(X, y)
+    assert ours.lambda_ == full.lambda_
+    for k in range(5):
+        split = ours.cv_results_[f"split{k}_test_score"]
+        reached = np.flatnonzero(~np.isnan(split))
+        # Descending groups of 4 from the largest λ, none skipped in between.
+        assert reached[-1] == len(grid) - 1 and np.all(np.diff(reached) == 1)
+        np.testing.assert_allclose(split[reached],
+                                   full.cv_results_[f"split{k}_test_score"][reached], atol=1e-12)
+        # A fold that stopped did so at least 3 values past its best (its
+        # last maximum in descending order).
+        if reached[0] > 0:
+            descending = split[reached][::-1]
+            last_best = len(descending) - 1 - np.argmax(descending[::-1])
+            assert len(descending) - 1 - last_best >= 3
+    assert np.isnan(ours.cv_results_["mean_test_score"][0])
+    assert all(len(group) <= _ridge_blocks.LAMBDA_GROUP for group in calls)
+    assert calls[0].tolist() == grid[::-1][:4].tolist()
+
+
 def test_blocks_mode_warns_when_small_lambdas_do_not_converge(digits, monkeypatch):
     from sklearn.exceptions import ConvergenceWarning
 
