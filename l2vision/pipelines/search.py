@@ -171,10 +171,11 @@ class RidgeClassifierKFoldCV(_KFoldLambdaSearch):
             if any(float(lam) not in scored for lam in lambdas):
                 # A fold's eigendecomposition is the cost and any λ after it is
                 # cheap: the values an extension of the grid would add are
-                # scored in the same pass, so extending costs nothing.
+                # scored in the same pass, so extending costs nothing. Not so
+                # in the blocks mode, where every λ costs iterations.
                 wanted = np.concatenate([self._extension(lambdas, False), lambdas,
                                          self._extension(lambdas, True)]) \
-                    if self._extends(lambdas) else lambdas
+                    if self._extends(lambdas) and self.mode_ != "blocks" else lambdas
                 with _fold_bar(self.progress, len(folds)) as bar:
                     if self.mode_ == "blocks":
                         scores = _ridge_blocks.block_fold_scores(

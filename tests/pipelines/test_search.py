@@ -386,24 +386,26 @@ def test_a_default_grid_is_extended_once_past_its_edge(estimator, monkeypatch):
     assert not explicit.grid_extended_ and len(explicit.lambdas_) == 6
 
 
-@pytest.mark.parametrize("mode", ["gram", "kernel"])
+@pytest.mark.parametrize("mode", ["gram", "kernel", "blocks"])
 def test_the_ridge_search_scores_its_possible_extension_in_the_same_pass(mode, monkeypatch):
-    """Each fold is decomposed once: the extension's λ come from the first pass."""
-    from l2vision.pipelines import _ridge_path
+    """Each fold is decomposed once: the extension's λ come from the first pass
+    (in the blocks mode, where every λ costs iterations, only when needed)."""
+    from l2vision.pipelines import _ridge_blocks, _ridge_path
 
     X, y = make_classification(60, 200, n_informative=5, random_state=0)
     monkeypatch.setattr(RidgeClassifierKFoldCV, "_default_range", (1e-9, 1e-6))
     passes = []
-    for name in ("fold_scores", "kernel_fold_scores"):
-        original = getattr(_ridge_path, name)
+    for name in ("fold_scores", "kernel_fold_scores", "block_fold_scores"):
+        original = getattr(_ridge_blocks if name == "block_fold_scores" else _ridge_path, name)
 
         def counting(*args, original=original, **kwargs):
             passes.append(len(args[4]))  # the λ values scored
             return original(*args, **kwargs)
 
-        monkeypatch.setattr(_ridge_path, name, counting)
+        monkeypatch.setattr(_ridge_blocks if name == "block_fold_scores" else _ridge_path,
+                            name, counting)
     model = RidgeClassifierKFoldCV(6, cv=3, mode=mode).fit(X, y)
-    assert model.grid_extended_ and passes == [3 + 6 + 3]
+    assert model.grid_extended_ and passes == ([6, 3] if mode == "blocks" else [3 + 6 + 3])
     # The same scores as a search over the explicit grid of the 9 values.
     explicit = RidgeClassifierKFoldCV(model.lambdas_, cv=3, mode=mode).fit(X, y)
     np.testing.assert_array_equal(model.cv_results_["mean_test_score"],
