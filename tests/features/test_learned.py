@@ -240,9 +240,17 @@ def test_images_smaller_than_the_receptive_field_are_enlarged(images):
 
 
 def test_spec_parsing():
-    (km,) = parse_features("kmeans:400")
+    (km,) = parse_features("kmeans:400:soft")
     assert isinstance(km, KMeansFeatures) and km.n_clusters == 400
-    assert kmeans_spec().n_clusters == 1600 and kmeans_spec().encoding == "soft_threshold"
+    assert km.encoding == "soft_threshold" and km._n_features() == 3200
+    # The default: three dictionaries, K soft + K triangle + 3K/2 soft (38,400 values).
+    parts = kmeans_spec()
+    assert [name for name, _ in parts] == ["kmeans_soft", "kmeans_triangle", "kmeans_soft_large"]
+    assert [(km.n_clusters, km.encoding, km._n_features()) for _, km in parts] == [
+        (1600, "soft_threshold", 12_800), (1600, "triangle", 6_400),
+        (2400, "soft_threshold", 19_200)]
+    assert len({km.random_state for _, km in parts}) == 3
+    assert [km.n_clusters for _, km in parse_features("kmeans:40")] == [40, 40, 60]
     (km,) = parse_features("kmeans:4000:triangle")
     assert (km.n_clusters, km.encoding, km.power, km._n_features()) == (4000, "triangle", 0.5,
                                                                         16_000)
@@ -253,7 +261,7 @@ def test_spec_parsing():
     assert (triangle_km.encoding, triangle_km.power, triangle_km._n_features()) == ("triangle",
                                                                                     0.5, 64)
     assert soft_km.random_state != triangle_km.random_state  # two dictionaries
-    with pytest.raises(ValueError, match="ENCODING must be soft, triangle or both"):
+    with pytest.raises(ValueError, match="ENCODING must be soft, triangle, both or wide"):
         parse_features("kmeans:16:hard")
     (bovw,) = parse_features("bovw:64:vlad")
     assert bovw.n_clusters == 64 and bovw.encoding == "vlad"
@@ -377,7 +385,7 @@ def test_extract_cli_learns_from_the_readable_images(rng, tmp_path):
     assert main(["extract", str(tmp_path / "photos"), "--features", "kmeans:8", "-o", str(out),
                  "--quiet"]) == 3
     saved = np.load(out)
-    assert saved["X"].shape == (13, 64)
+    assert saved["X"].shape == (13, 64 + 32 + 96)  # the default wide stack at K=8
     assert [p.rsplit("/", 1)[-1] for p in saved["failed"]] == ["zz_truncated.jpg"]
     assert np.isfinite(saved["X"]).all() and (saved["X"][:-1] > 0).any(axis=1).all()
 
@@ -393,4 +401,4 @@ def test_train_cli_says_what_the_dictionary_learned_from(rng, tmp_path, capsys):
                  "--cv", "3", "--test-size", "0.25", "-o", str(tmp_path / "m.joblib"), "-q"])
     assert code == 0
     out = capsys.readouterr().out
-    assert "features: kmeans:8; 64 per image (learned from 18 training images)" in out
+    assert "features: kmeans:8; 192 per image (learned from 18 training images)" in out
