@@ -113,6 +113,10 @@ def _reason(exc: BaseException, timeout: float) -> str:
 #: The isolated decoding's own executor (see :func:`_executor`).
 _OWN_EXECUTOR: list = [None]
 
+#: Environment variables bounding a worker's BLAS and OpenMP threads.
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                     "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+
 
 def _executor(workers: int):
     """A loky process pool of our own, made again when broken, shut down or resized.
@@ -122,8 +126,13 @@ def _executor(workers: int):
     it removes when its call ends, so a task submitted afterwards (an extractor
     holding a large learned dictionary) failed with "Could not pickle the
     task"; and replacing the shared executor breaks joblib's next call. Idle
-    workers exit after a minute.
+    workers exit after a minute. As joblib does for its workers, each worker's
+    BLAS and OpenMP get the cores divided by the workers (NumPy's OpenBLAS
+    otherwise starts a thread per core in every worker: on 2 cores, encoding
+    CIFAR-10 with ``kmeans`` in 2 isolated workers ran at 6-11 images/s
+    instead of 85).
     """
+    from joblib import cpu_count
     from joblib.externals.loky import ProcessPoolExecutor
 
     executor = _OWN_EXECUTOR[0]
@@ -131,7 +140,10 @@ def _executor(workers: int):
             or executor._max_workers != workers:
         if executor is not None:
             executor.shutdown(wait=False, kill_workers=True)
-        executor = _OWN_EXECUTOR[0] = ProcessPoolExecutor(max_workers=workers, timeout=60)
+        threads = str(max(1, cpu_count() // workers))
+        env = {name: threads for name in _THREAD_VARIABLES}
+        executor = _OWN_EXECUTOR[0] = ProcessPoolExecutor(max_workers=workers, timeout=60,
+                                                           env=env)
     return executor
 
 
