@@ -90,9 +90,9 @@ def test_bad_input_is_one_clear_line(tmp_path, capsys, setup, args, message):
 
 def test_a_search_too_large_for_the_machine_is_one_clear_line(color_folder, tmp_path, capsys,
                                                                monkeypatch):
-    from l2vision.pipelines import _ridge_path
+    from l2vision.pipelines import _ridge_modes
 
-    monkeypatch.setattr(_ridge_path, "physical_memory", lambda: 1 << 10)  # 1 KiB
+    monkeypatch.setattr(_ridge_modes, "physical_memory", lambda: 1 << 10)  # 1 KiB
     model = tmp_path / "m.joblib"
     code, out, err = run(capsys, "train", color_folder, "-f", "color", "-m", "ridge", "--cv", "3",
                          "-o", model, "-q")

@@ -39,9 +39,9 @@ in float64 while the fold's own float32 Gram is subtracted; then the total,
 the float32 scatter, its eigenvectors and LAPACK's workspace) and ``24 d²``
 for the final fit (the total, the scatter and the solver's copy), plus copies of a
 fold's rows: 10.6 GiB at d = 19,200 and 3 folds of 50,000 rows. The scatter
-is formed in place. :func:`search_bytes` is this estimate and
-:func:`check_memory` refuses, before the first pass, a search that would not
-fit in the machine's memory.
+is formed in place. :func:`~l2vision.pipelines._ridge_modes.search_bytes` is
+this estimate, from which ``_ridge_modes`` chooses the mode and refuses, before
+the first pass, a search that would not fit in the machine's memory.
 
 When features outnumber samples (``d > n``, e.g. a few hundred photos of
 thousands of features), the same solutions come from the n x n kernel of the
@@ -63,117 +63,11 @@ References
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import scipy.linalg
 
-__all__ = ["MODES", "FoldSums", "check_memory", "choose_mode", "fits", "fold_sums",
-           "fold_scores", "kernel_fold_scores", "kernel_solution", "path_solutions",
-           "physical_memory", "scale_from_var", "search_bytes", "standardized_solution"]
-
-#: The ways to run the path (``RidgeClassifierKFoldCV(mode=...)``).
-MODES = ("auto", "gram", "gram-lowmem", "kernel", "blocks")
-
-#: ``mode="auto"`` keeps every fold's Gram up to this many bytes.
-GRAM_BUDGET = 4 << 30
-
-
-def choose_mode(n_samples: int, n_features: int, n_folds: int,
-                X_bytes: int | None = None, itemsize: int = 4) -> str:
-    """``"kernel"`` when d > n, else ``"gram"`` unless the folds' Grams exceed 4 GiB.
-
-    Given the feature matrix's size ``X_bytes``, a mode that would not fit in
-    this machine's memory (:func:`fits`) gives way to ``"gram-lowmem"``, then
-    to ``"blocks"`` (conjugate gradients, no d x d matrix; ``_ridge_blocks``).
-
-    Examples
-    --------
-    >>> choose_mode(50_000, 6_400, 5), choose_mode(50_000, 16_000, 5), choose_mode(300, 6_400, 5)
-    ('gram', 'gram-lowmem', 'kernel')
-    """
-    if n_features > n_samples:
-        mode = "kernel"
-    else:
-        mode = "gram" if n_folds * n_features**2 * 8 <= GRAM_BUDGET else "gram-lowmem"
-    if X_bytes is None:
-        return mode
-    candidates = [mode] + (["gram-lowmem"] if mode == "gram" else []) + ["blocks"]
-    return next((m for m in candidates
-                 if fits(n_samples, n_features, n_folds, m, X_bytes, itemsize)), "blocks")
-
-
-def search_bytes(n_samples: int, n_features: int, n_folds: int, mode: str,
-                 itemsize: int = 4) -> int:
-    """Peak memory of the λ search and the final fit in bytes, beyond X itself.
-
-    The estimate :func:`check_memory` compares with the machine's memory:
-    the Grams kept (``k d²`` float64, or one in ``"gram-lowmem"``), then per
-    fold a float64 training Gram with the fold's own Gram in X's dtype
-    (``itemsize`` bytes) while it is downdated, or the scatter in X's dtype,
-    its eigenvectors and LAPACK's ``2 d²`` workspace; the final fit a float64
-    scatter and the solver's copy; and two copies of a fold's rows. In
-    ``"kernel"`` mode, the final fit's standardized rows and its n x n arrays
-    (the kernel in X's dtype and in float64, its eigenvectors, the workspace).
-
-    Examples
-    --------
-    >>> round(search_bytes(50_000, 19_200, 3, "gram-lowmem") / 2**30, 1)  # GiB
-    10.6
-    """
-    n, d, test_rows = n_samples, n_features, -(-n_samples // n_folds)
-    if mode == "blocks":
-        from l2vision.pipelines import _ridge_blocks
-
-        return _ridge_blocks.search_bytes(n, d, itemsize)
-    if mode == "kernel":  # the final fit's is the largest: all rows
-        return n * d * itemsize + 40 * n * n + test_rows * n * 8
-    stored = (1 if mode == "gram-lowmem" else n_folds) * 8 * d * d
-    downdate = (8 + itemsize) * d * d
-    eigen = 3 * itemsize * d * d
-    final = 16 * d * d
-    return stored + max(downdate, eigen, final) + 2 * test_rows * d * itemsize
-
-
-def physical_memory() -> int | None:
-    """This machine's physical memory in bytes, or None where the system does not say."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):
-        return None
-
-
-def fits(n_samples: int, n_features: int, n_folds: int, mode: str, X_bytes: int,
-         itemsize: int = 4) -> bool:
-    """Whether :func:`search_bytes` plus the feature matrix fit in physical memory."""
-    total = physical_memory()
-    need = search_bytes(n_samples, n_features, n_folds, mode, itemsize)
-    return total is None or need + X_bytes <= total
-
-
-def check_memory(n_samples: int, n_features: int, n_folds: int, mode: str,
-                 X_bytes: int, itemsize: int = 4) -> None:
-    """Refuse a search that cannot fit in this machine's memory, before it starts.
-
-    Without it the system kills the process part-way (often after the
-    features took many minutes), with no message naming the cause.
-    """
-    if fits(n_samples, n_features, n_folds, mode, X_bytes, itemsize):
-        return
-    need, total = search_bytes(n_samples, n_features, n_folds, mode, itemsize), physical_memory()
-    remedy = "use fewer features (a smaller K for kmeans or bovw, fewer extractors)" + (
-        " or the logistic model ('logreg')" if mode == "blocks" else
-        ", mode='blocks' (conjugate gradients, no d x d matrix) or the logistic model "
-        "('logreg'), whose memory grows with rows x features")
-    raise MemoryError(
-        f"The ridge λ search over {n_samples} rows of {n_features} features "
-        f"({mode!r} mode) needs about {_size(need)} besides the {_size(X_bytes)} feature "
-        f"matrix, more than this machine's {_size(total)}: {remedy}.")
-
-
-def _size(n_bytes: int) -> str:
-    return f"{n_bytes / 2**30:.1f} GiB" if n_bytes >= 2**30 / 10 else f"{n_bytes / 2**20:.1f} MiB"
-
+__all__ = ["FoldSums", "fold_scores", "fold_sums", "kernel_fold_scores", "kernel_solution",
+           "path_solutions", "scale_from_var", "standardized_solution"]
 
 class FoldSums:
     """Per-fold sums of one pass over the data: Grams, cross products, counts.

@@ -18,13 +18,14 @@ from sklearn.preprocessing import StandardScaler
 
 from l2vision._validation import check_int, check_option, check_real
 from l2vision.distributed import get_client
-from l2vision.pipelines import _logistic_path, _ridge_blocks, _ridge_path
+from l2vision.pipelines import _logistic_path, _ridge_modes
 from l2vision.pipelines._kfold import LambdaAtEdgeWarning, _fold_bar, _KFoldLambdaSearch, _targets
 
 __all__ = ["LambdaAtEdgeWarning", "LogisticRegressionKFoldCV", "RidgeClassifierKFoldCV"]
 
 
-#: With ``patience="auto"``, the logistic path covers the whole grid up to this X.size.
+#: Up to this X.size the logistic path (``patience="auto"``) and the ridge
+#: blocks mode score the whole grid; above it they stop past the best λ.
 _WHOLE_GRID_SIZE = 5_000_000
 
 
@@ -149,17 +150,18 @@ class RidgeClassifierKFoldCV(_KFoldLambdaSearch):
         self : object
         """
         self._check_params()
-        check_option(self, "mode", self.mode, _ridge_path.MODES)
+        check_option(self, "mode", self.mode, _ridge_modes.MODES)
         X, y, self.classes_, y_index = self._validate(X, y)
         binary = len(self.classes_) == 2
         Y = _targets(y_index, len(self.classes_)).astype(X.dtype)
         folds = self._folds(X, y, groups)
-        self.mode_ = self.mode if self.mode != "auto" else _ridge_path.choose_mode(
+        self.mode_ = self.mode if self.mode != "auto" else _ridge_modes.choose_mode(
             X.shape[0], X.shape[1], len(folds), X.nbytes, X.dtype.itemsize)
-        _ridge_path.check_memory(X.shape[0], X.shape[1], len(folds), self.mode_, X.nbytes,
-                                 X.dtype.itemsize)
-        sums = None if self.mode_ in ("kernel", "blocks") else \
-            _ridge_path.fold_sums(X, Y, folds, lowmem=self.mode_ == "gram-lowmem")
+        _ridge_modes.check_memory(X.shape[0], X.shape[1], len(folds), self.mode_, X.nbytes,
+                                  X.dtype.itemsize)
+        sums = _ridge_modes.fold_sums(X, Y, folds, self.mode_)
+        # The blocks mode's λ cost iterations each: on large X a fold stops past its best.
+        patience = None if X.size <= _WHOLE_GRID_SIZE else 3
 
         def decide(decisions):
             return (decisions[..., 0] > 0).astype(int) if binary else decisions.argmax(axis=-1)
@@ -177,16 +179,9 @@ class RidgeClassifierKFoldCV(_KFoldLambdaSearch):
                                          self._extension(lambdas, True)]) \
                     if self._extends(lambdas) and self.mode_ != "blocks" else lambdas
                 with _fold_bar(self.progress, len(folds)) as bar:
-                    if self.mode_ == "blocks":
-                        scores = _ridge_blocks.block_fold_scores(
-                            X, y_index, Y, folds, wanted, decide, bar.update, client,
-                            patience=None if X.size <= _WHOLE_GRID_SIZE else 3)
-                    elif sums is None:
-                        scores = _ridge_path.kernel_fold_scores(X, y_index, Y, folds, wanted,
-                                                                decide, bar.update, client)
-                    else:
-                        scores = _ridge_path.fold_scores(X, y_index, sums, folds, wanted,
-                                                         decide, bar.update, client)
+                    scores = _ridge_modes.fold_scores(self.mode_, X, y_index, Y, sums, folds,
+                                                      wanted, decide, bar.update, client,
+                                                      patience)
                 scored.update((float(lam), column) for lam, column in zip(wanted, scores.T,
                                                                            strict=True))
             return (np.column_stack([scored[float(lam)] for lam in lambdas]),
@@ -195,31 +190,17 @@ class RidgeClassifierKFoldCV(_KFoldLambdaSearch):
         lambdas, scores, _ = self._search(X.shape[0], evaluate)
         self._select(lambdas, scores)
         self.coef_, self.intercept_, self.mean_, self.scale_ = \
-            _ridge_solution(X, Y, self.lambda_, self.mode_, sums)
+            _ridge_modes.solution(X, Y, self.lambda_, self.mode_, sums)
         self.alpha_ = self.lambda_
         return self
 
     def _fit_final(self, X, y_index) -> None:
         """The model at ``lambda_`` on all of ``X``."""
         Y = _targets(y_index, len(self.classes_)).astype(X.dtype)
-        mode = self.mode if self.mode != "auto" else _ridge_path.choose_mode(
+        mode = self.mode if self.mode != "auto" else _ridge_modes.choose_mode(
             X.shape[0], X.shape[1], 1, X.nbytes, X.dtype.itemsize)
         self.coef_, self.intercept_, self.mean_, self.scale_ = \
-            _ridge_solution(X, Y, self.lambda_, mode)
-
-
-def _ridge_solution(X, Y, lam, mode, sums=None):
-    """``(coef, intercept, mean, scale)`` of the model at ``lam`` on all rows, in ``mode``.
-
-    ``sums``: the search's fold sums, when the Gram modes already have them.
-    """
-    if mode == "kernel":
-        return _ridge_path.kernel_solution(X, Y, lam)
-    if mode == "blocks":
-        return _ridge_blocks.block_solution(X, Y, lam)
-    if sums is None:
-        sums = _ridge_path.fold_sums(X, Y, [np.arange(X.shape[0])])
-    return _ridge_path.standardized_solution(sums, lam)
+            _ridge_modes.solution(X, Y, self.lambda_, mode)
 
 
 class LogisticRegressionKFoldCV(_KFoldLambdaSearch):

@@ -77,7 +77,7 @@ def test_more_features_than_samples_takes_the_kernel_form():
 
 
 def test_auto_mode_keeps_the_fold_grams_only_while_they_fit_in_memory():
-    from l2vision.pipelines._ridge_path import choose_mode
+    from l2vision.pipelines._ridge_modes import choose_mode
 
     assert choose_mode(50_000, 6_400, 5) == "gram"           # 1.6 GB of Grams
     assert choose_mode(50_000, 16_000, 5) == "gram-lowmem"   # 10 GB: one fold at a time
@@ -154,18 +154,18 @@ def test_blocks_mode_warns_when_small_lambdas_do_not_converge(digits, monkeypatc
 
 
 def test_auto_mode_goes_to_blocks_when_the_gram_search_does_not_fit(digits, monkeypatch):
-    from l2vision.pipelines import _ridge_path
+    from l2vision.pipelines import _ridge_modes
 
     gib = 2**30
-    monkeypatch.setattr(_ridge_path, "physical_memory", lambda: 24 * gib)
+    monkeypatch.setattr(_ridge_modes, "physical_memory", lambda: 24 * gib)
     # kmeans:4000's 32,000 soft-threshold features: about 27 GiB the Gram way.
-    assert _ridge_path.choose_mode(50_000, 32_000, 3, 50_000 * 32_000 * 4) == "blocks"
-    assert _ridge_path.choose_mode(50_000, 19_200, 3, 50_000 * 19_200 * 4) == "gram-lowmem"
-    assert _ridge_path.choose_mode(50_000, 6_400, 5, 50_000 * 6_400 * 4) == "gram"
+    assert _ridge_modes.choose_mode(50_000, 32_000, 3, 50_000 * 32_000 * 4) == "blocks"
+    assert _ridge_modes.choose_mode(50_000, 19_200, 3, 50_000 * 19_200 * 4) == "gram-lowmem"
+    assert _ridge_modes.choose_mode(50_000, 6_400, 5, 50_000 * 6_400 * 4) == "gram"
     # On a machine too small for the Grams, the fit itself takes the blocks mode.
     X, y = digits
     exact = RidgeClassifierKFoldCV(GRID, cv=FOLDS, mode="gram").fit(X, y)
-    monkeypatch.setattr(_ridge_path, "fits", lambda n, d, k, mode, *args: mode == "blocks")
+    monkeypatch.setattr(_ridge_modes, "fits", lambda n, d, k, mode, *args: mode == "blocks")
     model = RidgeClassifierKFoldCV(GRID, cv=FOLDS).fit(X, y)
     assert model.mode_ == "blocks"
     assert model.lambda_ == exact.lambda_
@@ -180,7 +180,7 @@ def test_memory_estimate_bounds_what_the_search_allocates(mode, n, d):
     # scatter keep it there), and not a wild one.
     import tracemalloc
 
-    from l2vision.pipelines._ridge_path import search_bytes
+    from l2vision.pipelines._ridge_modes import search_bytes
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((n, d)).astype(np.float32)
@@ -198,12 +198,12 @@ def test_memory_estimate_bounds_what_the_search_allocates(mode, n, d):
 
 
 def test_a_search_larger_than_the_machine_is_refused_before_it_starts(monkeypatch, digits):
-    from l2vision.pipelines import _ridge_path
+    from l2vision.pipelines import _ridge_modes, _ridge_path
 
     def no_pass(*args, **kwargs):
         raise AssertionError("the search started")
 
-    monkeypatch.setattr(_ridge_path, "physical_memory", lambda: 100 << 10)  # 100 KiB
+    monkeypatch.setattr(_ridge_modes, "physical_memory", lambda: 100 << 10)  # 100 KiB
     monkeypatch.setattr(_ridge_path, "fold_sums", no_pass)
     with pytest.raises(MemoryError, match=r"1797 rows of 64 features \('blocks' mode\) needs "
                                           r"about .* MiB .* more than this machine's 0.1 MiB: "
@@ -212,8 +212,8 @@ def test_a_search_larger_than_the_machine_is_refused_before_it_starts(monkeypatc
     with pytest.raises(MemoryError, match=r"\('gram' mode\) .* mode='blocks'"):
         RidgeClassifierKFoldCV(cv=3, mode="gram").fit(*digits)
     # 32,000 features (kmeans:4000's soft threshold) need more than 24 GiB.
-    assert _ridge_path.search_bytes(50_000, 32_000, 3, "gram-lowmem") > 24 * 2**30
-    assert _ridge_path.search_bytes(50_000, 19_200, 3, "gram-lowmem") < 12 * 2**30
+    assert _ridge_modes.search_bytes(50_000, 32_000, 3, "gram-lowmem") > 24 * 2**30
+    assert _ridge_modes.search_bytes(50_000, 19_200, 3, "gram-lowmem") < 12 * 2**30
 
 
 def test_ties_go_to_the_largest_lambda():
