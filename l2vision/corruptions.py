@@ -23,6 +23,9 @@ sign), keeping 95%-70% of each side around a random point and resizing back,
 a flip (the same at every severity), and a mid-gray square covering 2%-25%
 of the image at a random place.
 
+The strings users give (``"noise,flip"``, ``"1-3"``, ``"crop:2"``) are read
+by :mod:`l2vision.corruption_specs`.
+
 Pixel values are rounded to the nearest integer (the paper's code truncates
 when it saves files: a difference of at most one level).
 
@@ -50,8 +53,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-__all__ = ["CORRUPTIONS", "FAMILIES", "SEVERITIES", "corrupt", "corruption_rng",
-           "parse_augmentations", "parse_corruptions", "parse_severities"]
+__all__ = ["CORRUPTIONS", "FAMILIES", "SEVERITIES", "corrupt", "corruption_rng"]
 
 #: Valid severities; 0 is the identity.
 SEVERITIES = (1, 2, 3, 4, 5)
@@ -346,81 +348,3 @@ def corruption_rng(seed: int, image_index: int, name: str, severity: int) -> np.
     """
     number = list(CORRUPTIONS).index(name)
     return np.random.default_rng([seed, image_index, number, severity])
-
-
-def parse_corruptions(spec: str | list | tuple) -> list[str]:
-    """``"all"``, a family name, or a comma-separated list of names (or families).
-
-    Examples
-    --------
-    >>> parse_corruptions("noise,flip")
-    ['gaussian_noise', 'shot_noise', 'impulse_noise', 'flip']
-    """
-    items = spec.split(",") if isinstance(spec, str) else list(spec)
-    names: list[str] = []
-    for item in (str(i).strip() for i in items):
-        if item == "all":
-            names.extend(CORRUPTIONS)
-        elif item in FAMILIES:
-            names.extend(FAMILIES[item])
-        elif item:
-            _lookup(item)
-            names.append(item)
-    if not names:
-        raise ValueError(f"no corruption named in {spec!r}; known: all, "
-                         f"{', '.join(FAMILIES)}, {', '.join(CORRUPTIONS)}")
-    return list(dict.fromkeys(names))
-
-
-def parse_severities(spec: str | int | list | tuple) -> list[int]:
-    """``"1-5"``, ``"3"``, ``"1,3,5"`` (or a list of ints) as a sorted list of severities 1-5.
-
-    Examples
-    --------
-    >>> parse_severities("1-3"), parse_severities("5,1")
-    ([1, 2, 3], [1, 5])
-    """
-    if isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
-        items = [spec]
-    elif isinstance(spec, str):
-        items = []
-        for part in (p.strip() for p in spec.split(",") if p.strip()):
-            low, sep, high = part.partition("-")
-            try:
-                items.extend(range(int(low), int(high) + 1) if sep else [int(low)])
-            except ValueError:
-                raise ValueError(f"severities: expected e.g. '1-5' or '1,3,5', got {spec!r}") \
-                    from None
-    else:
-        items = list(spec)
-    bad = [s for s in items if s not in SEVERITIES]
-    if bad or not items:
-        raise ValueError(f"severities must be in 1-5 (e.g. '1-5' or '1,3,5'); got {spec!r}")
-    return sorted(set(int(s) for s in items))
-
-
-def parse_augmentations(spec: str | list | tuple | None) -> list[tuple[str, int]]:
-    """Training augmentations: ``"flip,crop"`` or ``"crop:2,rotate:1"`` as ``(name, severity)``.
-
-    Each names a corruption; the severity defaults to 1 (a mild change that
-    keeps the label). None or ``""`` is no augmentation.
-
-    Examples
-    --------
-    >>> parse_augmentations("flip,crop:2")
-    [('flip', 1), ('crop', 2)]
-    """
-    if spec is None:
-        return []
-    items = spec.split(",") if isinstance(spec, str) else list(spec)
-    out = []
-    for item in (str(i).strip() for i in items):
-        if not item:
-            continue
-        name, _, level = item.partition(":")
-        _lookup(name)
-        severity = parse_severities(level) if level else [1]
-        if len(severity) != 1:
-            raise ValueError(f"augmentation {item!r}: one severity per augmentation, e.g. crop:2")
-        out.append((name, severity[0]))
-    return list(dict.fromkeys(out))

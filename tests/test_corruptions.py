@@ -4,14 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-from l2vision.corruptions import (
-    CORRUPTIONS,
-    FAMILIES,
-    corrupt,
-    corruption_rng,
-    parse_corruptions,
-    parse_severities,
-)
+from l2vision.corruption_specs import parse_corruptions, parse_severities
+from l2vision.corruptions import CORRUPTIONS, FAMILIES, corrupt, corruption_rng
 
 RANDOM = {"gaussian_noise", "shot_noise", "impulse_noise", "motion_blur", "rotate", "crop",
           "occlude"}

@@ -58,7 +58,7 @@ def add_parser(subparsers, common) -> None:
 
 
 def run(args) -> int:
-    from l2vision.corruptions import parse_corruptions, parse_severities
+    from l2vision.corruption_specs import parse_corruptions, parse_severities
     from l2vision.datasets import load_dataset
     from l2vision.distributed import get_client
     from l2vision.pipelines.persist import load

@@ -17,7 +17,8 @@ import cv2
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 
-from l2vision.corruptions import corrupt, corruption_rng, parse_corruptions, parse_severities
+from l2vision.corruption_specs import parse_corruptions, parse_severities
+from l2vision.corruptions import corrupt, corruption_rng
 from l2vision.distributed import Shared, get_client, ordered_results
 from l2vision.features._batches import _featurize_batch
 from l2vision.images import ImageReadError, as_image, image_name, resize_image
@@ -202,7 +203,7 @@ def robustness(model, images, *, corruptions="all", severities="1-5", seed: int 
     images : ImageSet
         Labelled images.
     corruptions : str or list, default="all"
-        Names or families (:func:`~l2vision.corruptions.parse_corruptions`).
+        Names or families (:func:`~l2vision.corruption_specs.parse_corruptions`).
     severities : str or list, default="1-5"
     seed : int, default=0
         Seed of the corruptions' randomness.

@@ -22,7 +22,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from l2vision._validation import check_int, check_option
-from l2vision.corruptions import parse_corruptions, parse_severities
+from l2vision.corruption_specs import parse_corruptions, parse_severities
 from l2vision.datasets import ImageSet, load_dataset
 from l2vision.distributed import get_client
 from l2vision.pipelines import _logistic_path, _ridge_path

@@ -13,7 +13,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
 from l2vision._validation import check_int, check_option, check_real
-from l2vision.corruptions import parse_augmentations
+from l2vision.corruption_specs import parse_augmentations
 from l2vision.datasets import DatasetError, ImageSet, load_dataset
 from l2vision.pipelines.build import ESTIMATORS, make_pipeline, using_params
 from l2vision.pipelines.evaluate import class_scores, classification_metrics

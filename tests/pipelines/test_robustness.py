@@ -8,7 +8,8 @@ import pytest
 from sklearn.model_selection import StratifiedKFold
 
 from l2vision.cli import main
-from l2vision.corruptions import CORRUPTIONS, corrupt, corruption_rng, parse_augmentations
+from l2vision.corruption_specs import parse_augmentations
+from l2vision.corruptions import CORRUPTIONS, corrupt, corruption_rng
 from l2vision.datasets import ImageSet, load_digits_images, load_image_folder
 from l2vision.pipelines import train as train_module
 from l2vision.pipelines.build import split_pipeline
