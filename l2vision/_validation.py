@@ -1,30 +1,146 @@
-"""Parameter checks shared by every estimator and public function.
+"""Parameter checks shared by every estimator and public function: one kind of error.
 
-Each check raises :class:`ValueError` with scikit-learn's message shape,
-naming the parameter, its owner (a class or a function), what is allowed and
-the value received, plus the fix where there is one:
+Each check raises :class:`ParameterError` (a :class:`ValueError`) with
+scikit-learn's message shape, naming the parameter, its owner (a class or a
+function), what is allowed and the value received, plus the fix where there
+is one:
 
     The 'orientations' parameter of HOG must be an int >= 1. Got 0.
 
-Estimators call them from their ``_check_params()`` at the start of ``fit``
-(and of ``transform`` for stateless extractors), so a bad value is reported
-before any pixel is read. Messages speak of parameters, never of command-line
-flags: the CLI adds those.
+The error also carries those parts as attributes, so the command line can
+name its own flag instead (``--test-size must be ...``) through argparse's
+table of options, without rewording the message.
+
+Estimators call the checks from their ``_check_params()`` at the start of
+``fit`` (and of ``transform`` for stateless extractors), so a bad value is
+reported before any pixel is read. Feature-spec factories (``hog:64``) parse
+their ``:``-separated arguments with :func:`spec_int`, :func:`spec_real` and
+:func:`spec_option`, which raise the same error, owned by the spec.
 """
 
 from __future__ import annotations
 
 from numbers import Integral, Real
 
-__all__ = ["check_bool", "check_int", "check_levels", "check_option", "check_pair",
-           "check_real", "invalid"]
+__all__ = ["HintedError", "ParameterError", "ParameterHint", "check_bool", "check_int",
+           "check_levels", "check_option", "check_pair", "check_real", "invalid", "spec_int",
+           "spec_option", "spec_real"]
+
+
+class ParameterHint:
+    """A message that tells the fix in terms of parameters, rendered for its reader.
+
+    In Python the parameters read as ``overwrite=True``; on the command line
+    as ``--overwrite``: the CLI renders the same hint with its own flags
+    (from argparse's table), so no message is ever reworded by string
+    replacement.
+
+    Parameters
+    ----------
+    template : str
+        The message with ``{name}`` fields, one per parameter.
+    **parameters
+        The value each parameter should take (``True`` for a switch), or None
+        to name the parameter alone.
+
+    Examples
+    --------
+    >>> hint = ParameterHint("p.csv: file exists; use {overwrite} to replace it", overwrite=True)
+    >>> str(hint)
+    'p.csv: file exists; use overwrite=True to replace it'
+    >>> hint.render(lambda name, value: "--" + name.replace("_", "-"))
+    'p.csv: file exists; use --overwrite to replace it'
+    """
+
+    def __init__(self, template: str, **parameters):
+        self.template = template
+        self.parameters = parameters
+
+    def render(self, name_of) -> str:
+        """The message with each parameter written by ``name_of(name, value)``.
+
+        Only the ``{name}`` fields of the given parameters are replaced, so
+        other braces (a file name with ``{}``) are kept as they are.
+        """
+        text = self.template
+        for name, value in self.parameters.items():
+            text = text.replace("{" + name + "}", name_of(name, value))
+        return text
+
+    def __str__(self) -> str:
+        return self.render(lambda name, value: repr(name) if value is None
+                           else f"{name}={value!r}")
+
+
+class HintedError(Exception):
+    """An error (or warning) whose message is a :class:`ParameterHint` (``.hint``).
+
+    Mixed into the builtin type it refines: ``class OutputExistsError(HintedError,
+    FileExistsError)``.
+    """
+
+    def __init__(self, template: str, **parameters):
+        self.hint = ParameterHint(template, **parameters)
+        super().__init__(str(self.hint))
+
+    def __reduce__(self):
+        return (_rebuild_hinted, (type(self), self.hint.template, self.hint.parameters))
+
+
+def _rebuild_hinted(cls, template, parameters):
+    return cls(template, **parameters)
+
+
+class ParameterError(ValueError):
+    """A parameter (or a command-line option, or a feature-spec argument) has a bad value.
+
+    Parameters
+    ----------
+    owner : str
+        The class, function or feature spec the parameter belongs to.
+    name : str
+        The parameter's name (``"test_size"``).
+    allowed : str
+        What is allowed, as a phrase (``"a float in [0, 1)"``).
+    value : object
+        The value received.
+    fix : str, default=""
+        How to fix it, when there is more to say.
+
+    Attributes
+    ----------
+    owner, name, allowed, value, fix :
+        As given.
+
+    Examples
+    --------
+    >>> error = ParameterError("train", "test_size", "a float in [0, 1)", 1.5)
+    >>> print(error)
+    The 'test_size' parameter of train must be a float in [0, 1). Got 1.5.
+    >>> print(error.describe("--test-size"))
+    --test-size must be a float in [0, 1); got 1.5
+    """
+
+    def __init__(self, owner: str, name: str, allowed: str, value, fix: str = ""):
+        self.owner, self.name, self.allowed, self.value, self.fix = \
+            owner, name, allowed, value, fix
+        text = f"The {name!r} parameter of {owner} must be {allowed}. Got {value!r}."
+        super().__init__(f"{text} {fix}" if fix else text)
+
+    def __reduce__(self):
+        return (type(self), (self.owner, self.name, self.allowed, self.value, self.fix))
+
+    def describe(self, option: str) -> str:
+        """The same message about a command-line ``option`` (``"--test-size"``)."""
+        fix = f" ({self.fix})" if self.fix else ""
+        return f"{option} must be {self.allowed}; got {self.value!r}{fix}"
 
 
 def _owner_name(owner) -> str:
     return owner if isinstance(owner, str) else type(owner).__name__
 
 
-def invalid(owner, name: str, allowed: str, value, fix: str = "") -> ValueError:
+def invalid(owner, name: str, allowed: str, value, fix: str = "") -> ParameterError:
     """The error for parameter ``name`` of ``owner`` (an object or a name).
 
     Examples
@@ -34,8 +150,7 @@ def invalid(owner, name: str, allowed: str, value, fix: str = "") -> ValueError:
     >>> print(invalid("f", "size", "a pair", 3, fix="Use (3, 3)."))
     The 'size' parameter of f must be a pair. Got 3. Use (3, 3).
     """
-    text = f"The {name!r} parameter of {_owner_name(owner)} must be {allowed}. Got {value!r}."
-    return ValueError(f"{text} {fix}" if fix else text)
+    return ParameterError(_owner_name(owner), name, allowed, value, fix)
 
 
 def _is_int(value) -> bool:
@@ -72,7 +187,8 @@ def check_int(owner, name: str, value, *, low: int | None = None, high: int | No
     >>> check_int("HOG", "orientations", 9, low=1)
     >>> check_int("HOG", "orientations", True, low=1)
     Traceback (most recent call last):
-    ValueError: The 'orientations' parameter of HOG must be an int >= 1. Got True.
+    l2vision._validation.ParameterError: The 'orientations' parameter of HOG must be an int >= 1.
+    Got True.
     """
     if value is None and optional:
         return
@@ -91,7 +207,8 @@ def check_real(owner, name: str, value, *, low: float | None = None,
     --------
     >>> check_real("make_pipeline", "lam", 0.0, low=0, low_open=True, optional=True)
     Traceback (most recent call last):
-    ValueError: The 'lam' parameter of make_pipeline must be a float > 0 or None. Got 0.0.
+    l2vision._validation.ParameterError: The 'lam' parameter of make_pipeline must be a float > 0
+    or None. Got 0.0.
     """
     if value is None and optional:
         return
@@ -110,7 +227,8 @@ def check_option(owner, name: str, value, options, *, fix: str = "") -> None:
     --------
     >>> check_option("LBP", "method", "ror", ("uniform", "nri_uniform"))
     Traceback (most recent call last):
-    ValueError: The 'method' parameter of LBP must be one of 'uniform', 'nri_uniform'. Got 'ror'.
+    l2vision._validation.ParameterError: The 'method' parameter of LBP must be one of 'uniform',
+    'nri_uniform'. Got 'ror'.
     """
     for option in options:
         if isinstance(option, bool) or isinstance(value, bool):
@@ -128,7 +246,8 @@ def check_bool(owner, name: str, value) -> None:
     --------
     >>> check_bool("HOG", "signed", 1)
     Traceback (most recent call last):
-    ValueError: The 'signed' parameter of HOG must be one of False, True. Got 1.
+    l2vision._validation.ParameterError: The 'signed' parameter of HOG must be one of False,
+    True. Got 1.
     """
     check_option(owner, name, value, (False, True))
 
@@ -141,7 +260,8 @@ def check_pair(owner, name: str, value, *, low: int = 1, optional: bool = False,
     --------
     >>> check_pair("ImageFeatures", "size", True, optional=True)
     Traceback (most recent call last):
-    ValueError: The 'size' parameter of ImageFeatures must be a (width, height) pair of ints
+    l2vision._validation.ParameterError: The 'size' parameter of ImageFeatures must be a (width,
+    height) pair of ints
     >= 1 or None. Got True.
     """
     if value is None and optional:
@@ -160,10 +280,68 @@ def check_levels(owner, name: str, value, *, example: str = "(1, 2)") -> None:
     --------
     >>> check_levels("LBP", "grid", ())
     Traceback (most recent call last):
-    ValueError: The 'grid' parameter of LBP must be a non-empty tuple of ints >= 1,
+    l2vision._validation.ParameterError: The 'grid' parameter of LBP must be a non-empty tuple of
+    ints >= 1,
     e.g. (1, 2). Got ().
     """
     ok = isinstance(value, (tuple, list)) and len(value) > 0 \
         and all(_is_int(v) and v >= 1 for v in value)
     if not ok:
         raise invalid(owner, name, f"a non-empty tuple of ints >= 1, e.g. {example}", value)
+
+
+def _spec_value(spec: str, name: str, text: str, convert, allowed: str):
+    try:
+        return convert(text)
+    except (TypeError, ValueError):
+        raise invalid(f"feature spec {spec!r}", name, allowed, text) from None
+
+
+def spec_int(spec: str, name: str, text: str, *, low: int | None = None,
+             high: int | None = None, fix: str = "") -> int:
+    """A feature-spec argument (``"64"`` in ``hog:64``) as an int within bounds.
+
+    Examples
+    --------
+    >>> spec_int("hog:64", "SIZE", "64", low=16)
+    64
+    >>> spec_int("tiny:x", "SIZE", "x", low=1)
+    Traceback (most recent call last):
+    l2vision._validation.ParameterError: The 'SIZE' parameter of feature spec 'tiny:x' must be
+    an int >= 1. Got 'x'.
+    """
+    bounds = _bounds(low, high)
+    allowed = "an int" + (f" {bounds}" if bounds else "")
+    value = _spec_value(spec, name, text, int, allowed)
+    check_int(f"feature spec {spec!r}", name, value, low=low, high=high, fix=fix)
+    return value
+
+
+def spec_real(spec: str, name: str, text: str, *, low: float | None = None,
+              high: float | None = None, low_open: bool = False) -> float:
+    """A feature-spec argument as a finite float within bounds.
+
+    Examples
+    --------
+    >>> spec_real("lbp:8:1.5", "RADIUS", "1.5", low=0, low_open=True)
+    1.5
+    """
+    bounds = _bounds(low, high, low_open)
+    allowed = "a float" + (f" {bounds}" if bounds else "")
+    value = _spec_value(spec, name, text, float, allowed)
+    check_real(f"feature spec {spec!r}", name, value, low=low, high=high, low_open=low_open)
+    return value
+
+
+def spec_option(spec: str, name: str, text: str, options) -> str:
+    """A feature-spec argument that must be one of ``options``.
+
+    Examples
+    --------
+    >>> spec_option("color:xyz", "SPACE", "xyz", ("hsv", "lab"))
+    Traceback (most recent call last):
+    l2vision._validation.ParameterError: The 'SPACE' parameter of feature spec 'color:xyz' must
+    be one of 'hsv', 'lab'. Got 'xyz'.
+    """
+    check_option(f"feature spec {spec!r}", name, text, tuple(options))
+    return text

@@ -3,7 +3,7 @@
 Every loader returns an :class:`ImageSet` (images as paths or arrays, labels,
 class names) that unpacks as ``X, y`` for scikit-learn.
 
-The folder walk (:func:`walk_images`) and the manifest reader
+The folder walk (:func:`~l2vision.io.files.walk_images`) and the manifest reader
 (:func:`iter_manifest`) are the only ones in l2vision: batch scoring uses them
 too, so training and scoring see the same files in the same order, and treat
 manifests by one rule: **a row whose path cell is blank (or missing, in a short
@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from l2vision._remote import is_url
-from l2vision.images import is_image_path
+from l2vision.io.files import walk_images
+from l2vision.io.remote import is_url
 
 __all__ = [
     "DatasetError",
@@ -34,7 +34,6 @@ __all__ = [
     "load_dataset",
     "load_digits_images",
     "load_image_folder",
-    "walk_images",
 ]
 
 
@@ -89,68 +88,6 @@ class ImageSet:
         indices = np.asarray(indices, dtype=np.intp)
         labels = None if self.labels is None else self.labels[indices]
         return ImageSet([self.images[i] for i in indices], labels, self.classes, self.source)
-
-
-def _is_hidden(name: str) -> bool:
-    return name.startswith(".")
-
-
-def walk_images(folder: str | os.PathLike, *, skipped: list | None = None) -> Iterator[str]:
-    """Image files under ``folder``, recursively, in sorted path order, streaming.
-
-    Hidden files and folders (names starting with ``.``) and files without an
-    image extension are passed over (and appended to ``skipped`` when given).
-    Links to folders are followed, except a link back to a folder being walked
-    (a loop). Unreadable folders are passed over; a dangling link with an image
-    name is yielded (reading it then reports it). Only one folder's listing is
-    in memory at a time.
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> root = pathlib.Path(tempfile.mkdtemp())
-    >>> for name in ("b.png", "a/c.jpg", "a.jpg", ".hidden.png", "notes.txt"):
-    ...     (root / name).parent.mkdir(exist_ok=True)
-    ...     _ = (root / name).write_bytes(b"x")
-    >>> [str(pathlib.Path(p).relative_to(root)) for p in walk_images(root)]
-    ['a.jpg', 'a/c.jpg', 'b.png']
-    """
-    yield from _walk(os.fspath(folder), skipped, frozenset())
-
-
-def _walk(folder: str, skipped: list | None, ancestors: frozenset) -> Iterator[str]:
-    """One folder of :func:`walk_images`; ``ancestors`` are the (device, inode) pairs above."""
-    try:
-        info = os.stat(folder)
-        with os.scandir(folder) as listing:
-            entries = [(e.name, _is_folder(e)) for e in listing]
-    except OSError:
-        return
-    ancestors = ancestors | {(info.st_dev, info.st_ino)}
-    # A folder's name sorts with a "/" after it: the same order as sorting whole paths.
-    for name, is_dir in sorted(entries, key=lambda e: e[0] + "/" if e[1] else e[0]):
-        path = os.path.join(folder, name)
-        if _is_hidden(name) or not (is_dir or is_image_path(name)):
-            if skipped is not None and not is_dir:
-                skipped.append(path)
-        elif not is_dir:
-            yield path
-        else:
-            try:
-                child = os.stat(path)
-            except OSError:
-                continue
-            if (child.st_dev, child.st_ino) not in ancestors:
-                yield from _walk(path, skipped, ancestors)
-
-
-def _is_folder(entry: os.DirEntry) -> bool:
-    """A folder or a link to one; a link loop or an unreadable entry counts as a file
-    (reading it then reports why)."""
-    try:
-        return entry.is_dir()
-    except OSError:
-        return False
 
 
 def iter_manifest(path: str | os.PathLike, path_column: str = "path", *,
@@ -237,7 +174,7 @@ def load_image_folder(root: str | os.PathLike) -> ImageSet:
         raise DatasetNotFoundError(f"{root}: image folder not found")
     if not root.is_dir():
         raise DatasetError(f"{root}: not a folder (expected one sub-folder per class)")
-    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not _is_hidden(p.name))
+    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     skipped = [p for p in sorted(root.iterdir()) if p.is_file()]
     if not class_dirs:
         raise DatasetError(

@@ -3,9 +3,10 @@
 One choice for extraction, the λ search and batch scoring: ``--scheduler
 ADDRESS`` (``tcp://10.0.0.5:8786``), ``--scheduler local`` (a ``LocalCluster``
 of one single-threaded worker process per core), or the environment variable
-``L2VISION_SCHEDULER``; in the API a ``scheduler=`` argument, or a
-``distributed.Client`` already created in the program. Nothing given: local
-joblib, as before. Dask is an optional extra (``pip install
+``L2VISION_SCHEDULER``; in the API the ``scheduler`` setting of
+:func:`l2vision.config_context`, or a ``distributed.Client`` already created
+in the program. Nothing given: local joblib. A model file never chooses it.
+Dask is an optional extra (``pip install
 'l2vision[dask]'``); l2vision writes no scheduler or worker protocol of its own:
 tasks are plain ``client.submit`` calls, and Dask retries the tasks of lost
 workers.
@@ -63,9 +64,10 @@ def get_client(scheduler: str | None = None, *, log: Callable[[str], None] | Non
         ``"tcp://HOST:PORT"`` (or any address Dask accepts; one client per
         address and process), ``"local"`` (a ``LocalCluster`` sized to this
         machine, started once per process), a
-        client, or None: ``$L2VISION_SCHEDULER`` if set, else a client
-        already created in this program (``distributed.get_client()``), else
-        None.
+        client, or None: the ``scheduler`` setting of
+        :func:`l2vision.config_context` if set, else ``$L2VISION_SCHEDULER``,
+        else a client already created in this program
+        (``distributed.get_client()``), else None.
     log : callable or None
         Told the dashboard's address once, when a cluster is used.
 
@@ -83,6 +85,10 @@ def get_client(scheduler: str | None = None, *, log: Callable[[str], None] | Non
     """
     import sys
 
+    from l2vision.config import get_config
+
+    if scheduler is None:
+        scheduler = get_config()["scheduler"]
     if scheduler is not None and not isinstance(scheduler, str):
         return scheduler  # a Client
     loaded = sys.modules.get("distributed")

@@ -19,14 +19,16 @@ from sklearn.base import clone
 from sklearn.datasets import load_digits
 
 from l2vision.cli import main
+from l2vision.config import config_context
 from l2vision.distributed import DaskUnavailableError, get_client
+from l2vision.linear.logistic import LogisticRegressionKFoldCV
+from l2vision.linear.ridge import RidgeClassifierKFoldCV
 from l2vision.pipelines.build import make_features, make_pipeline
 from l2vision.pipelines.persist import load, save
-from l2vision.pipelines.search import LogisticRegressionKFoldCV, RidgeClassifierKFoldCV
-from l2vision.pipelines.train import train
 from l2vision.scoring.chunks import iter_chunks
 from l2vision.scoring.inputs import iter_paths
 from l2vision.scoring.run import predict_chunks, score_files
+from l2vision.workflows.train import train
 
 distributed = pytest.importorskip("distributed", reason="the dask extra is not installed")
 
@@ -59,7 +61,8 @@ def photos(tmp_path_factory):
 def local_output(photos, tmp_path_factory):
     root, model = photos
     out = tmp_path_factory.mktemp("local") / "local.csv"
-    score_files(model, [str(root)], out, batch_size=4, image_timeout=None)
+    with config_context(batch_size=4, isolate=False):
+        score_files(model, [str(root)], out)
     return out.read_bytes()
 
 
@@ -92,7 +95,8 @@ def client():
 def test_local_cluster_output_equals_the_local_run(photos, local_output, client, tmp_path):
     root, model = photos
     out = tmp_path / "dask.csv"
-    summary = score_files(model, [str(root)], out, batch_size=4, scheduler=client)
+    with config_context(batch_size=4, scheduler=client):
+        summary = score_files(model, [str(root)], out)
     assert out.read_bytes() == local_output
     assert (summary.scored, summary.failed) == (300, 1)
     assert b"broken.jpg,,," in local_output
@@ -101,9 +105,11 @@ def test_local_cluster_output_equals_the_local_run(photos, local_output, client,
 def test_extraction_and_lambda_search_on_the_cluster_equal_local(photos, client):
     root, _ = photos
     paths = sorted(str(p) for p in root.glob("0*.jpg"))[:120]
-    features = make_features("hog,color,lbp", batch_size=16).fit(paths)
-    local = features.transform(paths)
-    on_cluster = clone(features).set_params(scheduler=client).fit(paths).transform(paths)
+    features = make_features("hog,color,lbp").fit(paths)
+    with config_context(batch_size=16):
+        local = features.transform(paths)
+    with config_context(batch_size=16, scheduler=client):
+        on_cluster = clone(features).fit(paths).transform(paths)
     np.testing.assert_array_equal(on_cluster, local)
     X, y = load_digits(return_X_y=True)
     for search in (RidgeClassifierKFoldCV(lambdas=[1, 10, 100, 1000]),
@@ -121,10 +127,12 @@ def test_extraction_and_lambda_search_on_the_cluster_equal_local(photos, client)
 
 def test_train_on_the_cluster_equals_train_here(client):
     here = train(features="hog", model="ridge", lambdas=[10, 100, 1000])
-    there = train(features="hog", model="ridge", lambdas=[10, 100, 1000], scheduler=client)
+    with config_context(scheduler=client):
+        there = train(features="hog", model="ridge", lambdas=[10, 100, 1000])
     assert there.search["lambda"] == here.search["lambda"]
     assert there.test_metrics == here.test_metrics
-    assert there.model.named_steps["features"].scheduler is None  # never saved in a model
+    params = there.model.get_params(deep=True)  # never saved in a model
+    assert not {"scheduler", "n_jobs", "cache_dir"} & {k.split("__")[-1] for k in params}
 
 
 def test_an_interrupted_cluster_run_resumes_on_the_cluster(photos, local_output, client,
@@ -143,12 +151,13 @@ def test_an_interrupted_cluster_run_resumes_on_the_cluster(photos, local_output,
         return original(*args, **kwargs)
 
     monkeypatch.setattr(predict, "_chunk_predictions", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        score_files(model, [str(root)], out, batch_size=4, scheduler=client)
+    with pytest.raises(KeyboardInterrupt), config_context(batch_size=4, scheduler=client):
+        score_files(model, [str(root)], out)
     partial = out.with_name(out.name + ".partial")
     assert not out.exists() and partial.read_bytes().count(b"\n") == 1 + 2 * 4 * 8  # 2 chunks
     monkeypatch.setattr(predict, "_chunk_predictions", original)
-    summary = score_files(model, [str(root)], out, batch_size=4, scheduler=client, resume=True)
+    with config_context(batch_size=4, scheduler=client):
+        summary = score_files(model, [str(root)], out, resume=True)
     assert out.read_bytes() == local_output and not partial.exists()
     assert (summary.resumed, summary.scored + summary.failed) == (64, 301 - 64)
 
@@ -239,8 +248,9 @@ def test_a_chunk_failing_on_the_cluster_names_its_inputs(photos, client):
     model = load(path)
     model[-1].coef_ = model[-1].coef_[..., :3]  # fails on the worker, not a lost one
     with pytest.raises(RuntimeError, match=r"chunk 0 \(inputs 1-3: .*0000.jpg \.\.\. .*0002.jpg"
-                                           r"\) failed on the cluster: ValueError"):
-        list(predict_chunks(model, iter_chunks(paths, 3), client=client))
+                                           r"\) failed on the cluster: ValueError"), \
+            config_context(scheduler=client):
+        list(predict_chunks(model, iter_chunks(paths, 3)))
 
 
 def test_manifests_and_stdin_carry_urls_as_they_are(tmp_path):
@@ -278,14 +288,14 @@ def test_extract_on_a_local_cluster_named_by_the_environment(photos, tmp_path, m
 
 def test_robustness_on_the_cluster_equals_local(client):
     from l2vision.datasets import load_digits_images
-    from l2vision.pipelines.robustness import robustness
+    from l2vision.workflows.robustness import robustness
 
     images = load_digits_images()
     fitted = train(images, features="hog", model="ridge", lambdas=[100], test_size=0.25)
     subset = images.subset(np.arange(300))
     here = robustness(fitted.model, subset, corruptions="noise,occlude", severities="2,4")
-    there = robustness(fitted.model, subset, corruptions="noise,occlude", severities="2,4",
-                       scheduler=client)
+    with config_context(scheduler=client):
+        there = robustness(fitted.model, subset, corruptions="noise,occlude", severities="2,4")
     assert there["accuracy"] == here["accuracy"]
     assert there["clean_accuracy"] == here["clean_accuracy"]
 

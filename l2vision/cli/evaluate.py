@@ -6,7 +6,14 @@ import argparse
 import json
 from pathlib import Path
 
-from l2vision.cli import EXIT_OK, EXIT_SOME_FAILED, log, show_progress
+from l2vision.cli.options import (
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+    add_run_options,
+    add_trust_option,
+    log,
+    refuse_existing,
+)
 
 HELP = """\
 Evaluate a saved model (from 'l2vision train') on labelled images: accuracy,
@@ -34,27 +41,23 @@ def add_parser(subparsers, common) -> None:
     p.add_argument("-o", "--out", type=Path, default=None,
                    help="write the metrics as JSON to this file (default: a summary on stdout)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
-    p.add_argument("--trust-model", action="store_true",
-                   help="load a model file that needs types outside l2vision's allow-list "
-                        "(only for a file you trust: loading it can run code)")
-    p.add_argument("-j", "--n-jobs", type=int, default=None, help="parallel jobs (-1: all cores)")
-    p.set_defaults(run=run)
+    add_trust_option(p)
+    add_run_options(p.add_argument_group("run"), timeout=True)
+    p.set_defaults(run=run, parser=p)
 
 
 def run(args) -> int:
     from l2vision.datasets import load_dataset
-    from l2vision.pipelines.evaluate import evaluate_images
     from l2vision.pipelines.persist import load
-    from l2vision.report import write_report
+    from l2vision.report.html import write_report
+    from l2vision.workflows.evaluate import evaluate_images
 
-    for target in (args.out, args.report and args.report / "report.html"):
-        if target is not None and target.exists() and not args.overwrite:
-            raise FileExistsError(f"{target}: file exists; use --overwrite")
-    model, meta = load(args.model, with_metadata=True, trusted=args.trust_model)
+    if not args.overwrite:
+        refuse_existing([args.out, args.report and args.report / "report.html"])
+    model, meta = load(args.model, with_metadata=True, trusted=args.trusted)
     images = load_dataset(args.data)
     log(args, f"evaluating {args.model} on {images.n_images} images from {images.source}")
-    metrics = evaluate_images(model, images, n_jobs=args.n_jobs, progress=show_progress(args),
-                              keep_predictions=args.report is not None)
+    metrics = evaluate_images(model, images, keep_predictions=args.report is not None)
     predictions = metrics.pop("predictions", None)
     failed = metrics.get("failed", [])
     for item in failed:

@@ -6,17 +6,15 @@ import argparse
 import os
 from pathlib import Path
 
-import numpy as np
-
-from l2vision.cli import (
+from l2vision.cli.options import (
     EXIT_OK,
     EXIT_SOME_FAILED,
-    add_scheduler_option,
+    add_run_options,
+    features_help,
     log,
     parse_size,
-    show_progress,
+    refuse_existing,
 )
-from l2vision.cli.features import features_help
 
 HELP = """\
 Compute image features (no model) and save them as a NumPy .npz file with
@@ -44,19 +42,19 @@ def add_parser(subparsers, common) -> None:
     p.add_argument("-o", "--out", type=Path, default=Path("features.npz"),
                    help="output .npz file (default: features.npz)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
-    p.add_argument("-j", "--n-jobs", type=int, default=None, help="parallel jobs (-1: all cores)")
-    add_scheduler_option(p)
-    p.set_defaults(run=run)
+    add_run_options(p.add_argument_group("run"), cache=True, timeout=True)
+    p.set_defaults(run=run, parser=p)
 
 
 def run(args) -> int:
+    import numpy as np
+
     from l2vision.datasets import DatasetError, load_dataset
-    from l2vision.distributed import get_client
-    from l2vision.images import image_name
+    from l2vision.io.decode import image_name
     from l2vision.pipelines.build import make_features
 
-    if args.out.exists() and not args.overwrite:
-        raise FileExistsError(f"{args.out}: file exists; use --overwrite or another --out")
+    if not args.overwrite:
+        refuse_existing([args.out], other="--out")
     if args.data is not None and str(args.data).lower().endswith(".csv") \
             and os.path.isfile(args.data):
         # Features need no labels: a manifest without a 'label' column is fine here.
@@ -70,12 +68,10 @@ def run(args) -> int:
         images = load_dataset(args.data, label_column="label" if labelled else None)
     else:
         images = load_dataset(args.data)
-    client = get_client(args.scheduler, log=lambda message: log(args, message))
-    features = make_features(args.features, size=args.size, n_jobs=args.n_jobs,
-                             progress=show_progress(args)).fit(images.images)
+    features = make_features(args.features, size=args.size).fit(images.images)
     if hasattr(features, "features_spec_"):
         log(args, f"features: auto -> {features.features_spec_} ({features.features_reason_})")
-    X, errors = features.set_params(scheduler=client).transform_with_errors(images.images)
+    X, errors = features.transform_with_errors(images.images)
     for _, error in sorted(errors.items()):
         log(args, f"failed: {error}")
     paths = [image_name(p, i) for i, p in enumerate(images.images)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from l2vision.cli import EXIT_OK
+from l2vision.cli.options import EXIT_OK
 
 HELP = """\
 The feature extractors that --features accepts in 'l2vision train' and
@@ -25,7 +25,7 @@ def add_parser(subparsers, common) -> None:
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     actions.add_parser("list", parents=[common], help="spec syntax, origin and description")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, parser=p)
 
 
 def run(args) -> int:
@@ -39,13 +39,3 @@ def run(args) -> int:
         if entry.origin != "built-in":
             print(f"{'':<{width}}  ({entry.origin})")
     return EXIT_OK
-
-
-def features_help() -> str:
-    """The ``--features`` option's help, from the registry's built-in entries."""
-    from l2vision.features.registry import BUILTIN, FeatureEntry
-
-    specs = ", ".join(FeatureEntry(name, factory, "built-in").syntax
-                      for name, factory in BUILTIN.items())
-    return (f"'auto' (chosen from the images), or comma-separated feature specs: {specs}, "
-            "or a plugin's ('l2vision features list' describes them)")

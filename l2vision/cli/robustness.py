@@ -6,7 +6,14 @@ import argparse
 import json
 from pathlib import Path
 
-from l2vision.cli import EXIT_OK, EXIT_SOME_FAILED, add_scheduler_option, log, show_progress
+from l2vision.cli.options import (
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+    add_run_options,
+    add_trust_option,
+    log,
+    refuse_existing,
+)
 
 HELP = """\
 Measure how a saved model's accuracy holds up when its images are corrupted:
@@ -49,33 +56,26 @@ def add_parser(subparsers, common) -> None:
     p.add_argument("-o", "--out", type=Path, default=None,
                    help="write the results as JSON to this file (default: a table on stdout)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
-    p.add_argument("--trust-model", action="store_true",
-                   help="load a model file that needs types outside l2vision's allow-list "
-                        "(only for a file you trust: loading it can run code)")
-    p.add_argument("-j", "--n-jobs", type=int, default=None, help="parallel jobs (-1: all cores)")
-    add_scheduler_option(p)
-    p.set_defaults(run=run)
+    add_trust_option(p)
+    add_run_options(p.add_argument_group("run"))
+    p.set_defaults(run=run, parser=p)
 
 
 def run(args) -> int:
-    from l2vision.corruption_specs import parse_corruptions, parse_severities
+    from l2vision.corruptions.specs import parse_corruptions, parse_severities
     from l2vision.datasets import load_dataset
-    from l2vision.distributed import get_client
     from l2vision.pipelines.persist import load
-    from l2vision.pipelines.robustness import robustness
-    from l2vision.report import write_report
+    from l2vision.report.html import write_report
+    from l2vision.workflows.robustness import robustness
 
-    for target in (args.out, args.report and args.report / "report.html"):
-        if target is not None and target.exists() and not args.overwrite:
-            raise FileExistsError(f"{target}: file exists; use --overwrite")
+    if not args.overwrite:
+        refuse_existing([args.out, args.report and args.report / "report.html"])
     names, levels = parse_corruptions(args.corruptions), parse_severities(args.severities)
-    model, meta = load(args.model, with_metadata=True, trusted=args.trust_model)
+    model, meta = load(args.model, with_metadata=True, trusted=args.trusted)
     images = load_dataset(args.data)
     log(args, f"robustness of {args.model} on {images.n_images} images from {images.source}: "
               f"{len(names)} corruptions x {len(levels)} severities")
-    result = robustness(model, images, corruptions=names, severities=levels, seed=args.seed,
-                        n_jobs=args.n_jobs, progress=show_progress(args),
-                        scheduler=get_client(args.scheduler, log=lambda m: log(args, m)))
+    result = robustness(model, images, corruptions=names, severities=levels, seed=args.seed)
     for item in result["failed"]:
         log(args, f"failed: {item['path']}: {item['error']}")
     print(f"{'corruption':>18}  " + "  ".join(f"sev {s}" for s in levels) + "   mean")

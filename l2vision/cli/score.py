@@ -6,14 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from l2vision.cli import (
+from l2vision.cli.options import (
     EXIT_OK,
     EXIT_SOME_FAILED,
     EXIT_USAGE,
-    add_scheduler_option,
-    cli_text,
+    add_run_options,
+    add_trust_option,
     log,
-    show_progress,
 )
 
 HELP = """\
@@ -47,9 +46,7 @@ def add_parser(subparsers, common) -> None:
     g.add_argument("model", type=Path, metavar="MODEL", help="model file from 'l2vision train'")
     g.add_argument("inputs", nargs="*", metavar="INPUT",
                    help="image files, folders, glob patterns, or - for stdin")
-    g.add_argument("--trust-model", action="store_true",
-                   help="load a model file that needs types outside l2vision's allow-list "
-                        "(only for a file you trust: loading it can run code)")
+    add_trust_option(g)
     g.add_argument("--manifest", action="append", default=[], metavar="FILE.csv",
                    help="CSV file with a 'path' column (repeatable)")
     g.add_argument("--path-column", default="path", help="manifest column of image paths")
@@ -64,17 +61,11 @@ def add_parser(subparsers, common) -> None:
                    help="continue an interrupted run from OUT.partial")
     g.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     g = p.add_argument_group("run")
-    g.add_argument("--batch-size", type=int, default=256, help="images per batch (default 256)")
-    g.add_argument("-j", "--n-jobs", type=int, default=None, help="parallel jobs (-1: all cores)")
-    g.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
-                   help="images are decoded in worker processes; one whose decoder crashes or "
-                        "takes longer than this gets an error row (default 30; 0: decode in "
-                        "this process, unguarded, faster for trusted files)")
+    add_run_options(g, batch_size=True, timeout=True)
     g.add_argument("--fail-fast", action="store_true", help="stop at the first unreadable image")
-    add_scheduler_option(g)
     g.add_argument("--dry-run", action="store_true",
                    help="check the model and every input path, score nothing")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, parser=p)
 
 
 def run(args) -> int:
@@ -82,9 +73,6 @@ def run(args) -> int:
 
     if not args.inputs and not args.manifest:
         print("l2vision score: error: give at least one INPUT or --manifest", file=sys.stderr)
-        return EXIT_USAGE
-    if args.batch_size < 1 or args.top_k < 1:
-        print("l2vision score: error: --batch-size and --top-k must be >= 1", file=sys.stderr)
         return EXIT_USAGE
     if args.resume and args.out is None:
         print("l2vision score: error: --resume needs -o/--out", file=sys.stderr)
@@ -94,12 +82,9 @@ def run(args) -> int:
         return _dry_run(args, stdin)
     summary = score_files(args.model, args.inputs, args.out, manifests=args.manifest,
                           path_column=args.path_column, stdin=stdin, format=args.format,
-                          top_k=args.top_k, probs=args.probs, batch_size=args.batch_size,
-                          n_jobs=args.n_jobs, resume=args.resume, overwrite=args.overwrite,
-                          fail_fast=args.fail_fast, progress=show_progress(args),
-                          log=lambda message: log(args, cli_text(message)),
-                          trusted=args.trust_model, image_timeout=args.timeout or None,
-                          scheduler=args.scheduler)
+                          top_k=args.top_k, probs=args.probs, resume=args.resume,
+                          overwrite=args.overwrite, fail_fast=args.fail_fast,
+                          log=lambda message: log(args, message), trusted=args.trusted)
     s = summary
     log(args, f"scored {s.scored}, failed {s.failed}, {s.seconds:.1f} s, "
               f"{s.images_per_second:.0f} images/s"
@@ -114,15 +99,16 @@ def _dry_run(args, stdin) -> int:
     import os
 
     from l2vision.pipelines.persist import load
-    from l2vision.scoring.inputs import check_inputs, iter_paths
+    from l2vision.scoring.inputs import InputPaths
 
-    model = load(args.model, trusted=args.trust_model)
-    check_inputs(args.inputs, manifests=args.manifest)
-    paths = list(iter_paths(args.inputs, stdin=stdin, manifests=args.manifest,
-                            path_column=args.path_column))
-    missing = [p for p in paths if not os.path.isfile(p)]
-    for p in missing:
-        log(args, f"missing: {p}")
-    print(f"{len(paths)} images to score, {len(missing)} missing; model {args.model} "
+    model = load(args.model, trusted=args.trusted)
+    paths = InputPaths(args.inputs, stdin=stdin, manifests=args.manifest,
+                       path_column=args.path_column)
+    missing = 0
+    for path in paths:  # one walk: counted as they stream
+        if not os.path.isfile(path):
+            missing += 1
+            log(args, f"missing: {path}")
+    print(f"{paths.count} images to score, {missing} missing; model {args.model} "
           f"({len(model.classes_)} classes) loads")
     return EXIT_SOME_FAILED if missing else EXIT_OK

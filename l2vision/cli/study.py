@@ -6,16 +6,16 @@ import argparse
 import json
 from pathlib import Path
 
-from l2vision.cli import (
+from l2vision.cli.options import (
     EXIT_OK,
     EXIT_SOME_FAILED,
-    add_scheduler_option,
+    add_run_options,
+    features_help,
     log,
     parse_lambdas,
     parse_size,
-    show_progress,
+    refuse_existing,
 )
-from l2vision.cli.features import features_help
 
 HELP = """\
 Does L2 regularization make the classifier more robust? For every lambda of the
@@ -66,25 +66,22 @@ def add_parser(subparsers, common) -> None:
                    help="resize every image to WxH right after decoding")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the split, folds and corruptions (default 0)")
-    p.add_argument("-o", "--out", type=Path, default=Path("study"), metavar="DIR",
-                   help="output folder (default: study)")
+    p.add_argument("--report", "-o", "--out", dest="report", type=Path, default=Path("study"),
+                   metavar="DIR", help="report folder for study.json and study.png (default: "
+                                       "study; -o/--out is the older spelling)")
     p.add_argument("--overwrite", action="store_true", help="replace study.json and study.png")
-    p.add_argument("-j", "--n-jobs", type=int, default=None, help="parallel jobs (-1: all cores)")
-    add_scheduler_option(p)
-    p.add_argument("--cache", type=Path, default=None, metavar="DIR", help="feature cache folder")
-    p.set_defaults(run=run)
+    add_run_options(p.add_argument_group("run"), cache=True)
+    p.set_defaults(run=run, parser=p)
 
 
 def run(args) -> int:
-    from l2vision.corruption_specs import parse_corruptions, parse_severities
-    from l2vision.distributed import get_client
-    from l2vision.pipelines.study import study
-    from l2vision.report_robustness import plot_study
+    from l2vision.corruptions.specs import parse_corruptions, parse_severities
+    from l2vision.report.robustness import plot_study
+    from l2vision.workflows.study import study
 
-    targets = [args.out / "study.json", args.out / "study.png"]
-    existing = [t for t in targets if t.exists()]
-    if existing and not args.overwrite:
-        raise FileExistsError(f"{existing[0]}: file exists; use --overwrite or another --out")
+    targets = [args.report / "study.json", args.report / "study.png"]
+    if not args.overwrite:
+        refuse_existing(targets, other="--report")
     penalties = [p.strip() for p in args.penalties.split(",") if p.strip()]
     names, levels = parse_corruptions(args.corruptions), parse_severities(args.severities)
     log(args, f"study: {len(names)} corruptions x {len(levels)} severities, penalties "
@@ -92,9 +89,7 @@ def run(args) -> int:
     result = study(args.data, test_data=args.test, features=args.features, model=args.model,
                    cv=args.cv, lambdas=args.lambdas, penalties=penalties, corruptions=names,
                    severities=levels, penalty_points=args.penalty_points,
-                   test_size=args.test_size, size=args.size, seed=args.seed,
-                   n_jobs=args.n_jobs, cache_dir=args.cache, progress=show_progress(args),
-                   scheduler=get_client(args.scheduler, log=lambda m: log(args, m)))
+                   test_size=args.test_size, size=args.size, seed=args.seed)
     for item in result["failed"]:
         log(args, f"failed: {item['path']}: {item['error']}")
     print(f"data: {result['data']}: {result['n_train']} training, {result['n_test']} held-out "
@@ -115,7 +110,7 @@ def run(args) -> int:
           f"{s['best_corrupted_accuracy']:.2%} at lambda {s['best_corrupted_lambda']:.4g}; "
           f"rank correlation of lambda and relative robustness "
           f"{s['lambda_vs_relative_robustness_spearman']:+.2f}")
-    args.out.mkdir(parents=True, exist_ok=True)
+    args.report.mkdir(parents=True, exist_ok=True)
     targets[0].write_text(json.dumps(result, indent=2))
     plot_study(result, targets[1])
     print(f"study: {targets[0]}, {targets[1]}")

@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from l2vision.cli import (
+from l2vision.cli.options import (
     EXIT_OK,
-    add_scheduler_option,
+    add_run_options,
+    features_help,
     log,
     parse_lambdas,
     parse_size,
-    show_progress,
+    refuse_existing,
 )
-from l2vision.cli.features import features_help
 
 HELP = """\
 Train an image classifier: features -> standardize -> L2 logistic or ridge, with
@@ -44,7 +44,7 @@ def add_parser(subparsers, common) -> None:
     g = p.add_argument_group("model")
     g.add_argument("-f", "--features", default="auto",
                    help=features_help() + "; cnn layers are pooled over a 1x1 + 2x2 pyramid "
-                        "('l2vision models info MODEL' lists them) (default: auto)")
+                        "('l2vision networks info NETWORK' lists them) (default: auto)")
     g.add_argument("-m", "--model", choices=("logreg", "ridge"), default="logreg",
                    help="L2 multinomial logistic regression or ridge classifier (default: logreg)")
     g.add_argument("--cv", type=int, default=5,
@@ -77,27 +77,22 @@ def add_parser(subparsers, common) -> None:
     g.add_argument("--overwrite", action="store_true",
                    help="replace an existing model file and report")
     g = p.add_argument_group("performance")
-    g.add_argument("-j", "--n-jobs", type=int, default=None, help="parallel jobs (-1: all cores)")
-    g.add_argument("--cache", type=Path, default=None, metavar="DIR",
-                   help="feature cache folder: a rerun on the same images skips extraction")
-    add_scheduler_option(g)
-    p.set_defaults(run=run)
+    add_run_options(g, cache=True)
+    p.set_defaults(run=run, parser=p)
 
 
 def run(args) -> int:
     from l2vision.datasets import load_dataset
-    from l2vision.distributed import get_client
     from l2vision.pipelines.persist import save
-    from l2vision.pipelines.train import train
-    from l2vision.report import write_report
+    from l2vision.report.html import write_report
+    from l2vision.workflows.train import train
 
     report_dir = args.report or args.out.with_name(args.out.stem + "_report")
     # Refuse before any work: a failed or refused run never touches existing files.
-    if args.out.exists() and not args.overwrite:
-        raise FileExistsError(f"{args.out}: file exists; use --overwrite or another --out")
-    if report_dir.exists() and any(report_dir.iterdir()) and not args.overwrite:
-        raise FileExistsError(f"{report_dir}: report folder is not empty; use --overwrite or "
-                              "another --report")
+    if not args.overwrite:
+        refuse_existing([args.out], other="--out")
+        if report_dir.exists() and any(report_dir.iterdir()):
+            refuse_existing([report_dir], what="report folder is not empty", other="--report")
     if args.data is None:
         images = load_dataset(None)
     elif str(args.data).lower().endswith(".csv"):
@@ -108,10 +103,8 @@ def run(args) -> int:
     log(args, f"data: {images.source}: {images.n_images} images, {len(images.classes)} classes")
     result = train(images, features=args.features, model=args.model, cv=args.cv,
                    lambdas=args.lambdas, size=args.size, test_size=args.test_size,
-                   normalize=args.normalize, cache_dir=args.cache, n_jobs=args.n_jobs,
-                   seed=args.seed, progress=show_progress(args), refit=args.refit,
-                   lambda_rule=args.lambda_rule, augment=args.augment,
-                   scheduler=get_client(args.scheduler, log=lambda m: log(args, m)))
+                   normalize=args.normalize, seed=args.seed, refit=args.refit,
+                   lambda_rule=args.lambda_rule, augment=args.augment)
     meta, search = result.metadata, result.search
     print(f"data: {images.source} ({images.n_images} images, {len(meta['classes'])} classes; "
           f"{meta['n_train']} train, {meta['n_test']} held out)")

@@ -1,4 +1,19 @@
-"""Image feature extractors, each a scikit-learn transformer, and the driver.
+"""Image feature extractors, each a scikit-learn transformer, and the driver that runs them.
+
+- the contract: :mod:`~l2vision.features.base` (:class:`ImageExtractor`) and
+  :mod:`~l2vision.features.learned` (:class:`LearnedExtractor`);
+- one module per family: :mod:`~l2vision.features.hog`,
+  :mod:`~l2vision.features.color`, :mod:`~l2vision.features.texture`,
+  :mod:`~l2vision.features.tiny`, :mod:`~l2vision.features.kmeans`,
+  :mod:`~l2vision.features.bovw`, :mod:`~l2vision.features.cnn` (with the
+  network engines of :mod:`~l2vision.features._net` and the registry of
+  networks, :mod:`~l2vision.features.zoo`);
+- :mod:`~l2vision.features.registry`: spec names (``hog:64``) to extractors,
+  built-ins and plugins; :mod:`~l2vision.features.auto`: the ``auto`` choice;
+- the batch engine: :mod:`~l2vision.features.driver` (:class:`ImageFeatures`),
+  with its batches, crash isolation and cache in private modules.
+
+Names are imported lazily (the extractors load OpenCV and scikit-learn).
 
 Examples
 --------
@@ -9,27 +24,20 @@ Examples
 (1, 1902)
 """
 
-from l2vision.features.base import ImageExtractor
-from l2vision.features.bovw import BagOfVisualWords
-from l2vision.features.cnn import CNNEmbedding, ModelLoadError
-from l2vision.features.color import ColorHistogram
-from l2vision.features.driver import ImageFeatures
-from l2vision.features.hog import HOG
-from l2vision.features.kmeans import KMeansFeatures
-from l2vision.features.learned import LearnedExtractor
-from l2vision.features.texture import LBP
-from l2vision.features.tiny import TinyImage
+from l2vision._lazy import lazy_exports
 
-__all__ = [
-    "HOG",
-    "LBP",
-    "BagOfVisualWords",
-    "CNNEmbedding",
-    "ColorHistogram",
-    "ImageExtractor",
-    "ImageFeatures",
-    "KMeansFeatures",
-    "LearnedExtractor",
-    "ModelLoadError",
-    "TinyImage",
-]
+_EXPORTS = {
+    "BagOfVisualWords": ".bovw",
+    "CNNEmbedding": ".cnn",
+    "ColorHistogram": ".color",
+    "HOG": ".hog",
+    "ImageExtractor": ".base",
+    "ImageFeatures": ".driver",
+    "KMeansFeatures": ".kmeans",
+    "LBP": ".texture",
+    "LearnedExtractor": ".learned",
+    "ModelLoadError": ".cnn",
+    "TinyImage": ".tiny",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -8,10 +8,6 @@ action ends the worker. When a worker dies, the batches it was part of are
 retried one image at a time in a fresh worker: the image that kills (or
 stalls) its worker gets an error ("the decoder crashed (signal 11, SIGSEGV)" /
 "timed out after 30 s"), the others their features, in input order.
-
-For tests only, the environment variable ``L2VISION_TEST_DECODE_HOOK`` (e.g.
-``crash:bad.jpg,hang:slow.jpg``) makes the worker crash or hang on those file
-names; it is read in the worker and does nothing when unset.
 """
 
 from __future__ import annotations
@@ -20,14 +16,14 @@ import math
 import os
 import re
 import signal
-import time
 
-__all__ = ["DEFAULT_TIMEOUT", "HOOK", "apply_test_hook", "capture_stderr", "decoder_noise",
-           "image_alarm", "run_isolated"]
+from joblib import cpu_count
+from joblib.externals.loky import ProcessPoolExecutor
+
+__all__ = ["DEFAULT_TIMEOUT", "capture_stderr", "decoder_noise", "image_alarm", "run_isolated"]
 
 #: Seconds one image may take to decode and featurize before its worker is stopped.
 DEFAULT_TIMEOUT = 30.0
-HOOK = "L2VISION_TEST_DECODE_HOOK"
 
 
 _STDERR_PIPE: int | None = None
@@ -64,21 +60,6 @@ def decoder_noise() -> str:
         chunks.append(block)
     text = b"".join(chunks).decode("utf-8", "replace").strip()
     return text.splitlines()[0].strip() if text else ""
-
-
-def apply_test_hook(item) -> None:
-    """Crash or hang on the file names listed in ``L2VISION_TEST_DECODE_HOOK`` (tests only)."""
-    hook = os.environ.get(HOOK)
-    if not hook or not isinstance(item, (str, os.PathLike)):
-        return
-    name = os.path.basename(os.fspath(item))
-    for rule in hook.split(","):
-        action, _, target = rule.partition(":")
-        if target == name:
-            if action == "crash":
-                os.kill(os.getpid(), signal.SIGSEGV)
-            elif action == "hang":
-                time.sleep(3600)
 
 
 class image_alarm:  # noqa: N801 - used as a context manager, like a function
@@ -132,9 +113,6 @@ def _executor(workers: int):
     CIFAR-10 with ``kmeans`` in 2 isolated workers ran at 6-11 images/s
     instead of 85).
     """
-    from joblib import cpu_count
-    from joblib.externals.loky import ProcessPoolExecutor
-
     executor = _OWN_EXECUTOR[0]
     if executor is None or executor._flags.broken or executor._flags.shutdown \
             or executor._max_workers != workers:
@@ -160,7 +138,7 @@ def run_isolated(function, batches: list, workers: int, timeout: float, make_err
     """Yield ``function(*args)`` for each ``args`` of ``batches``, in order, in workers.
 
     ``args[1]`` is the batch's list of items and ``args[2]`` its start index
-    (as in ``_batches._featurize_batch``). When a worker dies, the batches
+    (as in :func:`~l2vision.features._batches.featurize_batch`). When a worker dies, the batches
     then in flight are retried one item at a time in a fresh worker, and
     ``make_error(index, item, reason)`` builds the error of the item that
     killed it. Results are ``(features, {index: error})`` pairs.

@@ -39,7 +39,7 @@ class ModelLoadError(ValueError):
 @lru_cache(maxsize=8)
 def read_net(weights: str, config: str | None, mtime: float) -> cv2.dnn.Net:
     """Parse a network once per process (also once per joblib worker)."""
-    from l2vision.images import quiet_opencv
+    from l2vision.io.decode import quiet_opencv
 
     fmt = FORMATS[Path(weights).suffix.lower()][0]
     try:

@@ -13,8 +13,9 @@ import os
 
 import numpy as np
 
-from l2vision._image_header import read_header
-from l2vision.images import ImageReadError, as_image
+from l2vision.io.decode import as_image
+from l2vision.io.errors import ImageReadError
+from l2vision.io.header import read_header
 
 __all__ = ["PHOTO_LAYERS", "SMALL_SIDE", "choose_features", "photo_spec"]
 

@@ -17,15 +17,38 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from l2vision.images import (
-    DEFAULT_MAX_PIXELS,
+from l2vision.config import drop_runtime_settings, get_config
+from l2vision.io.decode import (
     as_image,
     convert_color,
     image_sequence,
     resize_image,
 )
 
-__all__ = ["ImageExtractor", "pool_output", "prepare_view"]
+__all__ = ["ImageExtractor", "pool_output", "prepare_view", "upgrade_state"]
+
+
+def upgrade_state(cls: type, state: dict) -> dict:
+    """The pickled ``state`` of an older model of ``cls``, brought to this version.
+
+    Run-time settings that older versions stored as parameters are dropped
+    (:func:`~l2vision.config.drop_runtime_settings`); parameters added since
+    take the value that reproduces the old behaviour: their default, unless
+    the class's ``_values_before_added`` says otherwise.
+
+    Examples
+    --------
+    >>> from l2vision.features import ImageFeatures
+    >>> sorted(upgrade_state(ImageFeatures, {"extractors": [], "n_jobs": None}))
+    ['extractors', 'fit_images', 'random_state', 'reduced_decoding', 'size']
+    """
+    state = drop_runtime_settings(cls.__name__, dict(state),
+                                  getattr(cls, "_runtime_parameters_before", {}))
+    before = getattr(cls, "_values_before_added", {})
+    for name, param in inspect.signature(cls.__init__).parameters.items():
+        if param.default is not param.empty:
+            state.setdefault(name, before.get(name, param.default))
+    return state
 
 
 def prepare_view(image: np.ndarray, spec: tuple) -> np.ndarray:
@@ -81,15 +104,12 @@ class ImageExtractor(TransformerMixin, BaseEstimator):
     #: Parameters added with a default that changes what older models computed:
     #: the value that reproduces the old behaviour, for models saved before them.
     _values_before_added: dict = {}
+    #: Run-time settings that l2vision 0.1 stored as parameters, with their defaults
+    #: (dropped from older model files: :func:`~l2vision.config.drop_runtime_settings`).
+    _runtime_parameters_before: dict = {}
 
     def __setstate__(self, state):
-        # A model saved by an older l2vision lacks the parameters added since:
-        # they take the value that reproduces the old behaviour (their default,
-        # unless _values_before_added says otherwise).
-        for name, param in inspect.signature(type(self).__init__).parameters.items():
-            if param.default is not param.empty:
-                state.setdefault(name, self._values_before_added.get(name, param.default))
-        self.__dict__.update(state)
+        super().__setstate__(upgrade_state(type(self), state))
 
     # -- scikit-learn API ----------------------------------------------------
     def fit(self, X=None, y=None):
@@ -130,8 +150,8 @@ class ImageExtractor(TransformerMixin, BaseEstimator):
 
     def _prepared_views(self, X) -> list[np.ndarray]:
         """Each image of ``X`` read, checked and converted to ``_input_spec`` (bad ones named)."""
-        spec = self._input_spec()
-        return [prepare_view(as_image(item, name=f"X[{i}]", max_pixels=DEFAULT_MAX_PIXELS), spec)
+        spec, max_pixels = self._input_spec(), get_config()["max_pixels"]
+        return [prepare_view(as_image(item, name=f"X[{i}]", max_pixels=max_pixels), spec)
                 for i, item in enumerate(image_sequence(X))]
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from l2vision._files import atomic_write
+from l2vision.io.writing import atomic_write
 
 __all__ = ["FeatureCacheWarning", "cache_key", "load_cached", "save_cached"]
 

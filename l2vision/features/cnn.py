@@ -9,12 +9,12 @@ import numpy as np
 
 from l2vision._validation import (
     check_bool,
-    check_int,
     check_option,
     check_pair,
     check_real,
     invalid,
 )
+from l2vision.config import get_config
 from l2vision.features._net import (
     ENGINES,
     FORMATS,
@@ -48,7 +48,7 @@ class CNNEmbedding(ImageExtractor):
     Parameters
     ----------
     model : str, os.PathLike or (str, str)
-        A registry name (``l2vision models list``) or a weights file:
+        A registry name (``l2vision networks list``) or a weights file:
         ``.onnx``, ``.tflite``, ``.pb``, ``.caffemodel`` (with a ``.prototxt``
         beside it) or ``.weights`` (with a ``.cfg``); or ``(weights, config)``.
     input_size : (int, int) or None, default=None
@@ -64,7 +64,7 @@ class CNNEmbedding(ImageExtractor):
     output : str, sequence of str or None, default=None
         Output or layer name(s) of the embedding; None takes the registry's, or
         the network's last output. Registry models also accept short layer
-        aliases (``l2vision models info NAME`` lists them, e.g. ``"conv11"``).
+        aliases (``l2vision networks info NAME`` lists them, e.g. ``"conv11"``).
         Several names are computed in one forward pass and concatenated in
         the order given: mid-level layers often carry information that helps a
         linear model on a new task (see ``pooling``).
@@ -78,12 +78,6 @@ class CNNEmbedding(ImageExtractor):
         Divide each embedding by its L2 norm.
     flip_average : bool, default=False
         Average the embeddings of each image and its mirror image (costs 2x).
-    batch_size : int, default=64
-        Images per forward pass.
-    threads : int or None, default=None
-        Inference threads (``cv2.setNumThreads`` during a pass, or ONNX
-        Runtime's intra-op threads); None uses OpenCV's setting (all cores,
-        one in the driver's parallel workers).
     engine : {"auto", "opencv", "onnxruntime"}, default="auto"
         What runs the network. ``"auto"`` uses ONNX Runtime for ONNX files when
         it is installed (``pip install 'l2vision[onnx]'``, 2-3x faster on a
@@ -103,7 +97,10 @@ class CNNEmbedding(ImageExtractor):
 
     Notes
     -----
-    The parsed network is cached per process and never pickled: a saved
+    Images per forward pass and inference threads are the
+    ``inference_batch_size`` and ``inference_threads`` settings of
+    :func:`l2vision.config_context`. The parsed network is cached per process
+    and never pickled: a saved
     pipeline holds the model reference and checksum only, and reloads the file
     on first use. Inputs are uint8 BGR images; ``blobFromImages`` makes the
     NCHW float32 blob, and ``net.forward`` is always called with explicit
@@ -117,10 +114,12 @@ class CNNEmbedding(ImageExtractor):
     (1, 256)
     """
 
+    #: What l2vision 0.1 stored as parameters and now comes from config_context.
+    _runtime_parameters_before = {"batch_size": 64, "threads": None}
+
     def __init__(self, model="mobilenet_v1_0.25", *, input_size=None, mean=None, scale=None,
                  std=None, swap_rb=None, crop=None, output=None, pooling="avg",
-                 l2_normalize=False, flip_average=False, batch_size=64, threads=None,
-                 engine="auto"):
+                 l2_normalize=False, flip_average=False, engine="auto"):
         self.model = model
         self.input_size = input_size
         self.mean = mean
@@ -132,8 +131,6 @@ class CNNEmbedding(ImageExtractor):
         self.pooling = pooling
         self.l2_normalize = l2_normalize
         self.flip_average = flip_average
-        self.batch_size = batch_size
-        self.threads = threads
         self.engine = engine
 
     # -- configuration -------------------------------------------------------------
@@ -217,8 +214,6 @@ class CNNEmbedding(ImageExtractor):
         check_option(self, "pooling", self.pooling, POOLINGS)
         check_bool(self, "l2_normalize", self.l2_normalize)
         check_bool(self, "flip_average", self.flip_average)
-        check_int(self, "batch_size", self.batch_size, low=1)
-        check_int(self, "threads", self.threads, low=1, optional=True)
         check_option(self, "engine", self.engine, ENGINES)
 
     # -- the network -----------------------------------------------------------------
@@ -312,7 +307,7 @@ class CNNEmbedding(ImageExtractor):
             names = self._output_names(net, weights)
             settings = self._settings()
             results = net.forward(make_blob([np.zeros((8, 8, 3), np.uint8)], settings.pre),
-                                  names, self.threads)
+                                  names, get_config()["inference_threads"])
             labels = ["cnn"] if settings.outputs is None else list(settings.outputs)
             self._layout_cache = [
                 (label, pool_output(result, self.pooling).shape[1],
@@ -345,7 +340,9 @@ class CNNEmbedding(ImageExtractor):
         net, weights = self._net()
         names = self._output_names(net, weights)
         pre = self._settings().pre
-        batches = [images[s:s + self.batch_size] for s in range(0, len(images), self.batch_size)]
+        config = get_config()
+        step, threads = config["inference_batch_size"], config["inference_threads"]
+        batches = [images[s:s + step] for s in range(0, len(images), step)]
         out = [[] for _ in names]
         with ThreadPoolExecutor(1) as pool:
             upcoming = pool.submit(make_blob, batches[0], pre) if batches else None
@@ -353,8 +350,7 @@ class CNNEmbedding(ImageExtractor):
                 blob = upcoming.result()
                 if k + 1 < len(batches):
                     upcoming = pool.submit(make_blob, batches[k + 1], pre)
-                for pieces, result in zip(out, net.forward(blob, names, self.threads),
-                                          strict=True):
+                for pieces, result in zip(out, net.forward(blob, names, threads), strict=True):
                     pieces.append(pool_output(result, self.pooling))
         return np.hstack([np.vstack(pieces) for pieces in out]).astype(np.float32, copy=False)
 
@@ -368,18 +364,18 @@ class CNNEmbedding(ImageExtractor):
         return features.astype(np.float32, copy=False)
 
 
-def from_spec(*model: str) -> list:
-    """A frozen CNN's embedding (MODEL: a registry name or a model file), or pooled layers.
+def from_spec(*network: str) -> list:
+    """A frozen CNN's embedding (NETWORK: a registry name or a model file), or pooled layers.
 
-    ``cnn`` uses mobilenet_v1_0.25; ``cnn:MODEL:LAYER+LAYER`` reads those layers
+    ``cnn`` uses mobilenet_v1_0.25; ``cnn:NETWORK:LAYER+LAYER`` reads those layers
     instead, each average-pooled over a 1x1 + 2x2 spatial pyramid. A ``:`` inside
     a file path (``C:\\nets\\a.onnx``) is kept.
     """
-    text = ":".join(model) or "mobilenet_v1_0.25"
+    text = ":".join(network) or "mobilenet_v1_0.25"
     name, sep, layers = text.rpartition(":")
     if sep and name and layers and not any(c in layers for c in "/\\."):
         return [("cnn", CNNEmbedding(name, output=layers.split("+"), pooling="pyramid"))]
     return [("cnn", CNNEmbedding(text))]
 
 
-from_spec.spec_args = "[:MODEL[:LAYER+LAYER]]"
+from_spec.spec_args = "[:NETWORK[:LAYER+LAYER]]"

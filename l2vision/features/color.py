@@ -21,7 +21,7 @@ from l2vision.features.base import (
     grid_cells,
     pyramid_histograms,
 )
-from l2vision.images import limit_side
+from l2vision.io.decode import limit_side
 
 __all__ = ["ColorHistogram"]
 

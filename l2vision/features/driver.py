@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from joblib import effective_n_jobs
@@ -10,19 +11,43 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
-from l2vision._validation import check_bool, check_int, check_pair, check_real, invalid
-from l2vision.features._batches import _decode_views, featurize_batches
-from l2vision.features._isolation import DEFAULT_TIMEOUT
-from l2vision.features.base import ImageExtractor
+from l2vision._validation import check_bool, check_int, check_pair, invalid
+from l2vision.config import WORKER_SETTINGS, get_config
+from l2vision.distributed import get_client
+from l2vision.features._batches import (
+    Decoding,
+    decode_views,
+    featurize_batches,
+    run_batches,
+    views_batch,
+)
+from l2vision.features.base import ImageExtractor, upgrade_state
 from l2vision.features.cache import cache_key, load_cached, save_cached
 from l2vision.features.learned import LearnedExtractor
-from l2vision.images import (
-    DEFAULT_MAX_PIXELS,
-    ImageReadError,
-    image_sequence,
-)
+from l2vision.io.decode import image_sequence
+from l2vision.io.errors import ImageReadError
 
-__all__ = ["ImageFeatures"]
+__all__ = ["ImageFeatures", "ViewFeatures"]
+
+
+@dataclass
+class ViewFeatures:
+    """What :meth:`ImageFeatures.transform_views` returns.
+
+    Attributes
+    ----------
+    positions : ndarray of int
+        The readable images' positions in the input, ascending.
+    outputs : dict
+        For each key the views function returned: the features of every
+        readable image's copy (or ``reduce``'s output), stacked in ``positions`` order.
+    errors : dict of int to ImageReadError
+        The unreadable images by position.
+    """
+
+    positions: np.ndarray
+    outputs: dict
+    errors: dict
 
 
 class ImageFeatures(TransformerMixin, BaseEstimator):
@@ -31,9 +56,11 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
     Each image is read and decoded once, optionally resized to a working
     ``size``, then resized once per distinct canonical size the extractors ask
     for; every extractor sees the same decoded pixels. Images are processed in
-    batches, in parallel with joblib, and the columns of the extractors are
-    concatenated in order. The output does not depend on ``n_jobs`` or
-    ``batch_size``.
+    batches, in parallel, and the columns of the extractors are concatenated
+    in order. How the work runs (workers, batch size, a Dask cluster, the
+    feature cache, progress bars, crash isolation, the pixel limit) is not a
+    parameter: it comes from :func:`l2vision.config_context`, and the output
+    does not depend on it.
 
     Parameters
     ----------
@@ -47,46 +74,18 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
         Working ``(width, height)`` every image is resized to right after
         decoding (extractors with their own ``size`` resize from there). None
         keeps each image's size; set it for large photos.
-    n_jobs : int or None, default=None
-        Parallel jobs (joblib semantics: None is 1 unless in a
-        ``joblib.parallel_config`` context, -1 is all cores).
-    batch_size : int, default=256
-        Images per batch (the unit of parallel work and of memory).
-    max_pixels : int or None, default=100_000_000
-        Decompression-bomb guard passed to :func:`~l2vision.images.read_image`.
-    progress : bool, default=False
-        Show a tqdm progress bar on stderr.
-    cache_dir : str, os.PathLike or None, default=None
-        Cache feature matrices there (see :mod:`l2vision.features.cache`): a
-        second ``transform`` of the same images (by content) with the same
-        extractor parameters and l2vision version loads instead of computing.
-    isolate : bool, default=False
-        In :meth:`transform_with_errors` (batch scoring, evaluation), decode in
-        worker processes: an image whose decoder crashes the process or runs
-        past ``image_timeout`` gets an error, and the others their features
-        (:mod:`l2vision.features._isolation`). Same features as without.
-    image_timeout : float, default=30.0
-        Seconds one image may take when ``isolate`` is on.
-    fit_images : int, default=10_000
-        Extractors that learn from the images (:mod:`l2vision.features.learned`:
-        ``kmeans``, ``bovw``) are fitted in :meth:`fit` on at most this many
-        training images, a random subset drawn with ``random_state``.
-    random_state : int, default=0
-        Seed of that subset.
-    scheduler : str, distributed.Client or None, default=None
-        Run the batches of ``transform`` on a Dask cluster: an address,
-        ``"local"``, or a client (:func:`l2vision.distributed.get_client`);
-        None uses ``$L2VISION_SCHEDULER`` or a client already created in the
-        program, else joblib. Each batch is a task, the extractors are sent
-        once per worker, the rows come back in input order, and the matrix is
-        the local one exactly. ``isolate`` does not apply on a cluster (the
-        workers decode in their own processes).
     reduced_decoding : bool, default=True
         When every extractor works at a known size (a CNN's input, HOG's
         window, the working ``size``), decode JPEGs at the largest of 1/2, 1/4,
         1/8 scale that still covers it (libjpeg's DCT scaling, 3-4x faster on
         12-megapixel photos), once for all extractors; EXIF orientation is
         applied as in a full decode.
+    fit_images : int, default=10_000
+        Extractors that learn from the images (:mod:`l2vision.features.learned`:
+        ``kmeans``, ``bovw``) are fitted in :meth:`fit` on at most this many
+        training images, a random subset drawn with ``random_state``.
+    random_state : int, default=0
+        Seed of that subset.
 
     Attributes
     ----------
@@ -103,6 +102,18 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
     --------
     sklearn.pipeline.FeatureUnion : the generic version, which would decode
         every image once per extractor.
+    l2vision.config_context : workers, batch size, scheduler, cache, isolation.
+
+    Notes
+    -----
+    With the ``scheduler`` setting, each batch is a Dask task, the extractors
+    are sent once per worker, and the rows come back in input order: the
+    matrix is the local one exactly. With ``isolate`` (on by default where
+    bad images are recorded, in :meth:`transform_with_errors`), images are
+    decoded in worker processes: an image whose decoder crashes the process or
+    runs past ``image_timeout`` gets an error, the others their features
+    (:mod:`l2vision.features._isolation`); isolation does not apply on a
+    cluster (the workers decode in their own processes).
 
     Examples
     --------
@@ -113,31 +124,21 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
     (3, 1892)
     """
 
-    def __init__(self, extractors, *, size=None, n_jobs=None, batch_size=256,
-                 max_pixels=DEFAULT_MAX_PIXELS, progress=False, cache_dir=None,
-                 reduced_decoding=True, isolate=False, image_timeout=DEFAULT_TIMEOUT,
-                 fit_images=10_000, random_state=0, scheduler=None):
+    def __init__(self, extractors, *, size=None, reduced_decoding=True, fit_images=10_000,
+                 random_state=0):
         self.extractors = extractors
         self.size = size
-        self.n_jobs = n_jobs
-        self.batch_size = batch_size
-        self.max_pixels = max_pixels
-        self.progress = progress
-        self.cache_dir = cache_dir
         self.reduced_decoding = reduced_decoding
-        self.isolate = isolate
-        self.image_timeout = image_timeout
         self.fit_images = fit_images
         self.random_state = random_state
-        self.scheduler = scheduler
+
+    #: What l2vision 0.1 stored as parameters and now comes from config_context.
+    _runtime_parameters_before = {"n_jobs": None, "batch_size": 256, "progress": False,
+                                  "cache_dir": None, "scheduler": None, "isolate": False,
+                                  "image_timeout": 30.0, "max_pixels": 100_000_000}
 
     def __setstate__(self, state):
-        # A model saved by an older l2vision lacks the parameters added since:
-        # they take their defaults, which reproduce the old behaviour.
-        for name, param in inspect.signature(type(self).__init__).parameters.items():
-            if param.default is not param.empty:
-                state.setdefault(name, param.default)
-        self.__dict__.update(state)
+        super().__setstate__(upgrade_state(type(self), state))
 
     # -- naming and nested parameters -----------------------------------------
     def _extractor_list(self) -> list:
@@ -189,11 +190,8 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
 
     # -- checks ---------------------------------------------------------------
     def _check_params(self) -> None:
-        check_int(self, "batch_size", self.batch_size, low=1)
         check_pair(self, "size", self.size, optional=True)
         check_bool(self, "reduced_decoding", self.reduced_decoding)
-        check_bool(self, "isolate", self.isolate)
-        check_real(self, "image_timeout", self.image_timeout, low=0, low_open=True)
         check_int(self, "fit_images", self.fit_images, low=1)
         if self.extractors == "auto" and not hasattr(self, "extractors_"):
             return
@@ -204,11 +202,9 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
         named = self._named()
         for _, ext in named:
             if not isinstance(ext, ImageExtractor):
-                from l2vision.features.registry import builtin_classes
-
                 raise invalid(self, "extractors", "a list of l2vision extractors (subclasses "
-                              "of l2vision.features.ImageExtractor, such as "
-                              f"{', '.join(builtin_classes())})", ext)
+                              "of l2vision.features.ImageExtractor, such as HOG, "
+                              "ColorHistogram, LBP, CNNEmbedding)", ext)
             ext._check_params()
         if len({n for n, _ in named}) != len(named):
             raise invalid(self, "extractors", "a list of extractors with unique names",
@@ -268,22 +264,25 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
             rng = np.random.default_rng(self.random_state)
             chosen = np.sort(rng.choice(len(images), self.fit_images, replace=False))
             images = [images[i] for i in chosen]
+        config = get_config()
         specs = list(dict.fromkeys(ext._input_spec() for ext in learners))
-        size = None if self.size is None else tuple(self.size)
-        n_jobs = min(effective_n_jobs(self.n_jobs), -(-len(images) // self.batch_size))
-        decode_size = self._decode_size([(None, e) for e in learners]) \
-            if self.reduced_decoding else None
-        views = _decode_views(specs, images, size, self.max_pixels, decode_size, n_jobs,
-                              self.batch_size)
+        batch_size = config["batch_size"]
+        n_jobs = min(effective_n_jobs(config["n_jobs"]), -(-len(images) // batch_size))
+        decoding = self._decoding([(None, e) for e in learners], config, "record", n_jobs)
+        views = decode_views(specs, images, decoding, n_jobs, batch_size)
         if not views[specs[0]]:
             raise ValueError(f"None of the {len(images)} images chosen to fit "
                              f"{type(learners[0]).__name__} could be read.")
         for ext in learners:
-            ext._fit_views(views[ext._input_spec()], progress=self.progress)
+            ext._fit_views(views[ext._input_spec()], progress=config["progress"])
         self.n_fit_images_ = len(views[specs[0]])
 
     def transform(self, X) -> np.ndarray:
         """Features of a sequence of images (arrays, paths or bytes, or an ImageSet).
+
+        With the ``cache_dir`` setting, a second call on the same images (by
+        content) with the same extractor parameters and l2vision version loads
+        the matrix instead of computing it (:mod:`l2vision.features.cache`).
 
         Returns
         -------
@@ -296,26 +295,26 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
             samples silently. Use :meth:`transform_with_errors` to carry on.
         """
         images = image_sequence(X)
-        key = None
-        if self.cache_dir is not None:
+        cache_dir, key = get_config()["cache_dir"], None
+        if cache_dir is not None:
             check_is_fitted(self)
             self._check_params()
-            key = cache_key(images, self._config())
+            key = cache_key(images, self._cache_config())
             width = sum(ext._n_features() for _, ext in self._named())
-            cached = key and load_cached(self.cache_dir, key, (len(images), width))
+            cached = key and load_cached(cache_dir, key, (len(images), width))
             if cached is not None:
                 return cached
         features, _ = self._run(images, on_error="raise")
         if key:
-            save_cached(self.cache_dir, key, features)
+            save_cached(cache_dir, key, features)
         return features
 
-    def _config(self) -> str:
+    def _cache_config(self) -> str:
         """Everything that determines the output, as text (part of the cache key)."""
-        # Extractor parameters (name__param) and the driver's own size and pixel
-        # limit shape the output; n_jobs, batch_size, progress and cache_dir do not.
+        # Extractor parameters (name__param) and the driver's own size shape the
+        # output; the run-time settings of config_context do not.
         params = {k: v for k, v in self.get_params(deep=True).items()
-                  if "__" in k or k in ("size", "max_pixels", "reduced_decoding")}
+                  if "__" in k or k in ("size", "reduced_decoding")}
         names = [(name, type(ext).__name__) for name, ext in self._named()]
         # What a learned extractor learned shapes its output as much as its parameters.
         learned = [(name, ext._fitted_digest()) for name, ext in self._named()
@@ -324,6 +323,9 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
 
     def transform_with_errors(self, X) -> tuple[np.ndarray, dict[int, ImageReadError]]:
         """Like :meth:`transform`, but bad images are reported instead of raised.
+
+        Decoded in isolated worker processes unless the ``isolate`` setting is
+        False (see :func:`l2vision.config_context`).
 
         Returns
         -------
@@ -334,31 +336,107 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
         """
         return self._run(image_sequence(X), on_error="record")
 
+    def transform_views(self, X, views: Callable, *, reduce: Callable | None = None
+                        ) -> ViewFeatures:
+        """Features of copies of each image made from its decoded pixels, in one decode loop.
+
+        The hook for corrupted and augmented copies: each image is decoded
+        once (resized to the working ``size``), ``views(image, index)``
+        returns its copies by key (``{"clean": image, ("blur", 3): blurred}``),
+        and every key's copies are featurized in the same batch. Unreadable
+        images are reported, not raised. Runs on the workers or the cluster of
+        :func:`l2vision.config_context`.
+
+        Parameters
+        ----------
+        X : sequence of ndarray, path or bytes, or an ImageSet
+        views : callable
+            ``views(image, index) -> dict``: the copies of the decoded image at
+            position ``index`` (keys must be the same for every image). It runs
+            in the workers: make it picklable (a module-level function or a
+            small class), and derive any randomness from ``index``.
+        reduce : callable or None, default=None
+            Applied in the worker to each key's feature block of a batch (for
+            example a model's prediction), so only its output comes back.
+
+        Returns
+        -------
+        ViewFeatures
+
+        Raises
+        ------
+        ValueError
+            None of the images could be read.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from l2vision.features import TinyImage
+        >>> features = ImageFeatures([TinyImage((4, 4))]).fit()
+        >>> images = [np.arange(64, dtype=np.uint8).reshape(8, 8)]
+        >>> result = features.transform_views(
+        ...     images, lambda image, i: {"clean": image, "flip": image[:, ::-1]})
+        >>> result.outputs["flip"].shape, result.positions.tolist()
+        ((1, 48), [0])
+        """
+        check_is_fitted(self)
+        self._check_params()
+        images = image_sequence(X)
+        config = get_config()
+        named = self._named()
+        batch_size = config["batch_size"]
+        n_jobs = min(effective_n_jobs(config["n_jobs"]), max(-(-len(images) // batch_size), 1))
+        decoding = self._decoding(named, config, "record", n_jobs)
+        results = run_batches(views_batch, named, images, batch_size, decoding, n_jobs,
+                              get_client(), extra=(views, reduce))
+        positions, parts, errors = [], {}, {}
+        with _progress(config["progress"], len(images)) as bar:
+            for start, (read, outputs, failed) in zip(range(0, len(images), batch_size),
+                                                      results, strict=True):
+                positions.extend(read)
+                for key, value in outputs.items():
+                    parts.setdefault(key, []).append(value)
+                errors.update(failed)
+                bar.update(min(batch_size, len(images) - start))
+        if not positions:
+            first = next(iter(errors.values()), "no images")
+            raise ValueError(f"none of the {len(images)} images could be read (first error: "
+                             f"{first})")
+        return ViewFeatures(np.asarray(positions),
+                            {key: np.concatenate(value) for key, value in parts.items()}, errors)
+
+    def _decoding(self, named, config: dict, on_error: str, n_jobs: int,
+                  isolated: bool = False) -> Decoding:
+        """How the workers decode, from the parameters and the settings in effect."""
+        size = None if self.size is None else tuple(self.size)
+        decode_size = self._decode_size(named) if self.reduced_decoding else None
+        return Decoding(size, config["max_pixels"], decode_size, on_error, n_jobs > 1,
+                        config["image_timeout"] if isolated else None,
+                        tuple((name, config[name]) for name in WORKER_SETTINGS))
+
     def _run(self, images, on_error):
         check_is_fitted(self)
         for _, ext in self._named():
             if isinstance(ext, LearnedExtractor):
                 ext.check_fitted()
         self._check_params()
-        named = [(name, ext) for name, ext in self._named()]
-        size = None if self.size is None else tuple(self.size)
-        n = len(images)
-        starts = range(0, n, self.batch_size)
-        n_jobs = min(effective_n_jobs(self.n_jobs), max(len(starts), 1))
-        decode_size = self._decode_size(named) if self.reduced_decoding else None
-        from l2vision.distributed import get_client
-
-        client = get_client(self.scheduler)
-        isolated = self.isolate and on_error == "record" and client is None
-        results = featurize_batches(
-            named, images, starts, self.batch_size, size, self.max_pixels, on_error, n_jobs,
-            decode_size, self.image_timeout if isolated else None, client)
+        config = get_config()
+        named = self._named()
+        n, batch_size = len(images), config["batch_size"]
+        n_jobs = min(effective_n_jobs(config["n_jobs"]), max(-(-n // batch_size), 1))
+        client = get_client()
+        # "auto" isolates where bad images are recorded (scoring, evaluation), True everywhere.
+        isolated = client is None and (config["isolate"] is True
+                                       or config["isolate"] == "auto" and on_error == "record")
+        decoding = self._decoding(named, config, on_error, n_jobs, isolated)
+        results = featurize_batches(named, images, batch_size, decoding, n_jobs, client)
         # Rows are copied in as the batches arrive, while the workers go on: a
         # final np.vstack would touch every page of the result after they finish.
         features = np.empty((n, sum(ext._n_features() for _, ext in named)), np.float32)
         errors = {}
-        with _progress(self.progress, n) as bar:
-            for start, (block, block_errors) in zip(starts, results, strict=True):
+        with _progress(config["progress"], n) as bar:
+            for start, (block, block_errors) in zip(range(0, n, batch_size), results,
+                                                    strict=True):
                 features[start:start + len(block)] = block
                 errors.update(block_errors)
                 bar.update(len(block))

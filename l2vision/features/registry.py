@@ -1,4 +1,4 @@
-"""The registry of feature extractors: spec names (``hog``, ``cnn:MODEL``...) to factories.
+"""The registry of feature extractors: spec names (``hog``, ``cnn:NETWORK``...) to factories.
 
 Everything that turns a ``--features`` spec into extractors, lists the known
 extractors or describes them reads this one table: :func:`make_features

@@ -8,7 +8,7 @@ from skimage.feature import local_binary_pattern
 
 from l2vision._validation import check_int, check_levels, check_option, check_pair, check_real
 from l2vision.features.base import ImageExtractor, grid_cell_names, pyramid_histograms
-from l2vision.images import limit_side
+from l2vision.io.decode import limit_side
 
 __all__ = ["LBP"]
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from l2vision._files import atomic_write, file_sha256
+from l2vision.io.writing import atomic_write, file_sha256
 
 __all__ = ["BUNDLED_DIR", "NETWORKS", "EmbeddingSettings", "ModelChecksumError",
            "ModelNotFoundError", "ModelSpec", "download_dir", "fetch", "file_sha256",
@@ -188,7 +188,7 @@ def find_file(name: str, *, model: str = "") -> Path:
             return folder / name
     where = " or ".join(str(d) for d in model_dirs())
     spec = NETWORKS.get(model)
-    how = (f"run `l2vision models fetch {model}`" if spec and all(f.url for f in spec.files)
+    how = (f"run `l2vision networks fetch {model}`" if spec and all(f.url for f in spec.files)
            else "copy it there (it has no public download)")
     raise ModelNotFoundError(
         f"{model + ': ' if model else ''}model file {name} not found in {where}; {how}, "

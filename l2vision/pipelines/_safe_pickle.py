@@ -28,6 +28,8 @@ from importlib.metadata import entry_points
 
 from joblib.numpy_pickle import NumpyUnpickler
 
+from l2vision._validation import HintedError
+
 __all__ = ["UntrustedModelError", "safe_loads"]
 
 _NAMES = {
@@ -43,7 +45,7 @@ _NAMES = {
 }
 
 
-class UntrustedModelError(ValueError):
+class UntrustedModelError(HintedError, ValueError):
     """A model file asks for a type or function that an l2vision model never holds."""
 
 
@@ -93,8 +95,8 @@ class _AllowListUnpickler(NumpyUnpickler):
         if value is None:
             raise UntrustedModelError(
                 f"{self._source}: refused to load: the file asks for {module}.{name}, which "
-                "an l2vision model never holds. If you trust this file, load it with "
-                "trusted=True.")
+                "an l2vision model never holds. If you trust this file, use {trusted}.",
+                trusted=True)
         return value
 
 

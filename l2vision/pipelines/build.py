@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 
+import numpy as np
 from sklearn.linear_model import LogisticRegression, RidgeClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import Normalizer, StandardScaler
@@ -12,17 +12,18 @@ from sklearn.preprocessing import Normalizer, StandardScaler
 from l2vision._validation import check_option, check_real
 from l2vision.features import ImageExtractor, ImageFeatures
 from l2vision.features.registry import parse_features
-from l2vision.pipelines.search import LogisticRegressionKFoldCV, RidgeClassifierKFoldCV
+from l2vision.linear.logistic import LogisticRegressionKFoldCV
+from l2vision.linear.ridge import RidgeClassifierKFoldCV
 
-__all__ = ["ESTIMATORS", "make_features", "make_pipeline", "make_search", "split_pipeline",
-           "using_params"]
+__all__ = ["ESTIMATORS", "class_scores", "make_features", "make_pipeline", "make_search",
+           "split_pipeline"]
 
 #: The linear models, by the name ``make_pipeline``, ``train`` and the CLI's ``--model`` take.
 ESTIMATORS = ("logreg", "ridge")
 
 
-def make_features(spec: str | Sequence | ImageExtractor | ImageFeatures, *, size=None,
-                  n_jobs=None, batch_size=256, progress=False, cache_dir=None) -> ImageFeatures:
+def make_features(spec: str | Sequence | ImageExtractor | ImageFeatures, *,
+                  size=None) -> ImageFeatures:
     """An :class:`ImageFeatures` from feature specs, extractors, or as given.
 
     Parameters
@@ -31,13 +32,13 @@ def make_features(spec: str | Sequence | ImageExtractor | ImageFeatures, *, size
         ``"auto"`` (the extractors are chosen from the training images in
         ``fit``, see :mod:`l2vision.features.auto`); comma-separated specs of
         the registry (``"hog,color,lbp"``,
-        ``cnn:MODEL``, ``cnn:MODEL:LAYER+LAYER``...; see
+        ``cnn:NETWORK``, ``cnn:NETWORK:LAYER+LAYER``...; see
         :mod:`l2vision.features.registry`, or ``l2vision features list``); a
         single extractor; a list mixing specs, extractors and ``(name,
-        extractor)`` pairs; or a ready ImageFeatures, returned as is (the
-        other arguments are then not applied).
-    size, n_jobs, batch_size, progress, cache_dir :
-        Passed to :class:`ImageFeatures`.
+        extractor)`` pairs; or a ready ImageFeatures, returned as is (``size``
+        is then not applied).
+    size : (int, int) or None, default=None
+        Passed to :class:`ImageFeatures`: the working size after decoding.
 
     Raises
     ------
@@ -56,16 +57,13 @@ def make_features(spec: str | Sequence | ImageExtractor | ImageFeatures, *, size
     if isinstance(spec, ImageExtractor):
         spec = [spec]
     if isinstance(spec, str) and spec.strip() == "auto":
-        return ImageFeatures("auto", size=size, n_jobs=n_jobs, batch_size=batch_size,
-                             progress=progress, cache_dir=cache_dir)
-    return ImageFeatures(parse_features(spec), size=size, n_jobs=n_jobs, batch_size=batch_size,
-                         progress=progress, cache_dir=cache_dir)
+        return ImageFeatures("auto", size=size)
+    return ImageFeatures(parse_features(spec), size=size)
 
 
 def make_pipeline(features="auto", model: str = "logreg", *, lam: float | None = None,
                   lambdas=None, cv=5, normalize: str | None = None, random_state=0,
-                  n_jobs=None, size=None, progress=False, cache_dir=None,
-                  lambda_rule="best") -> Pipeline:
+                  size=None, lambda_rule="best") -> Pipeline:
     """The l2vision pipeline as a plain scikit-learn ``Pipeline``.
 
     Steps: ``features`` (:class:`ImageFeatures`) → ``normalize``
@@ -93,11 +91,8 @@ def make_pipeline(features="auto", model: str = "logreg", *, lam: float | None =
         L2-normalize each feature vector before standardizing.
     random_state : int, default=0
         Seed of the CV folds.
-    n_jobs : int or None, default=None
-        Parallel feature extraction, and parallel folds of the logistic λ search.
-    size, progress, cache_dir :
-        Passed to :func:`make_features` (working size, progress bars, feature
-        cache); ``progress`` also shows the λ search's.
+    size : (int, int) or None, default=None
+        Passed to :func:`make_features`: the working size after decoding.
     lambda_rule : {"best", "1se"}, default="best"
         How the search picks λ (see :class:`LogisticRegressionKFoldCV`).
 
@@ -114,6 +109,10 @@ def make_pipeline(features="auto", model: str = "logreg", *, lam: float | None =
     model is L2-regularized through its default penalty (``penalty`` is
     deprecated since scikit-learn 1.8 and is not passed).
 
+    Workers, progress bars, the feature cache and the scheduler are settings
+    of :func:`l2vision.config_context`, not parameters: the pipeline (and the
+    saved model) holds only what determines its output.
+
     Examples
     --------
     >>> pipe = make_pipeline("hog,color", "ridge", lam=10.0)
@@ -123,13 +122,11 @@ def make_pipeline(features="auto", model: str = "logreg", *, lam: float | None =
     check_option("make_pipeline", "model", model, ESTIMATORS)
     check_option("make_pipeline", "normalize", normalize, (None, "l2"))
     check_real("make_pipeline", "lam", lam, low=0, low_open=True, optional=True)
-    steps = [("features", make_features(features, size=size, n_jobs=n_jobs, progress=progress,
-                                        cache_dir=cache_dir))]
+    steps = [("features", make_features(features, size=size))]
     if normalize == "l2":
         steps.append(("normalize", Normalizer("l2")))
     if lam is None:
         steps.append(("clf", make_search(model, lambdas, cv=cv, random_state=random_state,
-                                         n_jobs=n_jobs, progress=progress,
                                          lambda_rule=lambda_rule)))
     else:
         steps.append(("scale", StandardScaler()))
@@ -138,8 +135,7 @@ def make_pipeline(features="auto", model: str = "logreg", *, lam: float | None =
     return Pipeline(steps)
 
 
-def make_search(model: str, lambdas=None, *, cv=5, random_state=0, n_jobs=None,
-                progress=False, lambda_rule="best"):
+def make_search(model: str, lambdas=None, *, cv=5, random_state=0, lambda_rule="best"):
     """The λ-search estimator for ``model``: the last step of a CV pipeline.
 
     Parameters
@@ -148,10 +144,8 @@ def make_search(model: str, lambdas=None, *, cv=5, random_state=0, n_jobs=None,
     lambdas : int, array-like or None, default=None
         The grid; None gives 20 values for logreg and 40 for ridge (a ridge
         path costs the same whatever the number of λ).
-    cv, random_state, progress, lambda_rule :
+    cv, random_state, lambda_rule :
         Passed to the estimator.
-    n_jobs : int or None, default=None
-        Parallel folds (logreg only; the ridge path is one pass of linear algebra).
 
     Returns
     -------
@@ -164,11 +158,9 @@ def make_search(model: str, lambdas=None, *, cv=5, random_state=0, n_jobs=None,
     """
     if model == "logreg":
         return LogisticRegressionKFoldCV(20 if lambdas is None else lambdas, cv=cv,
-                                         random_state=random_state, n_jobs=n_jobs,
-                                         progress=progress, lambda_rule=lambda_rule)
+                                         random_state=random_state, lambda_rule=lambda_rule)
     return RidgeClassifierKFoldCV(40 if lambdas is None else lambdas, cv=cv,
-                                  random_state=random_state, progress=progress,
-                                  lambda_rule=lambda_rule)
+                                  random_state=random_state, lambda_rule=lambda_rule)
 
 
 def split_pipeline(model: Pipeline):
@@ -189,27 +181,23 @@ def split_pipeline(model: Pipeline):
     return model.steps[0][1], head
 
 
-@contextmanager
-def using_params(estimator, **params) -> Iterator:
-    """Set some parameters of ``estimator`` for a ``with`` block, then restore them.
+def class_scores(head, X: np.ndarray) -> np.ndarray:
+    """Scores ``(n, n_classes)`` of a fitted model's final steps.
 
-    For run-time settings of a fitted pipeline's step (``n_jobs``,
-    ``progress``, ``batch_size``) that must not stay in the saved model.
+    Probabilities when the model has ``predict_proba``; otherwise decision
+    values, with a two-class decision ``d`` spread to ``[-d, d]`` so that the
+    predicted class has the larger score.
 
     Examples
     --------
-    >>> from l2vision.features import ImageFeatures
-    >>> features = ImageFeatures([])
-    >>> with using_params(features, n_jobs=2):
-    ...     features.n_jobs
-    2
-    >>> print(features.n_jobs)
-    None
+    >>> from sklearn.linear_model import RidgeClassifier
+    >>> head = RidgeClassifier().fit([[0.0], [1.0]], ["a", "b"])
+    >>> class_scores(head, np.array([[1.0]])).argmax(axis=1)
+    array([1])
     """
-    saved = {name: value for name, value in estimator.get_params(deep=False).items()
-             if name in params}
-    estimator.set_params(**params)
-    try:
-        yield estimator
-    finally:
-        estimator.set_params(**saved)
+    if hasattr(head, "predict_proba"):
+        return head.predict_proba(X)
+    decision = head.decision_function(X)
+    if decision.ndim == 1:
+        decision = np.column_stack([-decision, decision])
+    return decision

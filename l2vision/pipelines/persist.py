@@ -25,7 +25,7 @@ from pathlib import Path
 
 import joblib
 
-from l2vision._files import atomic_write
+from l2vision.io.writing import OutputExistsError, atomic_write
 from l2vision.pipelines._safe_pickle import UntrustedModelError, safe_loads
 
 __all__ = ["ModelFileError", "ModelSignatureError", "ModelVersionWarning", "UntrustedModelError",
@@ -105,7 +105,8 @@ def save(model, path: str | os.PathLike, *, metadata: dict | None = None,
     """
     path = Path(path)
     if path.exists() and not overwrite:
-        raise FileExistsError(f"{path}: file exists; pass overwrite=True to replace it")
+        raise OutputExistsError("{path}: file exists; use {overwrite} to replace it", path=path,
+                                overwrite=True)
     buffer = io.BytesIO()
     joblib.dump(model, buffer)
     payload = buffer.getvalue()

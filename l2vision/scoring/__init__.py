@@ -9,17 +9,21 @@
 - :mod:`~l2vision.scoring.run`: :func:`score_files`, a whole resumable job.
 """
 
-from l2vision.scoring.chunks import CHUNK_BATCHES, Chunk, iter_chunks
-from l2vision.scoring.inputs import InputError, iter_paths
-from l2vision.scoring.partial import ResumeError
-from l2vision.scoring.run import (
-    FailFastError,
-    Prediction,
-    ScoreSummary,
-    predict_paths,
-    score_files,
-)
+from l2vision._lazy import lazy_exports
 
-__all__ = ["CHUNK_BATCHES", "Chunk", "FailFastError", "InputError", "Prediction",
-           "ResumeError", "ScoreSummary", "iter_chunks", "iter_paths", "predict_paths",
-           "score_files"]
+_EXPORTS = {
+    "CHUNK_BATCHES": ".chunks",
+    "Chunk": ".chunks",
+    "iter_chunks": ".chunks",
+    "InputError": ".inputs",
+    "InputPaths": ".inputs",
+    "iter_paths": ".inputs",
+    "ResumeError": ".partial",
+    "Prediction": ".predict",
+    "predict_paths": ".predict",
+    "FailFastError": ".run",
+    "ScoreSummary": ".run",
+    "score_files": ".run",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -6,6 +6,10 @@ same walk as training's); glob matches sorted; manifests read by
 :func:`~l2vision.datasets.iter_manifest` (a row with a blank path is skipped).
 A rerun over the same inputs therefore yields the same sequence, which is what
 lets an interrupted scoring run resume.
+
+The inputs are walked once: :func:`check_inputs` only peeks (up to the first
+image of each argument) to refuse a typo before any work, and
+:class:`InputPaths` streams the paths while counting them.
 """
 
 from __future__ import annotations
@@ -15,11 +19,11 @@ import os
 import sys
 from collections.abc import Iterable, Iterator
 
-from l2vision._remote import expand_url, is_url, local_path
-from l2vision.datasets import iter_manifest, walk_images
-from l2vision.images import is_image_path
+from l2vision.datasets import iter_manifest
+from l2vision.io.files import is_image_path, walk_images
+from l2vision.io.remote import expand_url, is_url, local_path
 
-__all__ = ["InputError", "check_inputs", "count_paths", "iter_paths"]
+__all__ = ["InputError", "InputPaths", "check_inputs", "iter_paths"]
 
 _GLOB_CHARS = set("*?[")
 
@@ -93,8 +97,40 @@ def check_inputs(inputs: Iterable[str], *, manifests: Iterable[str] = ()) -> Non
             raise InputError(f"{manifest}: manifest file not found")
 
 
-def count_paths(inputs, *, manifests=(), path_column="path") -> int | None:
-    """How many paths :func:`iter_paths` will yield (None when reading stdin)."""
-    if "-" in map(str, inputs):
-        return None
-    return sum(1 for _ in iter_paths(inputs, manifests=manifests, path_column=path_column))
+class InputPaths:
+    """The image paths of scoring inputs, streamed once and counted on the way.
+
+    Checks the arguments first (:func:`check_inputs`: an argument matching no
+    image is refused before any work), then yields the paths of
+    :func:`iter_paths` one at a time; :attr:`count` is how many were yielded
+    so far. Iterate once.
+
+    Attributes
+    ----------
+    count : int
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (root / "a.png").write_bytes(b"x")
+    >>> paths = InputPaths([str(root)])
+    >>> [pathlib.Path(p).name for p in paths], paths.count
+    (['a.png'], 1)
+    """
+
+    def __init__(self, inputs: Iterable[str], *, manifests: Iterable[str] = (),
+                 path_column: str = "path", stdin: Iterable[str] | None = None):
+        self.inputs, self.manifests = [str(i) for i in inputs], [str(m) for m in manifests]
+        check_inputs(self.inputs, manifests=self.manifests)
+        self._paths = iter_paths(self.inputs, manifests=self.manifests, path_column=path_column,
+                                 stdin=stdin)
+        self.count = 0
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        path = next(self._paths)
+        self.count += 1
+        return path

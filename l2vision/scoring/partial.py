@@ -16,12 +16,14 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from l2vision._validation import HintedError
+from l2vision.io.writing import OutputExistsError
 from l2vision.scoring.formats import OutputFormat
 
 __all__ = ["OutputLockedError", "PartialOutput", "ResumeError"]
 
 
-class ResumeError(ValueError):
+class ResumeError(HintedError, ValueError):
     """A partial output cannot be resumed with these inputs or options."""
 
 
@@ -136,15 +138,17 @@ class PartialOutput:
 
     def _open_output(self) -> PartialOutput:
         if self.out.exists() and not self.overwrite:
-            raise FileExistsError(f"{self.out}: file exists; use overwrite=True to replace it")
+            raise OutputExistsError("{path}: file exists; use {overwrite} to replace it",
+                                    path=self.out, overwrite=True)
         if self.partial.exists() and self.resume:
             self.done, kept = self._recover()
             self._file = self._open("a")
             self.fmt.start(self._file, header=kept == 0)  # a header torn by a crash is redone
             return self
         if self.partial.exists() and not self.overwrite:
-            raise FileExistsError(f"{self.partial}: an interrupted run left this partial output; "
-                                  "use resume=True to continue it or overwrite=True to start over")
+            raise OutputExistsError("{path}: an interrupted run left this partial output; use "
+                                    "{resume} to continue it or {overwrite} to start over",
+                                    path=self.partial, resume=True, overwrite=True)
         self.sidecar.write_text(json.dumps(self.job, indent=1))
         self._file = self._open("w")
         self.fmt.start(self._file, header=True)
@@ -179,13 +183,14 @@ class PartialOutput:
             recorded = json.loads(self.sidecar.read_text())
         except (OSError, ValueError):
             raise ResumeError(f"{self.sidecar}: missing or unreadable; cannot tell which job "
-                              f"wrote {self.partial} (use overwrite=True to start over)") from None
+                              f"wrote {self.partial} (use {{overwrite}} to start over)",
+                              overwrite=True) from None
         if recorded != self.job:
             diff = sorted(k for k in set(recorded) | set(self.job)
                           if recorded.get(k) != self.job.get(k))
             raise ResumeError(f"{self.partial}: written by another job (differs in: "
                               f"{', '.join(diff)}); resume with the same model and options, "
-                              "or use overwrite=True")
+                              "or use {overwrite}", overwrite=True)
         keep, rows = 0, 0
         with open(self.partial, "rb") as f:
             for end, record in self._records(f):

@@ -8,6 +8,7 @@ per chunk. :func:`~l2vision.scoring.run.score_files` writes what it yields.
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import os
 from collections.abc import Iterable, Iterator
@@ -16,9 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from l2vision.features._isolation import DEFAULT_TIMEOUT
-from l2vision.pipelines.build import split_pipeline, using_params
-from l2vision.pipelines.evaluate import class_scores
+from l2vision.config import config_context, get_config, iterate_in_context
+from l2vision.distributed import get_client
+from l2vision.pipelines.build import class_scores, split_pipeline
 from l2vision.scoring.chunks import CHUNK_BATCHES, Chunk, iter_chunks
 
 __all__ = ["Prediction", "predict_chunks", "predict_paths"]
@@ -52,7 +53,8 @@ class Prediction:
     error: str = ""
 
 
-def _load(model, trusted: bool = False):
+def load_model(model, trusted: bool = False):
+    """A fitted pipeline, or the model file's (see :func:`~l2vision.pipelines.persist.load`)."""
     if isinstance(model, (str, os.PathLike)):
         from l2vision.pipelines.persist import load
 
@@ -60,31 +62,31 @@ def _load(model, trusted: bool = False):
     return model
 
 
-def predict_chunks(model, chunks: Iterable[Chunk], *, batch_size: int = 256,
-                   n_jobs: int | None = None, top_k: int = 1,
-                   image_timeout: float | None = DEFAULT_TIMEOUT, client=None
+def predict_chunks(model, chunks: Iterable[Chunk], *, top_k: int = 1
                    ) -> Iterator[tuple[Chunk, list[Prediction]]]:
     """Each chunk with its predictions, in order: decoded and featurized in parallel batches.
 
-    ``model`` is a fitted l2vision pipeline or a model file. Decoding runs in
+    ``model`` is a fitted l2vision pipeline or a model file. Workers, batches,
+    crash isolation and the scheduler come from
+    :func:`l2vision.config_context`. Isolated decoding (the default) runs in
     worker processes: an image whose decoder crashes or runs past
-    ``image_timeout`` seconds gets an error, the others are predicted
-    (``image_timeout=None``: in this process, unguarded). With a Dask
-    ``client``, each chunk is one task on the cluster (the model sent once per
-    worker; decoding in the worker's process, ``n_jobs`` and
-    ``image_timeout`` not used; the worker sends back the chunk's score
-    matrix and read errors, the predictions are built here), the results in
-    input order with a bounded number of chunks in flight
+    ``image_timeout`` gets an error, the others are predicted. On a Dask
+    cluster, each chunk is one task (the model sent once per worker; decoding
+    in the worker's process, without isolation; the worker sends back the
+    chunk's score matrix and read errors, the predictions are built here),
+    the results in input order with a bounded number of chunks in flight
     (:func:`l2vision.distributed.ordered_results`).
     """
-    model = _load(model)
+    model = load_model(model)
     classes = np.asarray([str(c) for c in model.classes_])
+    client = get_client()
     if client is not None:
         from l2vision.distributed import Shared, ordered_results
 
+        config = get_config()
         source, ahead = itertools.tee(chunks)
         results = ordered_results(client, _predict_chunk, (list(c.paths) for c in ahead),
-                                  Shared(model), batch_size)
+                                  Shared(model), config["batch_size"], config["max_pixels"])
         for chunk in source:
             try:
                 scores, reasons = next(results)
@@ -96,13 +98,9 @@ def predict_chunks(model, chunks: Iterable[Chunk], *, batch_size: int = 256,
             yield chunk, _chunk_predictions(chunk, scores, reasons, classes, top_k)
         return
     features, head = split_pipeline(model)
-    guard = {"isolate": image_timeout is not None,
-             "image_timeout": image_timeout or DEFAULT_TIMEOUT}
-    with using_params(features, n_jobs=n_jobs, batch_size=batch_size, progress=False,
-                      cache_dir=None, **guard):
-        for chunk, (X, errors) in _featurized_ahead(features, chunks):
-            scores, reasons = _chunk_scores(len(chunk), X, errors, head, len(classes))
-            yield chunk, _chunk_predictions(chunk, scores, reasons, classes, top_k)
+    for chunk, (X, errors) in _featurized_ahead(features, chunks):
+        scores, reasons = _chunk_scores(len(chunk), X, errors, head, len(classes))
+        yield chunk, _chunk_predictions(chunk, scores, reasons, classes, top_k)
 
 
 def _chunk_scores(n_paths: int, X, errors, head, n_classes: int) -> tuple[np.ndarray, dict]:
@@ -139,16 +137,20 @@ def _chunk_predictions(chunk: Chunk, scores: np.ndarray, reasons: dict, classes,
     return predictions
 
 
-def _predict_chunk(paths: list, model, batch_size: int) -> tuple[np.ndarray, dict]:
+def _predict_chunk(paths: list, model, batch_size: int, max_pixels) -> tuple[np.ndarray, dict]:
     """One chunk on a Dask worker: read, extract (this process, serially) and score."""
-    import copy
-
     features, head = split_pipeline(model)
-    # A private copy of the driver's settings: the worker's threads share the model.
-    features = copy.copy(features).set_params(n_jobs=1, batch_size=batch_size, progress=False,
-                                              cache_dir=None, isolate=False)
-    X, errors = features.transform_with_errors(paths)
+    # The settings of this task only (the worker's threads share the model, not the context).
+    with config_context(n_jobs=1, batch_size=batch_size, max_pixels=max_pixels, progress=False,
+                        cache_dir=None, isolate=False, scheduler=None):
+        X, errors = features.transform_with_errors(paths)
     return _chunk_scores(len(paths), X, errors, head, len(model.classes_))
+
+
+def _chunk_features(features, paths: list):
+    """A chunk's features and read errors: no progress bar (the caller counts rows), no cache."""
+    with config_context(progress=False, cache_dir=None):
+        return features.transform_with_errors(paths)
 
 
 def _featurized_ahead(features, chunks: Iterable[Chunk]):
@@ -156,7 +158,8 @@ def _featurized_ahead(features, chunks: Iterable[Chunk]):
 
     A thread extracts chunk k + 1 (waiting on the decoding workers, without
     the GIL) while the caller predicts and writes chunk k, so the workers are
-    not idle at chunk boundaries.
+    not idle at chunk boundaries. The thread runs in a copy of the caller's
+    :mod:`contextvars` context, so it sees the same settings.
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -165,24 +168,29 @@ def _featurized_ahead(features, chunks: Iterable[Chunk]):
     if current is None:
         return
     with ThreadPoolExecutor(1) as pool:
-        future = pool.submit(features.transform_with_errors, list(current.paths))
+        def submit(chunk):
+            return pool.submit(contextvars.copy_context().run, _chunk_features, features,
+                               list(chunk.paths))
+
+        future = submit(current)
         while current is not None:
             result = future.result()
             upcoming = next(iterator, None)
             if upcoming is not None:
-                future = pool.submit(features.transform_with_errors, list(upcoming.paths))
+                future = submit(upcoming)
             yield current, result
             current = upcoming
 
 
-def predict_paths(model, paths: Iterable[str | os.PathLike], *, batch_size: int = 256,
-                  n_jobs: int | None = None, top_k: int = 1, progress=None,
-                  image_timeout: float | None = DEFAULT_TIMEOUT) -> Iterator[Prediction]:
+def predict_paths(model, paths: Iterable[str | os.PathLike], *, top_k: int = 1,
+                  progress=None) -> Iterator[Prediction]:
     """Predict images lazily, in input order; unreadable images give an error result.
 
-    Paths are consumed in chunks of ``batch_size * CHUNK_BATCHES``: each
-    chunk is decoded and featurized in parallel batches, predicted, and
-    yielded, so memory stays bounded whatever the number of paths.
+    Paths are consumed in chunks of ``batch_size * CHUNK_BATCHES`` (the
+    ``batch_size`` setting of :func:`l2vision.config_context`): each chunk is
+    decoded and featurized in parallel batches, predicted, and yielded, so
+    memory stays bounded whatever the number of paths. Workers, crash
+    isolation (on by default) and the scheduler are settings too.
 
     Parameters
     ----------
@@ -190,21 +198,16 @@ def predict_paths(model, paths: Iterable[str | os.PathLike], *, batch_size: int 
         A fitted l2vision pipeline, or a model file from ``l2vision train``.
     paths : iterable of str or os.PathLike
         Image files (any iterable, e.g. a generator over millions of paths).
-    batch_size : int, default=256
-        Images per parallel batch.
-    n_jobs : int or None, default=None
-        Parallel jobs (joblib).
     top_k : int, default=1
         Classes per result in ``Prediction.top_k``.
     progress : callable or None, default=None
         Called with the number of images done after each chunk.
-    image_timeout : float or None, default=30.0
-        Decode in worker processes; an image whose decoder crashes or takes
-        longer gets an error result (None: decode in this process).
 
-    Yields
-    ------
-    Prediction
+    Returns
+    -------
+    iterator of Prediction
+        Lazy; it runs with the settings of :func:`l2vision.config_context` in
+        effect when ``predict_paths`` was called.
 
     Examples
     --------
@@ -219,10 +222,13 @@ def predict_paths(model, paths: Iterable[str | os.PathLike], *, batch_size: int 
     >>> [(p.label, p.error) for p in results]
     [('red', ''), (None, 'file not found')]
     """
-    chunks = iter_chunks(paths, batch_size * CHUNK_BATCHES)
-    for chunk, predictions in predict_chunks(model, chunks, batch_size=batch_size,
-                                             n_jobs=n_jobs, top_k=top_k,
-                                             image_timeout=image_timeout):
+    # The settings in effect now, not where the iterator is consumed.
+    return iterate_in_context(_predict_paths(model, paths, top_k, progress))
+
+
+def _predict_paths(model, paths, top_k, progress) -> Iterator[Prediction]:
+    chunks = iter_chunks(paths, get_config()["batch_size"] * CHUNK_BATCHES)
+    for chunk, predictions in predict_chunks(model, chunks, top_k=top_k):
         yield from predictions
         if progress is not None:
             progress(len(chunk))

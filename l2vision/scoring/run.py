@@ -22,21 +22,27 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from l2vision._validation import check_int
-from l2vision.features._isolation import DEFAULT_TIMEOUT
+from l2vision._validation import HintedError, ParameterHint, check_int, invalid
+from l2vision.config import config_context, get_config
+from l2vision.distributed import get_client
+from l2vision.io.writing import file_sha256
 from l2vision.pipelines.build import split_pipeline
 from l2vision.scoring.chunks import CHUNK_BATCHES, iter_chunks, resume_point
 from l2vision.scoring.formats import FORMATS, format_for
-from l2vision.scoring.inputs import check_inputs, count_paths, iter_paths
+from l2vision.scoring.inputs import InputPaths
 from l2vision.scoring.partial import PartialOutput, ResumeError
-from l2vision.scoring.predict import Prediction, _load, predict_chunks, predict_paths
+from l2vision.scoring.predict import Prediction, load_model, predict_chunks, predict_paths
 
-__all__ = ["FailFastError", "Prediction", "ScoreSummary", "predict_chunks", "predict_paths",
-           "score_files"]
+__all__ = ["FailFastError", "OutputWriteError", "Prediction", "ScoreSummary", "predict_chunks",
+           "predict_paths", "score_files"]
 
 
-class FailFastError(ValueError):
+class FailFastError(HintedError, ValueError):
     """``fail_fast=True`` and an image could not be scored (its row is written, the run stops)."""
+
+
+class OutputWriteError(HintedError, OSError):
+    """The output could not be written (disk full, quota, I/O error); complete rows are kept."""
 
 
 @dataclass
@@ -70,8 +76,6 @@ class ScoreSummary:
 def _model_sha256(model) -> str:
     """What identifies the model of a job: its file's sha256, or its pickle's."""
     if isinstance(model, (str, os.PathLike)):
-        from l2vision._files import file_sha256
-
         return file_sha256(model)
     import joblib
 
@@ -83,10 +87,9 @@ def _model_sha256(model) -> str:
 def score_files(model, inputs: Iterable, out=None, *, manifests: Iterable = (),
                 path_column: str = "path", stdin: Iterable[str] | None = None,
                 format: str | None = None, top_k: int = 1, probs: bool = False,
-                batch_size: int = 256, n_jobs: int | None = None, resume: bool = False,
-                overwrite: bool = False, fail_fast: bool = False, progress: bool = False,
-                log: Callable[[str], None] | None = None, trusted: bool = False,
-                image_timeout: float | None = DEFAULT_TIMEOUT, scheduler=None) -> ScoreSummary:
+                resume: bool = False, overwrite: bool = False, fail_fast: bool = False,
+                log: Callable[[str], None] | None = None,
+                trusted: bool = False) -> ScoreSummary:
     """Score image files with a saved model into a CSV or JSONL output, resumably.
 
     One row per input image, in input order (see
@@ -116,38 +119,32 @@ def score_files(model, inputs: Iterable, out=None, *, manifests: Iterable = (),
         With k > 1, add the k best classes and their scores.
     probs : bool, default=False
         Add one score column per class.
-    batch_size : int, default=256
-        Images per parallel batch.
-    n_jobs : int or None, default=None
-        Parallel jobs (joblib).
     resume : bool, default=False
         Continue ``OUT.partial`` (same model, inputs and options).
     overwrite : bool, default=False
         Replace an existing output or partial output.
     fail_fast : bool, default=False
         Stop at the first image that cannot be scored (its row is written).
-    progress : bool, default=False
-        A progress bar on stderr when it is a terminal.
     log : callable or None, default=None
         Called with each log line: failed images, a resume, a kept partial output.
     trusted : bool, default=False
         Load the model file without the allow-list (see :func:`~l2vision.load`).
-    image_timeout : float or None, default=30.0
-        Images are decoded in worker processes: one whose decoder crashes the
-        process or runs longer than this gets an error row ("the decoder
-        crashed (signal 11, SIGSEGV)", "timed out after 30 s") and the run goes
-        on. None decodes in this process, unguarded.
-    scheduler : str, distributed.Client or None, default=None
-        Score on a Dask cluster (:func:`l2vision.distributed.get_client`:
-        an address, ``"local"``, ``$L2VISION_SCHEDULER`` or a client in
-        scope): each chunk is a task; the output is the same file, byte for
-        byte, and a worker lost mid-run costs only its chunks' recomputation.
-        On the cluster, images are decoded in the workers' processes
-        (``image_timeout`` and ``n_jobs`` do not apply).
-
     Returns
     -------
     ScoreSummary
+
+    Notes
+    -----
+    How the job runs comes from :func:`l2vision.config_context`, never from
+    the model file: ``batch_size`` (images per batch; recorded with the job,
+    so a resume must use the same), ``n_jobs``, ``progress`` (a bar counting
+    rows on stderr when it is a terminal), ``isolate`` and ``image_timeout``
+    (by default images are decoded in worker processes: one whose decoder
+    crashes or runs longer gets an error row, "the decoder crashed (signal 11,
+    SIGSEGV)", "timed out after 30 s", and the run goes on), and
+    ``scheduler`` (on a Dask cluster each chunk is a task, the output is the
+    same file byte for byte, and a worker lost mid-run costs only its chunks'
+    recomputation; images are decoded in the workers' processes).
 
     Raises
     ------
@@ -161,45 +158,39 @@ def score_files(model, inputs: Iterable, out=None, *, manifests: Iterable = (),
     InputError
         An input matches no image.
     """
-    check_int("score_files", "batch_size", batch_size, low=1)
     check_int("score_files", "top_k", top_k, low=1)
     if resume and out is None:
-        raise ValueError("resume=True needs an output file to resume (out).")
+        raise invalid("score_files", "resume", "False when out is None (standard output "
+                      "cannot be resumed)", resume)
     log = log or (lambda message: None)
-    fitted = _load(model, trusted)
-    from l2vision.distributed import get_client
-
-    client = get_client(scheduler, log=log)
+    fitted = load_model(model, trusted)
+    config = get_config()
+    batch_size = config["batch_size"]
+    client = get_client(log=log)
     inputs, manifests = [str(i) for i in inputs], [str(m) for m in manifests]
-    check_inputs(inputs, manifests=manifests)
+    paths = InputPaths(inputs, manifests=manifests, path_column=path_column, stdin=stdin)
     _, head = split_pipeline(fitted)
     fmt = FORMATS[format_for(format, out)](fitted.classes_, top_k=top_k, probs=probs,
                                            probabilistic=hasattr(head, "predict_proba"))
     job = {"model_sha256": _model_sha256(model), "batch_size": batch_size, "inputs": inputs,
            "manifests": manifests}
-    source = {"manifests": manifests, "path_column": path_column}
     start, scored, failed = time.perf_counter(), 0, 0
     with PartialOutput(out, fmt, job, resume=resume, overwrite=overwrite) as output:
-        paths = iter_paths(inputs, stdin=stdin, **source)
         chunk_size = batch_size * CHUNK_BATCHES
         first, redo = resume_point(output.done, chunk_size)
         tail, failed_before = _check_resumed_rows(output, paths, redo)
         if output.done:
             log(f"resuming after {output.done} rows already in {output.partial}")
-        # The bar's total costs a first pass over the inputs: only when a bar shows.
-        shown = progress and sys.stderr.isatty()
-        total = count_paths(inputs, **source) if shown and stdin is None else None
+        # The inputs are walked once: the bar counts rows as they come (no total).
+        shown = config["progress"] and sys.stderr.isatty()
         from tqdm.auto import tqdm
 
         try:
-            with tqdm(total=total, initial=output.done, unit="img", disable=not shown,
-                      file=sys.stderr) as bar:
+            with tqdm(initial=output.done, unit="img", disable=not shown,
+                      file=sys.stderr) as bar, config_context(scheduler=client):
                 chunks = iter_chunks(itertools.chain(tail, paths), chunk_size,
                                      first_index=first)
-                for chunk, predictions in predict_chunks(fitted, chunks, batch_size=batch_size,
-                                                         n_jobs=n_jobs, top_k=top_k,
-                                                         image_timeout=image_timeout,
-                                                         client=client):
+                for chunk, predictions in predict_chunks(fitted, chunks, top_k=top_k):
                     skip = redo if chunk.index == first else 0
                     for prediction in predictions[skip:]:
                         output.write(prediction)
@@ -210,22 +201,22 @@ def score_files(model, inputs: Iterable, out=None, *, manifests: Iterable = (),
                         log(f"failed: {prediction.path}: {prediction.error}")
                         if fail_fast:
                             raise FailFastError(f"{prediction.path}: {prediction.error} "
-                                                "(fail_fast=True; rerun with resume=True to "
-                                                "continue)")
+                                                "({fail_fast}; rerun with {resume} to "
+                                                "continue)", fail_fast=True, resume=True)
                     output.flush()
                     bar.update(len(chunk) - skip)
         except FailFastError:
             raise
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG):
-                raise OSError(exc.errno, f"{output.partial or 'output'}: cannot write "
-                              f"({exc.strerror}); every complete row is kept: free space, then "
-                              "rerun with resume=True") from exc
+                raise OutputWriteError(f"{output.partial or 'output'}: cannot write "
+                                       f"({exc.strerror}); every complete row is kept: free "
+                                       "space, then rerun with {resume}", resume=True) from exc
             raise
         except BaseException:
             if out is not None:
-                log(f"partial output kept in {output.partial}; rerun with resume=True to "
-                    "continue")
+                log(ParameterHint(f"partial output kept in {output.partial}; rerun with "
+                                  "{resume} to continue", resume=True))
             raise
         if output.done + scored + failed == 0:
             raise ValueError("no images to score in the given inputs")
@@ -249,6 +240,7 @@ def _check_resumed_rows(output: PartialOutput, paths: Iterator, redo: int):
         failed_before += bool(error)
         if given != recorded:
             raise ResumeError(f"{output.partial}: row {i + 1} is {recorded!r} but input {i + 1} "
-                              f"is {given!r}; resume with the same inputs, or use overwrite=True")
+                              f"is {given!r}; resume with the same inputs, or use {{overwrite}}",
+                              overwrite=True)
         tail.append(given)
     return tail, failed_before

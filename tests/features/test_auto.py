@@ -10,7 +10,7 @@ from sklearn.exceptions import NotFittedError
 from l2vision.datasets import load_digits_images
 from l2vision.features import HOG, CNNEmbedding, ImageFeatures
 from l2vision.features.auto import choose_features
-from l2vision.pipelines import make_pipeline
+from l2vision.pipelines.build import make_pipeline
 from tests.conftest import write_image
 
 

@@ -20,6 +20,7 @@ from sklearn.utils.estimator_checks import (
 )
 
 from l2vision.cli import main
+from l2vision.config import config_context
 from l2vision.features import HOG, CNNEmbedding, ImageFeatures, ModelLoadError, zoo
 from l2vision.features._net import onnxruntime_ready
 from l2vision.features.zoo import ModelChecksumError, ModelFile, ModelNotFoundError, ModelSpec
@@ -54,10 +55,12 @@ def test_chelsea_is_a_cat_through_the_logits(shared_models):
 
 
 def test_embedding_dim_and_batching(shared_models, photos):
-    embed = CNNEmbedding(batch_size=4).fit()
-    batched = embed.transform(photos)
+    embed = CNNEmbedding().fit()
+    with config_context(inference_batch_size=4):
+        batched = embed.transform(photos)
     assert batched.shape == (6, 256) == (6, embed.n_features_out_) and batched.dtype == np.float32
-    one_by_one = np.vstack([CNNEmbedding(batch_size=1).transform([p]) for p in photos])
+    with config_context(inference_batch_size=1):
+        one_by_one = np.vstack([CNNEmbedding().transform([p]) for p in photos])
     np.testing.assert_allclose(batched, one_by_one, atol=1e-5)
 
 
@@ -84,7 +87,7 @@ def test_unknown_output_lists_the_outputs(shared_models):
 
 
 def test_inside_image_features_and_saved_models(shared_models, photos, tmp_path, monkeypatch):
-    from l2vision.pipelines import make_pipeline
+    from l2vision.pipelines.build import make_pipeline
     from l2vision.pipelines.persist import load, save
 
     local = tmp_path / "models"
@@ -183,9 +186,10 @@ def test_tiny_onnx_end_to_end_known_answer(tiny):
     path, (w, b, w2) = tiny
     rng = np.random.default_rng(3)
     images = [rng.integers(0, 256, (16, 16, 3), dtype=np.uint8) for _ in range(5)]
-    embed = CNNEmbedding(path, input_size=(16, 16), scale=1 / 255, swap_rb=True, output="embedding",
-                         batch_size=2).fit()
-    got = embed.transform(images)
+    embed = CNNEmbedding(path, input_size=(16, 16), scale=1 / 255, swap_rb=True,
+                         output="embedding").fit()
+    with config_context(inference_batch_size=2):
+        got = embed.transform(images)
     expected = np.array([_numpy_forward(im, w, b) for im in images])
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
     assert embed.n_features_out_ == 4 and list(embed.get_feature_names_out()) == \
@@ -212,8 +216,9 @@ def test_layers_pooled_as_a_spatial_pyramid_known_answer(tiny):
     images = [rng.integers(0, 256, (16, 16, 3), dtype=np.uint8) for _ in range(3)]
     relu = "onnx_node_output_0!relu"
     embed = CNNEmbedding(path, input_size=(16, 16), scale=1 / 255, swap_rb=True,
-                         output=["embedding", relu], pooling="pyramid", batch_size=2).fit()
-    got = embed.transform(images)
+                         output=["embedding", relu], pooling="pyramid").fit()
+    with config_context(inference_batch_size=2):
+        got = embed.transform(images)
     maps = np.array([_numpy_relu_map(im, w, b) for im in images])
     quadrants = [maps[:, :, :8, :8], maps[:, :, :8, 8:], maps[:, :, 8:, :8], maps[:, :, 8:, 8:]]
     expected = np.hstack([maps.mean(axis=(2, 3)), maps.mean(axis=(2, 3)),
@@ -306,18 +311,19 @@ def test_threads_are_set_for_inference_and_restored(tiny, monkeypatch):
     calls = []
     real = cv2.setNumThreads
     monkeypatch.setattr(cv2, "setNumThreads", lambda n: (calls.append(n), real(n)))
-    one = CNNEmbedding(path, input_size=(16, 16), threads=1).fit().transform(images)
+    with config_context(inference_threads=1):
+        one = CNNEmbedding(path, input_size=(16, 16)).fit().transform(images)
     assert calls == [1, before] * 2 and cv2.getNumThreads() == before  # fit's layout pass too
     np.testing.assert_allclose(one, CNNEmbedding(path, input_size=(16, 16)).fit()
                                .transform(images), rtol=1e-6)
 
 
-def test_models_info_shows_files_preprocessing_and_layers(capsys):
-    assert main(["models", "info", "mobilenet_v1_0.25"]) == 0
+def test_networks_info_shows_files_preprocessing_and_layers(capsys):
+    assert main(["networks", "info", "mobilenet_v1_0.25"]) == 0
     out = capsys.readouterr().out
     assert "02d518e0252e38a2f0234d10923cc9cd6710d7039c5391a9e068a0ffab961665" in out
     assert "layers:      conv1, conv2" in out and "swap_rb:     True" in out
-    assert main(["models", "info", "resnet18_v2"]) == 0
+    assert main(["networks", "info", "resnet18_v2"]) == 0
     out = capsys.readouterr().out
     assert "output:      the input of the last fully connected layer" in out
     assert "url:         https://github.com/onnx/models/raw/main/validated/" in out

@@ -15,7 +15,7 @@ from sklearn.utils.estimator_checks import (
 )
 
 from l2vision.features import HOG, LBP, ColorHistogram, ImageFeatures, TinyImage
-from l2vision.images import ImageReadError
+from l2vision.io.errors import ImageReadError
 from tests.conftest import write_image
 
 EXTRACTORS = [
@@ -31,7 +31,7 @@ EXTRACTORS = [
     ColorHistogram(grid=(1, 2), max_side=16),
     TinyImage(),
     TinyImage((8, 6), color="gray", normalize=False),
-    ImageFeatures([HOG(), ColorHistogram(), LBP()], batch_size=2),
+    ImageFeatures([HOG(), ColorHistogram(), LBP()], size=(24, 24)),
 ]
 IDS = [repr(e)[:60] for e in EXTRACTORS]
 
@@ -110,7 +110,7 @@ def test_bad_image_is_named(extractor, images):
     (LBP(), "method", "ror", "The 'method' parameter of LBP must be one of 'uniform'"),
     (TinyImage(), "size", None, "The 'size' parameter of TinyImage must be a (width, height)"),
     (ImageFeatures([HOG()]), "extractors", [], "must be a non-empty list of extractors"),
-    (ImageFeatures([HOG()]), "batch_size", 0, "The 'batch_size' parameter of ImageFeatures must"),
+    (ImageFeatures([HOG()]), "fit_images", 0, "The 'fit_images' parameter of ImageFeatures must"),
 ])
 def test_invalid_parameters_are_named_before_any_work(extractor, param, value, message, images):
     bad = clone(extractor).set_params(**{param: value})

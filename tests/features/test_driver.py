@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
+from l2vision.config import config_context
 from l2vision.datasets import load_image_folder
 from l2vision.features import HOG, LBP, ColorHistogram, ImageFeatures, TinyImage
-from l2vision.images import ImageReadError
+from l2vision.io.errors import ImageReadError
 from tests.conftest import write_image
 
 
@@ -33,16 +34,21 @@ def test_each_image_is_decoded_once(paths, monkeypatch):
     real = _batches.as_image
     monkeypatch.setattr(_batches, "as_image",
                         lambda item, **kw: calls.append(item) or real(item, **kw))
-    ImageFeatures([HOG(), ColorHistogram(), LBP(), TinyImage()], n_jobs=1).transform(paths)
+    with config_context(n_jobs=1):
+        ImageFeatures([HOG(), ColorHistogram(), LBP(), TinyImage()]).transform(paths)
     assert calls == paths
 
 
 def test_serial_equals_parallel_and_batching_does_not_matter(paths):
     extractors = [HOG(color="max"), ColorHistogram("lab"), LBP(radius=2)]
-    serial = ImageFeatures(extractors, n_jobs=1).transform(paths)
-    parallel = ImageFeatures(extractors, n_jobs=2, batch_size=4).transform(paths)
+    features = ImageFeatures(extractors)
+    with config_context(n_jobs=1):
+        serial = features.transform(paths)
+    with config_context(n_jobs=2, batch_size=4):
+        parallel = features.transform(paths)
     np.testing.assert_array_equal(serial, parallel)
-    np.testing.assert_array_equal(serial, ImageFeatures(extractors, batch_size=1).transform(paths))
+    with config_context(batch_size=1):
+        np.testing.assert_array_equal(serial, features.transform(paths))
 
 
 def test_working_size_resizes_once_first(paths):
@@ -84,18 +90,19 @@ def test_a_bad_image_is_named_and_training_never_drops_it(paths, tmp_path):
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     mixed = paths[:5] + [str(bad)] + paths[5:]
-    with pytest.raises(ImageReadError, match=r"broken\.jpg"):
-        ImageFeatures([HOG()], batch_size=4).transform(mixed)
-    with pytest.raises(ImageReadError, match=r"broken\.jpg"):
-        ImageFeatures([HOG()], batch_size=4, n_jobs=2).transform(mixed)
+    with pytest.raises(ImageReadError, match=r"broken\.jpg"), config_context(batch_size=4):
+        ImageFeatures([HOG()]).transform(mixed)
+    with pytest.raises(ImageReadError, match=r"broken\.jpg"), \
+            config_context(batch_size=4, n_jobs=2):
+        ImageFeatures([HOG()]).transform(mixed)
 
 
 def test_transform_with_errors_reports_and_carries_on(paths, tmp_path):
     empty = tmp_path / "empty.png"
     empty.write_bytes(b"")
     mixed = [paths[0], str(empty), paths[1], str(tmp_path / "missing.png")]
-    driver_ = ImageFeatures([TinyImage()], n_jobs=2, batch_size=1)
-    features, errors = driver_.transform_with_errors(mixed)
+    with config_context(n_jobs=2, batch_size=1):
+        features, errors = ImageFeatures([TinyImage()]).transform_with_errors(mixed)
     assert sorted(errors) == [1, 3]
     assert "empty.png: file is empty" in str(errors[1]) and "file not found" in str(errors[3])
     np.testing.assert_array_equal(features[[0, 2]], TinyImage().transform([paths[0], paths[1]]))

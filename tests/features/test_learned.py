@@ -15,6 +15,7 @@ from sklearn.utils.estimator_checks import (
     check_set_params,
 )
 
+from l2vision.config import config_context
 from l2vision.features import BagOfVisualWords, ColorHistogram, ImageFeatures, KMeansFeatures
 from l2vision.features.kmeans import from_spec as kmeans_spec
 from l2vision.features.registry import parse_features
@@ -300,7 +301,8 @@ def test_driver_fits_on_a_seeded_subset_decoded_once(images, tmp_path):
     first = features.transform(paths)
     # Same seed, same subset, same features; serial equals parallel (to float32
     # rounding: BLAS may split the products differently with another thread count).
-    again = clone(features).set_params(n_jobs=2, batch_size=2).fit(paths).transform(paths)
+    with config_context(n_jobs=2, batch_size=2):
+        again = clone(features).fit(paths).transform(paths)
     np.testing.assert_allclose(first, again, rtol=1e-5, atol=1e-5)
     # Unfitted: a clear error, not a crash in a worker.
     with pytest.raises(NotFittedError):
@@ -310,17 +312,18 @@ def test_driver_fits_on_a_seeded_subset_decoded_once(images, tmp_path):
 def test_cache_never_serves_features_of_another_dictionary(images, rng, tmp_path):
     cache = tmp_path / "cache"
     other = [np.ascontiguousarray(im[::-1, ::-1]) for im in images]
-    first = ImageFeatures([KMeansFeatures(16, n_patches=3000, max_iter=2)], cache_dir=cache)
-    a = first.fit(images).transform(images)
-    # Refit on other images: a different dictionary, so a cache miss and new features.
-    second = clone(first).fit(other)
-    b = second.transform(images)
+    first = ImageFeatures([KMeansFeatures(16, n_patches=3000, max_iter=2)])
+    with config_context(cache_dir=cache):
+        a = first.fit(images).transform(images)
+        # Refit on other images: a different dictionary, so a cache miss and new features.
+        second = clone(first).fit(other)
+        b = second.transform(images)
     assert not np.array_equal(a, b)
-    np.testing.assert_array_equal(b, clone(first).fit(other).set_params(cache_dir=None)
-                                  .transform(images))
+    np.testing.assert_array_equal(b, clone(first).fit(other).transform(images))
     assert len(list(cache.glob("*.npy"))) == 2
     # The same fit again is a hit (no third entry).
-    np.testing.assert_array_equal(clone(first).fit(images).transform(images), a)
+    with config_context(cache_dir=cache):
+        np.testing.assert_array_equal(clone(first).fit(images).transform(images), a)
     assert len(list(cache.glob("*.npy"))) == 2
 
 
@@ -341,7 +344,7 @@ def _two_class_set(rng, n=40):
 
 
 def test_training_fits_the_dictionary_on_the_training_split_only(rng):
-    from l2vision.pipelines.train import train
+    from l2vision.workflows.train import train
 
     data = _two_class_set(rng)
     Spy = _spy(KMeansFeatures)
@@ -361,7 +364,7 @@ def test_a_saved_model_gives_the_same_features_in_a_new_process(rng, tmp_path):
     import sys
 
     from l2vision.pipelines.persist import save
-    from l2vision.pipelines.train import train
+    from l2vision.workflows.train import train
 
     data = _two_class_set(rng)
     result = train(data, features="kmeans:16", model="ridge", cv=3, test_size=0.25,

@@ -106,7 +106,7 @@ def test_builtin_specs_and_their_arguments():
     assert len(parse_features("best")) == 8
     assert [e.syntax for e in available().values()] == [
         "hog[:SIZE]", "color[:SPACE]", "lbp[:POINTS[:RADIUS]]", "tiny[:SIZE]",
-        "cnn[:MODEL[:LAYER+LAYER]]", "photo", "best", "kmeans[:CLUSTERS[:ENCODING]]",
+        "cnn[:NETWORK[:LAYER+LAYER]]", "photo", "best", "kmeans[:CLUSTERS[:ENCODING]]",
         "bovw[:CLUSTERS[:ENCODING]]"]
     (name, photo), = parse_features("photo")
     assert (photo.model, photo.output, photo.flip_average, photo.crop) == \

@@ -9,13 +9,9 @@ from sklearn.model_selection import GridSearchCV
 
 from l2vision.datasets import load_image_folder
 from l2vision.features import ColorHistogram, ImageFeatures
-from l2vision.pipelines import (
-    LogisticRegressionKFoldCV,
-    RidgeClassifierKFoldCV,
-    make_features,
-    make_pipeline,
-)
-from l2vision.pipelines.build import split_pipeline
+from l2vision.linear.logistic import LogisticRegressionKFoldCV
+from l2vision.linear.ridge import RidgeClassifierKFoldCV
+from l2vision.pipelines.build import make_features, make_pipeline, split_pipeline
 
 
 def test_lambda_maps_to_c_and_alpha():

@@ -34,7 +34,7 @@ def test_round_trip_with_metadata(tmp_path, model):
 def test_existing_file_is_never_overwritten_unless_asked(tmp_path, model):
     path = tmp_path / "m.joblib"
     path.write_bytes(b"precious")
-    with pytest.raises(FileExistsError, match="m.joblib: file exists; pass overwrite=True"):
+    with pytest.raises(FileExistsError, match="m.joblib: file exists; use overwrite=True"):
         save(model, path)
     assert path.read_bytes() == b"precious"
     save(model, path, overwrite=True)

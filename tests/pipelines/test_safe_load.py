@@ -13,7 +13,7 @@ import pytest
 
 from l2vision.cli import main
 from l2vision.features import HOG, LBP, CNNEmbedding, ColorHistogram, ImageFeatures, TinyImage
-from l2vision.pipelines import make_pipeline
+from l2vision.pipelines.build import make_pipeline
 from l2vision.pipelines.persist import (
     FORMAT,
     FORMAT_VERSION,

@@ -10,8 +10,10 @@ import os
 import numpy as np
 import pytest
 
-from l2vision.datasets import load_image_folder, walk_images
-from l2vision.pipelines import make_pipeline
+from l2vision.config import config_context
+from l2vision.datasets import load_image_folder
+from l2vision.io.files import walk_images
+from l2vision.pipelines.build import make_pipeline
 from l2vision.pipelines.persist import save
 from l2vision.scoring import (
     FailFastError,
@@ -140,7 +142,8 @@ def test_resume_refuses_other_inputs(model, tree, tmp_path):
         score_files(model, [tree], tmp_path / "p.csv", resume=True)
     with pytest.raises(ResumeError, match="written by another job"):
         score_files(model, [tree], tmp_path / "p.csv", resume=True, top_k=2)
-    with pytest.raises(ValueError, match="resume=True needs an output file"):
+    with pytest.raises(ValueError, match="The 'resume' parameter of score_files must be False "
+                                         "when out is None"):
         score_files(model, [tree], None, resume=True)
     with pytest.raises(ValueError, match="The 'top_k' parameter of score_files must be an int"):
         score_files(model, [tree], tmp_path / "q.csv", top_k=0)
@@ -174,7 +177,8 @@ def test_a_full_disk_keeps_the_complete_rows_and_resume_finishes_identically(
     import errno
 
     reference = tmp_path / "reference.csv"
-    score_files(model, [tree], reference, batch_size=1)
+    with config_context(batch_size=1):
+        score_files(model, [tree], reference)
     out = tmp_path / "p.csv"
 
     class FullDisk(io.TextIOWrapper):
@@ -197,9 +201,11 @@ def test_a_full_disk_keeps_the_complete_rows_and_resume_finishes_identically(
     monkeypatch.setattr(PartialOutput, "_open", full_open)
     with pytest.raises(OSError, match=r"p\.csv\.partial: cannot write \(No space left on device\); "
                                       "every complete row is kept"):
-        score_files(model, [tree], out, batch_size=1)
+        with config_context(batch_size=1):
+            score_files(model, [tree], out)
     partial = tmp_path / "p.csv.partial"
     assert partial.exists() and not out.exists() and 0 < partial.stat().st_size <= 300
     monkeypatch.undo()
-    score_files(model, [tree], out, batch_size=1, resume=True)
+    with config_context(batch_size=1):
+        score_files(model, [tree], out, resume=True)
     assert out.read_bytes() == reference.read_bytes()

@@ -1,0 +1,115 @@
+"""The self-contained HTML report of a training or evaluation run.
+
+The report is one HTML file with everything embedded: the summary, the
+accuracy-vs-λ curve, the confusion matrix, the per-class table, and a gallery
+of the most confident mistakes and of correct examples per class (small JPEG
+thumbnails, base64), its size capped
+(:data:`~l2vision.report.gallery.MAX_GALLERY_BYTES`).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from l2vision.report.gallery import gallery_html
+from l2vision.report.plots import plot_confusion_matrix, plot_lambda_curve
+from l2vision.report.robustness import (
+    plot_robustness_curves,
+    plot_robustness_heatmap,
+    robustness_section,
+)
+
+__all__ = ["write_report"]
+
+
+def _embed(png: Path) -> str:
+    data = base64.b64encode(png.read_bytes()).decode()
+    return f'<img alt="{html.escape(png.stem)}" src="data:image/png;base64,{data}">'
+
+
+def write_report(directory: str | os.PathLike, metrics: dict, *, search: dict | None = None,
+                 title: str = "l2vision report", details: dict | None = None,
+                 predictions: list[dict] | None = None, robustness: dict | None = None) -> Path:
+    """Write ``metrics.json``, the PNG figures and a self-contained ``report.html``.
+
+    Parameters
+    ----------
+    directory : str or os.PathLike
+        Created if needed; files of the same names are replaced.
+    metrics : dict
+        From :func:`~l2vision.pipelines.evaluate.classification_metrics`.
+    search : dict or None, default=None
+        ``{"cv_results": ..., "lambda": ..., "model": ...}`` to plot the λ curve.
+    title : str, default="l2vision report"
+    details : dict or None, default=None
+        Extra key/value lines for the report's summary table (data, features...).
+    predictions : list of dict or None, default=None
+        ``{"image", "true", "predicted", "score"}`` per evaluated image (from
+        :func:`~l2vision.pipelines.evaluate.evaluate_images` with
+        ``keep_predictions=True``): the gallery's source.
+    robustness : dict or None, default=None
+        From :func:`~l2vision.pipelines.robustness.robustness`: also writes
+        ``robustness.json``, ``robustness_heatmap.png``, ``robustness_severity.png``
+        and a section of the report.
+
+    Returns
+    -------
+    Path
+        The report.html file.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    metrics = {k: v for k, v in metrics.items() if k != "predictions"}
+    record = {"metrics": metrics, **({"details": details} if details else {})}
+    if search:
+        record["search"] = {"lambda": search["lambda"], "model": search.get("model"),
+                            "cv_results": {k: np.asarray(v).tolist()
+                                           for k, v in search["cv_results"].items()}}
+    (directory / "metrics.json").write_text(json.dumps(record, indent=2))
+    figures = [plot_confusion_matrix(metrics["confusion_matrix"], metrics["classes"],
+                                     directory / "confusion_matrix.png")]
+    if search:
+        figures.insert(0, plot_lambda_curve(search["cv_results"], search["lambda"],
+                                            directory / "lambda_curve.png",
+                                            model=f"({search.get('model', '')})",
+                                            lambda_1se=search.get("lambda_1se")))
+    section = ""
+    if robustness:
+        (directory / "robustness.json").write_text(json.dumps(robustness, indent=2))
+        section = robustness_section(robustness, [
+            plot_robustness_heatmap(robustness, directory / "robustness_heatmap.png"),
+            plot_robustness_curves(robustness, directory / "robustness_severity.png")], _embed)
+    rows = {"images evaluated": metrics["n_samples"], "accuracy": f"{metrics['accuracy']:.2%}",
+            "balanced accuracy": f"{metrics['balanced_accuracy']:.2%}", **(details or {})}
+    summary = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+                      for k, v in rows.items())
+    per_class = "".join(
+        f"<tr><td>{html.escape(c)}</td><td>{m['precision']:.3f}</td><td>{m['recall']:.3f}</td>"
+        f"<td>{m['f1']:.3f}</td><td>{m['support']}</td></tr>"
+        for c, m in metrics["per_class"].items())
+    page = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em}}
+table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:.3em .6em;
+text-align:left}}img{{max-width:100%}}.gallery{{display:flex;flex-wrap:wrap;gap:.6em}}
+figure{{margin:0;width:140px;font-size:.8em}}figure img{{display:block;margin:auto}}
+figure.wrong figcaption{{color:#b00}}</style></head><body>
+<h1>{html.escape(title)}</h1>
+<table>{summary}</table>
+{"".join(f"<p>{_embed(f)}</p>" for f in figures)}
+{section}
+<h2>Per class</h2>
+<table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>
+{per_class}</table>
+{gallery_html(predictions) if predictions else ""}
+</body></html>
+"""
+    report = directory / "report.html"
+    report.write_text(page, encoding="utf-8")
+    return report

@@ -1,0 +1,244 @@
+"""One training run: load, split, extract once, search λ, refit, evaluate held out."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline
+
+from l2vision._validation import HintedError, check_int, check_option, check_real
+from l2vision.config import config_context
+from l2vision.corruptions.augment import augmented_rows
+from l2vision.corruptions.specs import parse_augmentations
+from l2vision.datasets import DatasetError, ImageSet, load_dataset
+from l2vision.distributed import get_client
+from l2vision.pipelines.build import ESTIMATORS, class_scores, make_pipeline
+from l2vision.workflows.evaluate import classification_metrics
+
+__all__ = ["TooFewImagesError", "TrainResult", "check_trainable", "fingerprint", "split_images",
+           "train"]
+
+
+class TooFewImagesError(HintedError, DatasetError):
+    """A class has too few images for the folds (and the held-out split) asked for."""
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` produced.
+
+    Attributes
+    ----------
+    model : sklearn.pipeline.Pipeline
+        ``features`` → [``normalize``] → ``clf`` (a fitted k-fold search estimator).
+    metadata : dict
+        What :func:`~l2vision.pipelines.persist.save` stores beside the model.
+    test_metrics : dict or None
+        Held-out metrics (None with ``test_size=0``).
+    search : dict
+        ``cv_results``, the chosen ``lambda``, ``best_score`` and ``model``.
+    timings : dict
+        Seconds spent extracting, searching and evaluating.
+    predictions : list of dict
+        The held-out images: ``image``, ``true``, ``predicted``, ``score``.
+    """
+
+    model: Pipeline
+    metadata: dict
+    test_metrics: dict | None
+    search: dict
+    timings: dict = field(default_factory=dict)
+    predictions: list = field(default_factory=list)
+
+
+def fingerprint(images: ImageSet) -> str:
+    """sha256 of the training set's identity: each image's path (or pixels) and label."""
+    h = hashlib.sha256()
+    for item, label in zip(images.images, images.labels, strict=True):
+        h.update(item.tobytes() if isinstance(item, np.ndarray) else str(item).encode())
+        h.update(b"\0" + str(label).encode() + b"\n")
+    return h.hexdigest()
+
+
+def check_trainable(images: ImageSet, *, cv: int, test_size: float) -> None:
+    """Raise DatasetError unless the labels allow a stratified split and ``cv`` folds."""
+    if images.labels is None:
+        raise DatasetError(f"{images.source}: no labels; training needs a label per image")
+    counts = Counter(images.labels)
+    if len(counts) < 2:
+        only = next(iter(counts), "nothing")
+        raise DatasetError(f"{images.source}: only one class ({only!r}); a classifier needs "
+                           "images of at least two classes")
+    need = cv + (1 if test_size else 0)
+    small = sorted((n, c) for c, n in counts.items() if n < need)
+    if small:
+        n, c = small[0]
+        raise TooFewImagesError(
+            f"{images.source}: class {c!r} has {n} image(s); {cv}-fold cross-validation"
+            f"{' plus a held-out split' if test_size else ''} needs at least {need} per class "
+            "(add images, or lower {cv} or {test_size})", cv=None, test_size=None)
+
+
+def split_images(images: ImageSet, test_size: float, seed: int) -> tuple[ImageSet, ImageSet]:
+    """The stratified ``(training, held-out)`` split of :func:`train` (held-out empty at 0)."""
+    indices = np.arange(images.n_images)
+    if not test_size:
+        return images, images.subset(indices[:0])
+    train_idx, test_idx = train_test_split(indices, test_size=test_size, stratify=images.labels,
+                                           random_state=seed)
+    return images.subset(np.sort(train_idx)), images.subset(np.sort(test_idx))
+
+
+def train(data=None, *, features="auto", model: str = "logreg", cv: int = 5,
+          lambdas=None, size=None, test_size: float = 0.2, normalize: str | None = None,
+          seed: int = 0, refit: bool = True, lambda_rule: str = "best",
+          augment=None) -> TrainResult:
+    """Train an image classifier with λ chosen by cross-validation.
+
+    Features are extracted once for the training split (and cached with the
+    ``cache_dir`` setting); λ is searched on that matrix; the chosen λ is fit on the
+    whole training split, and the held-out split gives the reported accuracy.
+    Extractors that learn (``kmeans``, ``bovw``) are fitted on the training
+    split only, never on held-out images; the λ search's folds then share that
+    unsupervised dictionary (the practice of Coates et al.: no labels are
+    used to learn it, so this is not label leakage, though the CV accuracy can
+    be a little optimistic next to a dictionary learned per fold).
+    Then (``refit=True``) the model is fit again at that λ on the training and
+    held-out images together, so the saved model learns from every labelled
+    image: the reported held-out accuracy is that of the model fit on the
+    training split, a slightly pessimistic estimate for the saved one.
+
+    Parameters
+    ----------
+    data : ImageSet, str, os.PathLike or None, default=None
+        An ImageSet, an image folder, a CSV manifest, or None for the built-in digits.
+    features : str, list or ImageFeatures, default="auto"
+        See :func:`~l2vision.pipelines.build.make_features`.
+    model : {"logreg", "ridge"}, default="logreg"
+    cv : int, default=5
+        Cross-validation folds for λ.
+    lambdas : int, array-like or None, default=None
+        The λ grid (None: 20 for logreg, 40 for ridge, scaled to the data size).
+    size : (int, int) or None, default=None
+        Working size every image is resized to after decoding.
+    test_size : float, default=0.2
+        Fraction held out (stratified) for the reported accuracy; 0 for none.
+    normalize : {None, "l2"}, default=None
+        L2-normalize feature vectors before the model.
+    seed : int, default=0
+        Seed of the split and of the folds.
+    refit : bool, default=True
+        After the held-out evaluation, fit the model again at the chosen λ on
+        all images (no effect with ``test_size=0``).
+    lambda_rule : {"best", "1se"}, default="best"
+        The best mean CV accuracy, or the largest λ within one standard error of it.
+    augment : str, list or None, default=None
+        Training augmentation: corruptions of :mod:`l2vision.corruptions`
+        (``"flip,crop"``, ``"crop:2"``; severity 1 by default). Each adds one
+        corrupted copy of every training image (a seeded, per-image draw) to
+        the rows the model learns from. The λ search keeps all copies of an
+        image in the same fold (``StratifiedGroupKFold``), so no image is
+        scored by a model that saw a copy of it; held-out images are never
+        augmented.
+
+    Returns
+    -------
+    TrainResult
+
+    Notes
+    -----
+    Workers, the feature cache, progress bars and a Dask cluster are settings
+    of :func:`l2vision.config_context` (same features, same λ wherever it
+    runs); none of them is saved with the model.
+
+    Raises
+    ------
+    DatasetError
+        Missing data, one class only, or too few images per class.
+    ImageReadError
+        An image cannot be read (training never drops samples silently).
+
+    Examples
+    --------
+    >>> result = train(features="hog", model="ridge", lambdas=[10, 300, 3000, 30000])  # digits
+    >>> result.test_metrics["accuracy"] > 0.95, result.search["lambda"]
+    (True, 300.0)
+    """
+    check_option("train", "model", model, ESTIMATORS)
+    check_int("train", "cv", cv, low=2)
+    check_real("train", "test_size", test_size, low=0, high=1, high_open=True)
+    augmentations = parse_augmentations(augment)
+    images = data if isinstance(data, ImageSet) else load_dataset(data)
+    check_trainable(images, cv=cv, test_size=test_size)
+    train_set, test_set = split_images(images, test_size, seed)
+
+    client = get_client()
+    pipeline = make_pipeline(features, model, lambdas=lambdas, cv=cv, normalize=normalize,
+                             random_state=seed, size=size, lambda_rule=lambda_rule)
+    extractor, search = pipeline.named_steps["features"], pipeline.steps[-1][1]
+    timings = {}
+    start = time.perf_counter()
+    with config_context(scheduler=client):  # one client for the whole run
+        X = extractor.fit_transform(train_set.images)
+        y, groups = np.asarray(train_set.labels), None
+        if augmentations:
+            X, y, groups = augmented_rows(extractor, train_set.images, X, train_set.labels,
+                                          augmentations, seed=seed)
+    timings["extract_train"] = time.perf_counter() - start
+    if normalize == "l2":
+        X = pipeline.named_steps["normalize"].fit_transform(X)
+    start = time.perf_counter()
+    with client.as_current() if client is not None else contextlib.nullcontext():
+        search.fit(X, y, groups=groups)  # the folds become tasks on the cluster
+    timings["search"] = time.perf_counter() - start
+
+    test_metrics, predictions = None, []
+    if test_set.n_images:
+        start = time.perf_counter()
+        with config_context(scheduler=client):
+            X_test = extractor.transform(test_set.images)
+        if normalize == "l2":
+            X_test = pipeline.named_steps["normalize"].transform(X_test)
+        timings["evaluate"] = time.perf_counter() - start
+        scores = class_scores(search, X_test)
+        predicted = search.classes_[scores.argmax(axis=1)]
+        test_metrics = classification_metrics(test_set.labels, predicted, images.classes)
+        predictions = [{"image": image, "true": str(t), "predicted": str(p), "score": float(v)}
+                       for image, t, p, v in zip(test_set.images, test_set.labels, predicted,
+                                                 scores.max(axis=1), strict=True)]
+        if refit:
+            # The held-out rows measured the model; the one to ship learns from them too.
+            start = time.perf_counter()
+            search.refit_on(np.vstack([X, X_test]), np.concatenate([y, test_set.labels]))
+            timings["refit"] = time.perf_counter() - start
+
+    search_info = {"model": model, "lambda": search.lambda_, "best_score": search.best_score_,
+                   "grid_extended": bool(search.grid_extended_),
+                   "lambda_rule": lambda_rule, "lambda_best": search.lambda_best_,
+                   "lambda_1se": search.lambda_1se_,
+                   "cv_results": {k: np.asarray(v).tolist() for k, v in search.cv_results_.items()}}
+    metadata = {
+        "classes": list(map(str, search.classes_)),
+        "features": repr(extractor),
+        "features_spec": getattr(extractor, "features_spec_", None)
+        or (features if isinstance(features, str) else repr(features)),
+        "features_choice": getattr(extractor, "features_reason_", None),
+        "feature_names_out": len(extractor.get_feature_names_out()),
+        "learned_on_images": int(getattr(extractor, "n_fit_images_", 0)),
+        "model": model, "lambda": search.lambda_, "cv_accuracy": search.best_score_,
+        "cv": cv, "cv_results": search_info["cv_results"], "normalize": normalize,
+        "lambda_rule": lambda_rule, "lambda_1se": search.lambda_1se_,
+        "data": images.source, "n_train": int(train_set.n_images),
+        "n_test": int(test_set.n_images), "train_fingerprint": fingerprint(train_set),
+        "refit_on_all": bool(refit and test_set.n_images),
+        "seed": seed, "test_accuracy": test_metrics and test_metrics["accuracy"],
+        "augment": [f"{name}:{severity}" for name, severity in augmentations],
+        "n_train_rows": int(len(y)),
+    }
+    return TrainResult(pipeline, metadata, test_metrics, search_info, timings, predictions)

@@ -1,0 +1,125 @@
+"""A decoder that crashes the process or hangs costs its image, not the scoring run.
+
+:mod:`tests.decoder_faults` makes the decoding workers crash (SIGSEGV) or hang
+on given file names, through the workers' initializer; the runs are real
+subprocesses.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from l2vision.config import config_context
+from l2vision.pipelines.build import make_pipeline
+from l2vision.pipelines.persist import save
+from tests.conftest import write_image
+
+
+@pytest.fixture
+def folder_and_model(tmp_path):
+    rng = np.random.default_rng(4)
+    folder = tmp_path / "images"
+    images = []
+    for i, name in enumerate("abcdefgh"):
+        image = rng.integers(0, 90, (16, 16, 3), dtype=np.uint8)
+        image[:, :, i % 3] += 150
+        images.append(image)
+        write_image(folder / f"{name}.png", image)
+    model = make_pipeline("color", "logreg", lam=1.0).fit(images, [str(i % 3) for i in range(8)])
+    return folder, save(model, tmp_path / "m.joblib")
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def score(model, folder, *extra, hook=""):
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    return subprocess.run([sys.executable, "-m", "tests.decoder_faults", hook, "score", str(model),
+                           str(folder), "--batch-size", "2", "--timeout", "2", "-q", *extra],
+                          capture_output=True, text=True, env=env, timeout=300, cwd=ROOT)
+
+
+def test_a_crash_and_a_hang_cost_one_row_each(folder_and_model, tmp_path):
+    folder, model = folder_and_model
+    clean = score(model, folder)
+    assert clean.returncode == 0, clean.stderr
+    hooked = score(model, folder, hook="crash:c.png,hang:f.png")
+    assert hooked.returncode == 3, hooked.stderr
+    expected = list(csv.DictReader(io.StringIO(clean.stdout)))
+    got = list(csv.DictReader(io.StringIO(hooked.stdout)))
+    assert [r["path"] for r in got] == [r["path"] for r in expected]  # input order
+    for before, after in zip(expected, got, strict=True):
+        name = os.path.basename(after["path"])
+        if name == "c.png":
+            assert after["error"] == "the decoder crashed (signal 11, SIGSEGV)"
+        elif name == "f.png":
+            assert after["error"] == "timed out after 2 s (the decoder did not finish)"
+        else:
+            assert after == before  # the same label and score as an undisturbed run
+
+
+def test_resume_after_a_crash_stays_byte_identical(folder_and_model, tmp_path):
+    folder, model = folder_and_model
+    hook = "crash:c.png"
+    assert score(model, folder, "-o", tmp_path / "ref.csv", hook=hook).returncode == 3
+    stopped = score(model, folder, "-o", tmp_path / "out.csv", "--fail-fast", hook=hook)
+    assert stopped.returncode == 1 and "decoder crashed" in stopped.stderr
+    assert score(model, folder, "-o", tmp_path / "out.csv", "--resume", hook=hook).returncode == 3
+    assert (tmp_path / "out.csv").read_bytes() == (tmp_path / "ref.csv").read_bytes()
+
+
+def test_c_library_complaints_go_to_the_error_row_not_the_terminal(folder_and_model):
+    folder, model = folder_and_model
+    import cv2
+
+    data = bytearray(cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))[1].tobytes())
+    data[29] ^= 0xFF  # the IHDR chunk's CRC: libpng prints "libpng error: IHDR: CRC error"
+    (folder / "z_crc.png").write_bytes(bytes(data))
+    done = score(model, folder)
+    assert done.returncode == 3 and done.stderr == ""
+    row = [r for r in csv.DictReader(io.StringIO(done.stdout)) if r["path"].endswith("z_crc.png")]
+    assert row[0]["error"] == ("cannot be decoded as PNG (corrupt or truncated data) "
+                               "(libpng error: IHDR: CRC error)")
+
+
+def test_isolated_decoding_after_joblib_parallel_with_a_large_extractor():
+    # joblib.Parallel memory-maps arrays over 1 MB through reducers installed on
+    # the shared loky executor and removes their folder after its call; the
+    # isolated path must not send an extractor holding a large learned array
+    # through them ("Could not pickle the task", found with a 4,000-centroid
+    # k-means dictionary in evaluate after training).
+    from l2vision.features import ImageFeatures, TinyImage
+
+    images = [np.full((16, 16, 3), i, np.uint8) for i in range(64)]
+    tiny = TinyImage()
+    tiny.dictionary_ = np.random.default_rng(0).random(400_000)  # 3.2 MB
+    features = ImageFeatures([tiny]).fit()
+    with config_context(n_jobs=2, batch_size=8):
+        expected = features.transform(images)                      # joblib.Parallel
+        with config_context(isolate=True):
+            isolated, errors = features.transform_with_errors(images)
+        assert errors == {}
+        np.testing.assert_array_equal(isolated, expected)
+        again = features.transform(images)  # and back
+    np.testing.assert_array_equal(again, expected)
+
+
+def test_isolated_workers_share_the_cores_between_their_blas_threads():
+    # One OpenBLAS thread per core in every worker ran the kmeans encoding 8-15x slower.
+    import os
+
+    from joblib import cpu_count
+
+    from l2vision.features._isolation import _executor
+
+    expected = str(max(1, cpu_count() // 2))
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        assert _executor(2).submit(os.getenv, name).result(timeout=60) == expected
