@@ -1,12 +1,24 @@
-"""Shared helpers of the benchmarks: locating ../shared and timing."""
+"""Shared helpers of the benchmarks: locating ../shared, timing, and the results files.
+
+Every benchmark writes ``benchmarks/results/NAME.json`` with :func:`write_results`:
+its figures, its targets (value, target, met), the date, the commit and the
+files whose code it measures (so ``render.py`` can mark a result older than
+that code), the machine, the library versions and the exact command.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+import subprocess
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
 
 SHARED = Path(os.environ.get("L2VISION_SHARED",
                              Path(__file__).resolve().parents[1] / ".." / "shared"))
@@ -66,3 +78,87 @@ def machine() -> str:
     return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
             f"Python {platform.python_version()}, numpy {numpy.__version__}, "
             f"scikit-learn {sklearn.__version__}, OpenCV {cv2.__version__}")
+
+
+def _git(*args: str) -> str:
+    try:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
+                              timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def machine_info() -> dict:
+    """Cores, memory, processor and the load when the run started."""
+    memory = None
+    try:
+        memory = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    except (ValueError, OSError, AttributeError):
+        pass
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    return {"cores": os.cpu_count(), "memory_gib": memory,
+            "processor": platform.processor() or platform.machine(),
+            "load_average_1min": None if load is None else round(load, 2)}
+
+
+def library_versions() -> dict:
+    """Python and the libraries that make the figures (those importable here)."""
+    versions = {"python": platform.python_version()}
+    for name, module in (("numpy", "numpy"), ("scikit-learn", "sklearn"), ("opencv", "cv2"),
+                         ("onnxruntime", "onnxruntime"), ("joblib", "joblib")):
+        try:
+            versions[name] = __import__(module).__version__
+        except ImportError:
+            pass
+    try:
+        from l2vision import __version__
+
+        versions["l2vision"] = __version__
+    except ImportError:
+        pass
+    return versions
+
+
+def target(value: float, goal: float, *, at_least: bool = True, unit: str = "") -> dict:
+    """One target: the measured value, the goal, and whether it is met."""
+    met = value >= goal if at_least else value <= goal
+    return {"value": value, "target": (">= " if at_least else "<= ") + f"{goal:g}{unit}",
+            "met": bool(met)}
+
+
+def write_results(name: str, figures: dict, targets: dict, *, measures: list[str],
+                  notes: str = "") -> Path:
+    """Write ``benchmarks/results/NAME.json`` and return its path.
+
+    Parameters
+    ----------
+    name : str
+        The benchmark's name (the file's stem).
+    figures : dict
+        Everything measured, JSON-serializable.
+    targets : dict
+        ``{name: target(...)}``; ``met`` overall is True when every one is.
+    measures : list of str
+        The files (relative to the repository) whose code the figures measure:
+        a later change to any of them marks the result as older than the code.
+    notes : str, default=""
+        What a reader should know (the machine was loaded, a subset was used...).
+    """
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    record = {
+        "benchmark": name,
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "commit": _git("rev-parse", "HEAD"),
+        "dirty": bool(_git("status", "--porcelain", "--", *measures)),
+        "measures": measures,
+        "machine": machine_info(),
+        "versions": library_versions(),
+        "command": " ".join(["python", *[os.path.relpath(sys.argv[0], ROOT)], *sys.argv[1:]]),
+        "figures": figures,
+        "targets": targets,
+        "met": all(t["met"] for t in targets.values()) if targets else None,
+        "notes": notes,
+    }
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(record, indent=1, default=float) + "\n")
+    return path

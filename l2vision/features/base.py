@@ -25,7 +25,8 @@ from l2vision.io.decode import (
     resize_image,
 )
 
-__all__ = ["ImageExtractor", "pool_output", "prepare_view", "upgrade_state"]
+__all__ = ["ImageExtractor", "decode_size", "name_extractors", "pool_output", "prepare_view",
+           "upgrade_state"]
 
 
 def upgrade_state(cls: type, state: dict) -> dict:
@@ -165,6 +166,50 @@ class ImageExtractor(TransformerMixin, BaseEstimator):
         tags.input_tags.two_d_array = False
         tags.non_deterministic = False
         return tags
+
+
+def name_extractors(items) -> list[tuple[str, ImageExtractor]]:
+    """``(name, extractor)`` pairs: given names kept, others the class name in lower case.
+
+    Repeated class names get ``-1``, ``-2`` suffixes, as
+    :func:`sklearn.pipeline.make_union` does.
+
+    Examples
+    --------
+    >>> from l2vision.features import HOG, LBP
+    >>> [name for name, _ in name_extractors([HOG(), LBP(), ("mine", LBP())])]
+    ['hog', 'lbp', 'mine']
+    >>> [name for name, _ in name_extractors([LBP(), LBP()])]
+    ['lbp-1', 'lbp-2']
+    """
+    items = [e if isinstance(e, tuple) else (None, e) for e in items]
+    auto = [type(e).__name__.lower() for n, e in items if n is None]
+    counts = {name: auto.count(name) for name in auto}
+    seen: dict[str, int] = {}
+    named = []
+    for name, ext in items:
+        if name is None:
+            name = type(ext).__name__.lower()
+            if counts[name] > 1:
+                seen[name] = seen.get(name, 0) + 1
+                name = f"{name}-{seen[name]}"
+        named.append((name, ext))
+    return named
+
+
+def decode_size(named) -> tuple | None:
+    """The smallest ``(width, height)`` covering what every extractor needs; None: full size.
+
+    Examples
+    --------
+    >>> from l2vision.features import HOG, TinyImage
+    >>> decode_size([("hog", HOG()), ("tiny", TinyImage((48, 8)))])
+    (48, 32)
+    """
+    sizes = [ext._decode_size() for _, ext in named]
+    if not sizes or any(s is None for s in sizes):
+        return None
+    return max(s[0] for s in sizes), max(s[1] for s in sizes)
 
 
 def grid_cells(height: int, width: int, grid) -> list[tuple[int, slice, slice]]:

@@ -33,7 +33,14 @@ import cv2
 import numpy as np
 from sklearn.cluster import MiniBatchKMeans
 
-from l2vision._validation import check_int, check_levels, check_option, invalid
+from l2vision._validation import (
+    check_int,
+    check_levels,
+    check_option,
+    invalid,
+    spec_int,
+    spec_option,
+)
 from l2vision.features.base import grid_cell_names
 from l2vision.features.learned import (
     LearnedExtractor,
@@ -234,10 +241,6 @@ def from_spec(clusters: str = "200", encoding: str = "hist") -> BagOfVisualWords
     counted over the 1x1, 2x2 and 4x4 grids and Hellinger-mapped (21 K
     values); ENCODING ``vlad`` gives residual vectors instead (128 K values).
     """
-    try:
-        k = int(clusters)
-    except ValueError:
-        raise ValueError(f"CLUSTERS must be an integer; got {clusters!r}") from None
-    if encoding not in ("hist", "vlad"):
-        raise ValueError(f"ENCODING must be hist or vlad; got {encoding!r}")
+    k = spec_int("bovw", "CLUSTERS", clusters, low=2)
+    spec_option("bovw", "ENCODING", encoding, ("hist", "vlad"))
     return BagOfVisualWords(k, encoding=encoding)

@@ -19,7 +19,7 @@ import numpy as np
 
 from l2vision.io.writing import atomic_write
 
-__all__ = ["FeatureCacheWarning", "cache_key", "load_cached", "save_cached"]
+__all__ = ["FeatureCacheWarning", "cache_key", "config_text", "load_cached", "save_cached"]
 
 
 class FeatureCacheWarning(UserWarning):
@@ -40,6 +40,20 @@ def _item_digest(item) -> bytes | None:
                 else hashlib.sha256(f.read()).digest()
     except (OSError, TypeError):
         return None
+
+
+def config_text(named, params: dict, learned: list) -> str:
+    """What determines a feature matrix, as text: extractor names and classes, parameters,
+    and the digests of what learned extractors learned.
+
+    Examples
+    --------
+    >>> from l2vision.features import HOG
+    >>> config_text([("hog", HOG())], {"hog__orientations": 9}, [])
+    "([('hog', 'HOG')], [('hog__orientations', '9')], [])"
+    """
+    names = [(name, type(ext).__name__) for name, ext in named]
+    return repr((names, sorted((k, repr(v)) for k, v in params.items()), learned))
 
 
 def cache_key(images, config: str) -> str | None:

@@ -14,6 +14,7 @@ from l2vision._validation import (
     check_option,
     check_pair,
     invalid,
+    spec_option,
 )
 from l2vision.features.base import (
     ImageExtractor,
@@ -186,6 +187,5 @@ def from_spec(space: str = "hsv") -> ColorHistogram:
     SPACE is hsv (the default), lab or rgb; images larger than 256 px are shrunk
     to 256 px first.
     """
-    if space not in _SPACES:
-        raise ValueError(f"SPACE must be one of {', '.join(_SPACES)}; got {space!r}")
+    spec_option("color", "SPACE", space, _SPACES)
     return ColorHistogram(space, grid=(1, 2), sqrt=True, max_side=256)

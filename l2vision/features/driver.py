@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 from joblib import effective_n_jobs
@@ -16,38 +15,17 @@ from l2vision.config import WORKER_SETTINGS, get_config
 from l2vision.distributed import get_client
 from l2vision.features._batches import (
     Decoding,
-    decode_views,
     featurize_batches,
-    run_batches,
-    views_batch,
 )
-from l2vision.features.base import ImageExtractor, upgrade_state
-from l2vision.features.cache import cache_key, load_cached, save_cached
-from l2vision.features.learned import LearnedExtractor
+from l2vision.features._progress import progress_bar
+from l2vision.features.base import ImageExtractor, decode_size, name_extractors, upgrade_state
+from l2vision.features.cache import cache_key, config_text, load_cached, save_cached
+from l2vision.features.learned import LearnedExtractor, fit_learners
+from l2vision.features.views import ViewFeatures, run_views
 from l2vision.io.decode import image_sequence
 from l2vision.io.errors import ImageReadError
 
-__all__ = ["ImageFeatures", "ViewFeatures"]
-
-
-@dataclass
-class ViewFeatures:
-    """What :meth:`ImageFeatures.transform_views` returns.
-
-    Attributes
-    ----------
-    positions : ndarray of int
-        The readable images' positions in the input, ascending.
-    outputs : dict
-        For each key the views function returned: the features of every
-        readable image's copy (or ``reduce``'s output), stacked in ``positions`` order.
-    errors : dict of int to ImageReadError
-        The unreadable images by position.
-    """
-
-    positions: np.ndarray
-    outputs: dict
-    errors: dict
+__all__ = ["ImageFeatures"]
 
 
 class ImageFeatures(TransformerMixin, BaseEstimator):
@@ -108,12 +86,10 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
     -----
     With the ``scheduler`` setting, each batch is a Dask task, the extractors
     are sent once per worker, and the rows come back in input order: the
-    matrix is the local one exactly. With ``isolate`` (on by default where
-    bad images are recorded, in :meth:`transform_with_errors`), images are
-    decoded in worker processes: an image whose decoder crashes the process or
-    runs past ``image_timeout`` gets an error, the others their features
-    (:mod:`l2vision.features._isolation`); isolation does not apply on a
-    cluster (the workers decode in their own processes).
+    matrix is the local one exactly. With ``isolate`` (on by default in
+    :meth:`transform_with_errors`), images are decoded in worker processes: an
+    image whose decoder crashes or runs past ``image_timeout`` gets an error,
+    the others their features; isolation does not apply on a cluster.
 
     Examples
     --------
@@ -151,20 +127,8 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
         return self.extractors
 
     def _named(self) -> list[tuple[str, ImageExtractor]]:
-        """``(name, extractor)`` pairs, naming unnamed extractors like make_union."""
-        items = [e if isinstance(e, tuple) else (None, e) for e in self._extractor_list()]
-        auto = [type(e).__name__.lower() for n, e in items if n is None]
-        counts = {name: auto.count(name) for name in auto}
-        seen: dict[str, int] = {}
-        named = []
-        for name, ext in items:
-            if name is None:
-                name = type(ext).__name__.lower()
-                if counts[name] > 1:
-                    seen[name] = seen.get(name, 0) + 1
-                    name = f"{name}-{seen[name]}"
-            named.append((name, ext))
-        return named
+        """``(name, extractor)`` pairs (:func:`~l2vision.features.base.name_extractors`)."""
+        return name_extractors(self._extractor_list())
 
     def get_params(self, deep=True):
         """Parameters of the driver and, with ``deep``, ``name__param`` of each extractor."""
@@ -256,26 +220,15 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
         if X is None:
             raise ValueError(f"{type(learners[0]).__name__} learns from the training images: "
                              "call fit(X) with them.")
-        images = image_sequence(X)
-        if len(images) == 0:
-            raise ValueError("ImageFeatures.fit got no images to fit "
-                             f"{type(learners[0]).__name__} on.")
-        if len(images) > self.fit_images:
-            rng = np.random.default_rng(self.random_state)
-            chosen = np.sort(rng.choice(len(images), self.fit_images, replace=False))
-            images = [images[i] for i in chosen]
         config = get_config()
-        specs = list(dict.fromkeys(ext._input_spec() for ext in learners))
-        batch_size = config["batch_size"]
-        n_jobs = min(effective_n_jobs(config["n_jobs"]), -(-len(images) // batch_size))
+        images = image_sequence(X)
+        n_jobs = _workers(len(images), config)
         decoding = self._decoding([(None, e) for e in learners], config, "record", n_jobs)
-        views = decode_views(specs, images, decoding, n_jobs, batch_size)
-        if not views[specs[0]]:
-            raise ValueError(f"None of the {len(images)} images chosen to fit "
-                             f"{type(learners[0]).__name__} could be read.")
-        for ext in learners:
-            ext._fit_views(views[ext._input_spec()], progress=config["progress"])
-        self.n_fit_images_ = len(views[specs[0]])
+        self.n_fit_images_ = fit_learners(learners, images, decoding, n_jobs=n_jobs,
+                                          batch_size=config["batch_size"],
+                                          progress=config["progress"],
+                                          fit_images=self.fit_images,
+                                          random_state=self.random_state)
 
     def transform(self, X) -> np.ndarray:
         """Features of a sequence of images (arrays, paths or bytes, or an ImageSet).
@@ -312,14 +265,13 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
     def _cache_config(self) -> str:
         """Everything that determines the output, as text (part of the cache key)."""
         # Extractor parameters (name__param) and the driver's own size shape the
-        # output; the run-time settings of config_context do not.
+        # output; the run-time settings of config_context do not. What a learned
+        # extractor learned shapes it as much as its parameters.
         params = {k: v for k, v in self.get_params(deep=True).items()
                   if "__" in k or k in ("size", "reduced_decoding")}
-        names = [(name, type(ext).__name__) for name, ext in self._named()]
-        # What a learned extractor learned shapes its output as much as its parameters.
         learned = [(name, ext._fitted_digest()) for name, ext in self._named()
                    if isinstance(ext, LearnedExtractor)]
-        return repr((names, sorted((k, repr(v)) for k, v in params.items()), learned))
+        return config_text(self._named(), params, learned)
 
     def transform_with_errors(self, X) -> tuple[np.ndarray, dict[int, ImageReadError]]:
         """Like :meth:`transform`, but bad images are reported instead of raised.
@@ -381,29 +333,10 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         self._check_params()
-        images = image_sequence(X)
         config = get_config()
-        named = self._named()
-        batch_size = config["batch_size"]
-        n_jobs = min(effective_n_jobs(config["n_jobs"]), max(-(-len(images) // batch_size), 1))
-        decoding = self._decoding(named, config, "record", n_jobs)
-        results = run_batches(views_batch, named, images, batch_size, decoding, n_jobs,
-                              get_client(), extra=(views, reduce))
-        positions, parts, errors = [], {}, {}
-        with _progress(config["progress"], len(images)) as bar:
-            for start, (read, outputs, failed) in zip(range(0, len(images), batch_size),
-                                                      results, strict=True):
-                positions.extend(read)
-                for key, value in outputs.items():
-                    parts.setdefault(key, []).append(value)
-                errors.update(failed)
-                bar.update(min(batch_size, len(images) - start))
-        if not positions:
-            first = next(iter(errors.values()), "no images")
-            raise ValueError(f"none of the {len(images)} images could be read (first error: "
-                             f"{first})")
-        return ViewFeatures(np.asarray(positions),
-                            {key: np.concatenate(value) for key, value in parts.items()}, errors)
+        n_jobs = _workers(len(image_sequence(X)), config)
+        decoding = self._decoding(self._named(), config, "record", n_jobs)
+        return run_views(self._named(), image_sequence(X), views, reduce, decoding, n_jobs)
 
     def _decoding(self, named, config: dict, on_error: str, n_jobs: int,
                   isolated: bool = False) -> Decoding:
@@ -423,7 +356,7 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
         config = get_config()
         named = self._named()
         n, batch_size = len(images), config["batch_size"]
-        n_jobs = min(effective_n_jobs(config["n_jobs"]), max(-(-n // batch_size), 1))
+        n_jobs = _workers(n, config)
         client = get_client()
         # "auto" isolates where bad images are recorded (scoring, evaluation), True everywhere.
         isolated = client is None and (config["isolate"] is True
@@ -434,7 +367,7 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
         # final np.vstack would touch every page of the result after they finish.
         features = np.empty((n, sum(ext._n_features() for _, ext in named)), np.float32)
         errors = {}
-        with _progress(config["progress"], n) as bar:
+        with progress_bar(config["progress"], n) as bar:
             for start, (block, block_errors) in zip(range(0, n, batch_size), results,
                                                     strict=True):
                 features[start:start + len(block)] = block
@@ -444,12 +377,7 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
 
     def _decode_size(self, named) -> tuple | None:
         """What every extractor needs the decoded image to cover; None if one needs it whole."""
-        if self.size is not None:
-            return tuple(self.size)
-        sizes = [ext._decode_size() for _, ext in named]
-        if not sizes or any(s is None for s in sizes):
-            return None
-        return max(s[0] for s in sizes), max(s[1] for s in sizes)
+        return tuple(self.size) if self.size is not None else decode_size(named)
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         """``"<extractor name>__<feature name>"`` for every column."""
@@ -466,8 +394,6 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
         return tags
 
 
-def _progress(enabled: bool, total: int):
-    """A tqdm bar on stderr (disabled when not wanted or stderr is not a terminal)."""
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, unit="img", disable=not enabled or None, leave=False)
+def _workers(n_images: int, config: dict) -> int:
+    """Parallel jobs for ``n_images``: the ``n_jobs`` setting, at most one per batch."""
+    return min(effective_n_jobs(config["n_jobs"]), max(-(-n_images // config["batch_size"]), 1))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from l2vision._validation import check_bool, check_int, check_option, check_pair, invalid
+from l2vision._validation import check_bool, check_int, check_option, check_pair, invalid, spec_int
 from l2vision.features.base import ImageExtractor
 
 __all__ = ["HOG"]
@@ -175,16 +175,8 @@ def from_spec(size: str | None = None) -> HOG:
     """
     if size is None:
         return HOG()
-    pixels = _spec_int("SIZE", size)
-    if pixels < 16 or pixels % 8:
-        raise ValueError(f"SIZE must be a multiple of 8 of at least 16 (an 8x8 grid of cells, "
-                         f"e.g. hog:64); got {size!r}")
+    pixels = spec_int("hog", "SIZE", size, low=16)
+    if pixels % 8:
+        raise invalid("hog", "SIZE", "a multiple of 8 of at least 16 (an 8x8 grid of cells, "
+                      "e.g. hog:64)", size)
     return HOG(size=(pixels, pixels), cell_size=(pixels // 8, pixels // 8))
-
-
-def _spec_int(label: str, text: str) -> int:
-    """A spec argument as an int, or a ValueError naming it."""
-    try:
-        return int(text)
-    except ValueError:
-        raise ValueError(f"{label} must be an integer; got {text!r}") from None

@@ -60,6 +60,8 @@ References
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from sklearn.cluster import MiniBatchKMeans
@@ -72,6 +74,14 @@ from l2vision._validation import (
     check_pair,
     check_real,
     invalid,
+    spec_int,
+    spec_option,
+)
+from l2vision.features._kmeans_codes import (
+    response_blocks,
+    soft_threshold_codes,
+    triangle_codes,
+    triangle_product,
 )
 from l2vision.features.base import grid_cell_names, grid_cells
 from l2vision.features.learned import (
@@ -296,10 +306,13 @@ class KMeansFeatures(LearnedExtractor):
         for i, (_, rr, cc) in enumerate(cells):
             pool[i].reshape(n_rows, n_cols)[rr, cc] = 1
         if self.encoding == "triangle":
-            width, code, product = self.n_clusters, self._pooled_triangle, self._triangle_product()
+            width, product = self.n_clusters, triangle_product(self.centroids_)
+            code = partial(triangle_codes, patch_mean=self.patch_mean_, whitening=self.whitening_)
         else:
-            width, code = min(self.n_clusters, self._centroids_per_pass), self._soft_threshold
-            product = self._response_product()
+            width = min(self.n_clusters, self._centroids_per_pass)
+            product = response_blocks(self.centroids_, self.whitening_, self.patch_mean_,
+                                      self._centroids_per_pass)
+            code = partial(soft_threshold_codes, alpha=self.alpha, n_clusters=self.n_clusters)
         block_mb = self.max_block_mb or (16 if self.encoding == "triangle" else 1)
         group = max(1, (block_mb << 20) // (per_image * width * 4))
         return pool, group, code, product
@@ -316,75 +329,9 @@ class KMeansFeatures(LearnedExtractor):
             out[start:start + len(stack)] = pooled.reshape(len(stack), -1)
         return out
 
-    #: Centroids the soft threshold handles per pass over a group's patches: a
-    #: 200-column block of responses stays in the processor's cache between the
-    #: product, the two clippings and the two poolings (measured here: 1.65x the
-    #: speed of all 1,600 centroids at once).
+    #: Centroids the soft threshold handles per pass over a group's patches (see
+    #: :func:`~l2vision.features._kmeans_codes.response_blocks`).
     _centroids_per_pass = 200
-
-    def _response_product(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        """``(W dᵀ, m W dᵀ)`` per block of centroids: responses are ``x @ P - offset``."""
-        c = self.centroids_.astype(np.float64)
-        unit = c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12)
-        projection = self.whitening_.astype(np.float64) @ unit.T
-        offset = self.patch_mean_.astype(np.float64) @ projection
-        step = self._centroids_per_pass
-        return [(np.ascontiguousarray(projection[:, i:i + step], np.float32),
-                 offset[i:i + step].astype(np.float32))
-                for i in range(0, len(c), step)]
-
-    def _soft_threshold(self, patches, blocks, pool, m) -> np.ndarray:
-        """Per cell, ``Σ max(0, s - alpha)`` then ``Σ max(0, -s - alpha)``: (m, cells, 2, K)."""
-        alpha = np.float32(self.alpha)
-        counts = pool.sum(axis=1)[:, None]                               # patches per cell
-        pooled = np.empty((2, m, len(pool), self.n_clusters), np.float32)
-        responses = np.empty((len(patches), len(blocks[0][1])), np.float32)
-        clipped = np.empty_like(responses)
-        start = 0
-        for projection, offset in blocks:
-            width = len(offset)
-            stop = start + width
-            if width < responses.shape[1]:  # the last, narrower block
-                responses, clipped = (np.empty((len(patches), width), np.float32)
-                                      for _ in range(2))
-            np.matmul(patches, projection, out=responses)
-            r3 = responses.reshape(m, pool.shape[1], width)
-            c3 = clipped.reshape(m, pool.shape[1], width)
-            # s = x P - o, so Σ max(0, s - a) = Σ max(x P, o + a) - (o + a)·n and
-            # Σ max(0, -s - a) = (o - a)·n - Σ min(x P, o - a): one bound per column,
-            # one pass over the responses per polarity.
-            upper, lower = offset + alpha, offset - alpha
-            np.maximum(r3, upper, out=c3)
-            pooled[0, :, :, start:stop] = pool @ c3 - counts * upper
-            np.minimum(r3, lower, out=c3)
-            pooled[1, :, :, start:stop] = counts * lower - pool @ c3
-            start = stop
-        np.maximum(pooled, 0, out=pooled)  # rounding: a sum of max(0, .) is never below 0
-        return pooled.transpose(1, 2, 0, 3)                              # (m, cells, 2, K)
-
-    def _triangle_product(self) -> np.ndarray:
-        """Augmented centroids: ``[x, 1, |x|²] @ [-2c, |c|², 1]ᵀ = |x - c|²``."""
-        c = self.centroids_
-        return np.vstack([-2 * c.T, (c * c).sum(1)[None], np.ones((1, len(c)), np.float32)])
-
-    def _pooled_triangle(self, patches, augmented, pool, m) -> np.ndarray:
-        """Per cell, ``Σ max(0, mean(z) - z_k)``: (m, cells, K)."""
-        patches -= self.patch_mean_
-        white = np.empty((len(patches), augmented.shape[0]), np.float32)
-        np.matmul(patches, self.whitening_, out=white[:, :-2])
-        white[:, -2] = 1
-        white[:, -1] = np.einsum("ij,ij->i", white[:, :-2], white[:, :-2])
-        dist = white @ augmented                                         # squared distances
-        np.maximum(dist, 0, out=dist)
-        np.sqrt(dist, out=dist)
-        mu = dist.mean(axis=1)
-        # Σ_cell max(0, μ - z) = Σ_cell μ - Σ_cell min(z, μ): one pass, no temporary.
-        np.minimum(dist, mu[:, None], out=dist)
-        pooled = np.matmul(pool, dist.reshape(m, pool.shape[1], -1))      # (m, cells, K)
-        mu_pooled = mu.reshape(m, -1) @ pool.T                           # (m, cells)
-        np.subtract(mu_pooled[:, :, None], pooled, out=pooled)
-        np.maximum(pooled, 0, out=pooled)  # rounding: a sum of max(0, .) is never below 0
-        return pooled
 
 
 def from_spec(clusters: str = "1600", encoding: str = "wide"):
@@ -402,10 +349,8 @@ def from_spec(clusters: str = "1600", encoding: str = "wide"):
     ``both`` (probes with the best λ on the test images: 80.2-80.3% against
     79.5%), like an ensemble of the single-dictionary models, in one ridge.
     """
-    try:
-        k = int(clusters)
-    except ValueError:
-        raise ValueError(f"CLUSTERS must be an integer; got {clusters!r}") from None
+    k = spec_int("kmeans", "CLUSTERS", clusters, low=2)
+    spec_option("kmeans", "ENCODING", encoding, ("soft", "triangle", "both", "wide"))
     if encoding == "soft":
         return KMeansFeatures(k)
     if encoding == "triangle":
@@ -419,4 +364,3 @@ def from_spec(clusters: str = "1600", encoding: str = "wide"):
         if encoding == "both":
             return pair
         return [*pair, ("kmeans_soft_large", KMeansFeatures(3 * k // 2, random_state=2))]
-    raise ValueError(f"ENCODING must be soft, triangle, both or wide; got {encoding!r}")

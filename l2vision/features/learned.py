@@ -20,9 +20,11 @@ import numpy as np
 from sklearn.cluster import MiniBatchKMeans
 from sklearn.utils.validation import check_is_fitted
 
+from l2vision.features._batches import decode_views
 from l2vision.features.base import ImageExtractor
 
-__all__ = ["LearnedExtractor", "check_enough", "distinct_rows", "run_minibatch_kmeans"]
+__all__ = ["LearnedExtractor", "check_enough", "distinct_rows", "fit_learners",
+           "run_minibatch_kmeans"]
 
 
 class LearnedExtractor(ImageExtractor):
@@ -142,3 +144,32 @@ def run_minibatch_kmeans(kmeans: MiniBatchKMeans, X: np.ndarray, epochs: int, rn
                     rows = order[:max(batch, kmeans.n_clusters)]
                 kmeans.partial_fit(X[rows])
                 bar.update(1)
+
+
+def fit_learners(learners: list, images, decoding, *, n_jobs: int, batch_size: int,
+                 progress: bool, fit_images: int, random_state) -> int:
+    """Fit learned extractors on at most ``fit_images`` of ``images``, each decoded once.
+
+    The subset is drawn with ``random_state``; unreadable images are left
+    out. Returns the number of images the extractors learned from.
+
+    Raises
+    ------
+    ValueError
+        No images, or none of the chosen ones could be read.
+    """
+    if len(images) == 0:
+        raise ValueError("ImageFeatures.fit got no images to fit "
+                         f"{type(learners[0]).__name__} on.")
+    if len(images) > fit_images:
+        rng = np.random.default_rng(random_state)
+        chosen = np.sort(rng.choice(len(images), fit_images, replace=False))
+        images = [images[i] for i in chosen]
+    specs = list(dict.fromkeys(ext._input_spec() for ext in learners))
+    views = decode_views(specs, images, decoding, n_jobs, batch_size)
+    if not views[specs[0]]:
+        raise ValueError(f"None of the {len(images)} images chosen to fit "
+                         f"{type(learners[0]).__name__} could be read.")
+    for ext in learners:
+        ext._fit_views(views[ext._input_spec()], progress=progress)
+    return len(views[specs[0]])

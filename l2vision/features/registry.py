@@ -35,6 +35,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 
+from l2vision._validation import ParameterError
 from l2vision.features import auto, bovw, cnn, color, hog, kmeans, texture, tiny
 from l2vision.features.base import ImageExtractor
 from l2vision.features.color import ColorHistogram
@@ -145,6 +146,9 @@ class FeatureEntry:
                              f"({len(args)} argument(s) given).") from None
         try:
             made = self.factory(*args)
+        except ParameterError as exc:  # said again of the spec as the user wrote it
+            raise ParameterError(f"feature spec {spec!r}", exc.name, exc.allowed, exc.value,
+                                 exc.fix) from None
         except ValueError as exc:
             raise ValueError(f"Feature spec {spec!r}: {exc}") from None
         items = list(made) if isinstance(made, (list, tuple)) and not _is_pair(made) else [made]

@@ -6,7 +6,15 @@ import cv2
 import numpy as np
 from skimage.feature import local_binary_pattern
 
-from l2vision._validation import check_int, check_levels, check_option, check_pair, check_real
+from l2vision._validation import (
+    check_int,
+    check_levels,
+    check_option,
+    check_pair,
+    check_real,
+    spec_int,
+    spec_real,
+)
 from l2vision.features.base import ImageExtractor, grid_cell_names, pyramid_histograms
 from l2vision.io.decode import limit_side
 
@@ -122,9 +130,6 @@ def from_spec(points: str = "8", radius: str = "1") -> LBP:
     POINTS neighbours (default 8) on a circle of RADIUS pixels (default 1);
     images larger than 256 px are shrunk to 256 px first.
     """
-    try:
-        p, r = int(points), float(radius)
-    except ValueError:
-        raise ValueError(f"POINTS must be an integer and RADIUS a number; got {points!r} and "
-                         f"{radius!r}") from None
+    p = spec_int("lbp", "POINTS", points, low=1)
+    r = spec_real("lbp", "RADIUS", radius, low=0, low_open=True)
     return LBP(p, radius=r, grid=(1, 2), max_side=256)

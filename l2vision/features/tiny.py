@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from l2vision._validation import check_bool, check_option, check_pair
+from l2vision._validation import check_bool, check_option, check_pair, spec_int
 from l2vision.features.base import ImageExtractor
 
 __all__ = ["TinyImage"]
@@ -73,8 +73,5 @@ class TinyImage(ImageExtractor):
 
 def from_spec(size: str = "16") -> TinyImage:
     """The image shrunk to SIZE x SIZE pixels (default 16), zero-mean and unit-norm."""
-    try:
-        pixels = int(size)
-    except ValueError:
-        raise ValueError(f"SIZE must be an integer; got {size!r}") from None
+    pixels = spec_int("tiny", "SIZE", size, low=1)
     return TinyImage((pixels, pixels))

@@ -45,6 +45,15 @@ _NAMES = {
 }
 
 
+#: Classes that moved since a model file format was written: (old module, name) -> new.
+MOVED = {
+    ("l2vision.pipelines.search", "RidgeClassifierKFoldCV"):
+        ("l2vision.linear.ridge", "RidgeClassifierKFoldCV"),
+    ("l2vision.pipelines.search", "LogisticRegressionKFoldCV"):
+        ("l2vision.linear.logistic", "LogisticRegressionKFoldCV"),
+}
+
+
 class UntrustedModelError(HintedError, ValueError):
     """A model file asks for a type or function that an l2vision model never holds."""
 
@@ -85,12 +94,16 @@ def _allowed(module: str, name: str, plugins: set[str]):
 class _AllowListUnpickler(NumpyUnpickler):
     """joblib's unpickler whose ``find_class`` only returns allowed objects."""
 
-    def __init__(self, file_handle, source: str):
+    def __init__(self, file_handle, source: str, trusted: bool = False):
         super().__init__(source, file_handle, ensure_native_byte_order=True)
         self._source = source
+        self._trusted = trusted
         self._plugins = _plugin_packages()
 
     def find_class(self, module, name):
+        module, name = MOVED.get((module, name), (module, name))
+        if self._trusted:
+            return super().find_class(module, name)
         value = _allowed(module, name, self._plugins)
         if value is None:
             raise UntrustedModelError(
@@ -100,12 +113,15 @@ class _AllowListUnpickler(NumpyUnpickler):
         return value
 
 
-def safe_loads(data: bytes, source: str):
-    """Unpickle joblib bytes through the allow-list.
+def safe_loads(data: bytes, source: str, *, trusted: bool = False):
+    """Unpickle joblib bytes through the allow-list (``trusted``: without it).
+
+    Classes that moved since the file was written (:data:`MOVED`) are found
+    at their new place either way.
 
     Raises
     ------
     UntrustedModelError
         The data names something outside the allow-list (nothing was called).
     """
-    return _AllowListUnpickler(io.BytesIO(data), source).load()
+    return _AllowListUnpickler(io.BytesIO(data), source, trusted).load()

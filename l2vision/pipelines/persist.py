@@ -152,7 +152,7 @@ def _read_container(path: Path, *, trusted: bool = False) -> tuple[dict, bytes]:
     data = path.read_bytes()
     _check_signature(path, data)
     try:
-        container = joblib.load(io.BytesIO(data)) if trusted else safe_loads(data, str(path))
+        container = safe_loads(data, str(path), trusted=trusted)
     except UntrustedModelError:
         raise
     except Exception as exc:  # joblib/pickle raise many types on foreign files
@@ -218,5 +218,5 @@ def load(path: str | os.PathLike, *, with_metadata: bool = False, trusted: bool 
         warnings.warn(f"{path}: saved with other library versions ({text}); predictions may "
                       "differ. Retrain with the installed versions to be sure.",
                       ModelVersionWarning, stacklevel=2)
-    model = joblib.load(io.BytesIO(payload)) if trusted else safe_loads(payload, str(path))
+    model = safe_loads(payload, str(path), trusted=trusted)
     return (model, container["metadata"]) if with_metadata else model

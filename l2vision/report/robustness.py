@@ -14,12 +14,6 @@ __all__ = ["plot_robustness_curves", "plot_robustness_heatmap", "plot_study",
            "robustness_section"]
 
 
-def _pyplot():
-    from l2vision.report.html import _pyplot
-
-    return _pyplot()
-
-
 def _table(result: dict) -> tuple[list[str], list[int], np.ndarray]:
     names = list(result["accuracy"])
     levels = sorted({int(s) for row in result["accuracy"].values() for s in row})

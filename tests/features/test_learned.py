@@ -265,13 +265,16 @@ def test_spec_parsing():
     assert (triangle_km.encoding, triangle_km.power, triangle_km._n_features()) == ("triangle",
                                                                                     0.5, 64)
     assert soft_km.random_state != triangle_km.random_state  # two dictionaries
-    with pytest.raises(ValueError, match="ENCODING must be soft, triangle, both or wide"):
+    with pytest.raises(ValueError, match="The 'ENCODING' parameter of feature spec "
+                       "'kmeans:16:hard' must be one of 'soft', 'triangle', 'both', 'wide'"):
         parse_features("kmeans:16:hard")
     (bovw,) = parse_features("bovw:64:vlad")
     assert bovw.n_clusters == 64 and bovw.encoding == "vlad"
-    with pytest.raises(ValueError, match="CLUSTERS must be an integer"):
+    with pytest.raises(ValueError, match="The 'CLUSTERS' parameter of feature spec "
+                       "'kmeans:many' must be an int >= 2. Got 'many'."):
         parse_features("kmeans:many")
-    with pytest.raises(ValueError, match="ENCODING must be hist or vlad"):
+    with pytest.raises(ValueError, match="'ENCODING' parameter of feature spec 'bovw:64:fisher' "
+                       "must be one of 'hist', 'vlad'"):
         parse_features("bovw:64:fisher")
 
 

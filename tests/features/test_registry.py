@@ -118,9 +118,14 @@ def test_builtin_specs_and_their_arguments():
 @pytest.mark.parametrize("spec,message", [
     ("sift", "Unknown feature 'sift'; choose from hog, color, lbp, tiny, cnn, photo, best"),
     ("hog:1:2", "Feature spec 'hog:1:2': hog takes hog[:SIZE] (2 argument(s) given)."),
-    ("hog:30", "Feature spec 'hog:30': SIZE must be a multiple of 8 of at least 16"),
-    ("hog:big", "Feature spec 'hog:big': SIZE must be an integer; got 'big'"),
-    ("color:xyz", "Feature spec 'color:xyz': SPACE must be one of hsv, lab, rgb; got 'xyz'"),
+    ("hog:30", "The 'SIZE' parameter of feature spec 'hog:30' must be a multiple of 8 of at "
+               "least 16 (an 8x8 grid of cells, e.g. hog:64). Got '30'."),
+    ("hog:8", "The 'SIZE' parameter of feature spec 'hog:8' must be an int >= 16. Got 8."),
+    ("hog:big", "The 'SIZE' parameter of feature spec 'hog:big' must be an int >= 16. Got 'big'."),
+    ("color:xyz", "The 'SPACE' parameter of feature spec 'color:xyz' must be one of 'hsv', 'lab', "
+                  "'rgb'. Got 'xyz'."),
+    ("lbp:8:-1", "The 'RADIUS' parameter of feature spec 'lbp:8:-1' must be a float > 0. Got -1.0."),
+    ("tiny:0", "The 'SIZE' parameter of feature spec 'tiny:0' must be an int >= 1. Got 0."),
     ("best:1", "best takes best (1 argument(s) given)"),
     ("", "No features given; choose from hog, color"),
 ])
