@@ -52,7 +52,7 @@ def _error(path, reason: str) -> ImageReadError:
     return ImageReadError(path, reason)
 
 
-def _open_error(path, exc: OSError) -> ImageReadError:
+def _open_error(path, exc: OSError, what: str = "an image file") -> ImageReadError:
     if isinstance(exc, FileNotFoundError):
         if os.path.islink(path):
             return ImageReadError(path, "is a dangling symbolic link (its target does not "
@@ -66,16 +66,17 @@ def _open_error(path, exc: OSError) -> ImageReadError:
     if isinstance(exc, PermissionError):
         return ImageReadError(path, "cannot be read (permission denied)")
     if isinstance(exc, IsADirectoryError):
-        return ImageReadError(path, "is a directory, not an image file")
+        return ImageReadError(path, f"is a directory, not {what}")
     return ImageReadError(path, f"cannot be read ({exc.strerror or exc})")
 
 
-def read_file_bytes(path: str | os.PathLike, *, max_bytes: int | None = DEFAULT_MAX_BYTES
-                    ) -> bytes:
+def read_file_bytes(path: str | os.PathLike, *, max_bytes: int | None = DEFAULT_MAX_BYTES,
+                    what: str = "an image file") -> bytes:
     """The whole content of a local regular file of at most ``max_bytes`` bytes.
 
     URLs are read by :func:`l2vision.io.remote.read_bytes`, which calls this
-    for local paths.
+    for local paths. ``what`` names the kind of file in messages (model files
+    and signatures are read the same way).
 
     Raises
     ------
@@ -95,11 +96,11 @@ def read_file_bytes(path: str | os.PathLike, *, max_bytes: int | None = DEFAULT_
     try:
         fd = os.open(path, _FLAGS)
     except OSError as exc:
-        raise _open_error(path, exc) from None
+        raise _open_error(path, exc, what) from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise _error(path, f"is {_kind(info.st_mode)}, not an image file")
+            raise _error(path, f"is {_kind(info.st_mode)}, not {what}")
         limit = max_bytes if max_bytes is not None else info.st_size
         if info.st_size > limit:
             raise _error(path, f"file is {info.st_size:,} bytes, more than the limit of "
@@ -116,7 +117,7 @@ def read_file_bytes(path: str | os.PathLike, *, max_bytes: int | None = DEFAULT_
             total += len(chunks[-1])
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
     except OSError as exc:
-        raise _open_error(path, exc) from None
+        raise _open_error(path, exc, what) from None
     finally:
         os.close(fd)
 

@@ -1,49 +1,55 @@
-"""Save and load models with metadata, an integrity check, and atomic writes.
+"""Save and load models: atomic writes, JSON metadata, integrity checks, optional signatures.
 
-A model file is a joblib container holding a format marker, a metadata dict,
-the pickled model bytes and their sha256. ``load`` checks the marker and the
-hash before unpickling the model, and warns when the installed library
-versions differ from the ones that saved it.
+A model file is a joblib container of plain data (:mod:`~l2vision.pipelines._container`):
+a format marker, the metadata as JSON, the pickled model and its sha256.
+``load`` checks the marker and the hash before unpickling the model, warns
+when the installed library versions differ from the ones that saved it, and
+checks the loaded model's parameters.
 
-Loading never runs code from the file: both pickles go through an allow-list
-of the types an l2vision model holds (:mod:`l2vision.pipelines._safe_pickle`);
-anything else is refused unless ``trusted=True``. With the environment
-variable ``L2VISION_MODEL_KEY`` set, ``save`` also writes ``MODEL.sig`` (an
-HMAC-SHA256 of the file with that key) and ``load`` refuses a file whose
-signature is missing or wrong, before any unpickling.
+Loading never runs code from the file, imports a module the file names,
+changes a class, or allocates more than the file can hold: the model pickle
+goes through the exact table and the rules of
+:mod:`~l2vision.pipelines._safe_pickle`; anything else is refused unless
+``trusted=True``. A model never decides where or how it runs: run-time
+settings in older files are dropped (:func:`l2vision.config.drop_runtime_settings`).
+With the environment variable ``L2VISION_MODEL_KEY`` set, ``save`` also writes
+``MODEL.sig`` (an HMAC-SHA256 of the bytes it wrote) and ``load`` refuses a
+file whose signature is missing or wrong, before any unpickling.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import io
 import os
+import pathlib
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
-import joblib
+from joblib.numpy_pickle import NumpyPickler
 
 from l2vision.io.writing import OutputExistsError, atomic_write
-from l2vision.pipelines._safe_pickle import UntrustedModelError, safe_loads
+from l2vision.pipelines._container import (
+    MAX_MODEL_BYTES,
+    ModelSignatureError,
+    container_bytes,
+    read_container,
+    read_file,
+    sign,
+    signature_path,
+    verify,
+)
+from l2vision.pipelines._safe_pickle import ModelFileError, UntrustedModelError, safe_loads
 
-__all__ = ["ModelFileError", "ModelSignatureError", "ModelVersionWarning", "UntrustedModelError",
-           "library_versions", "load", "read_metadata", "save"]
+__all__ = ["KEY_VARIABLE", "ModelFileError", "ModelSignatureError", "ModelVersionWarning",
+           "UntrustedModelError", "library_versions", "load", "read_metadata", "save"]
 
 #: The environment variable holding the key that signs and verifies model files.
 KEY_VARIABLE = "L2VISION_MODEL_KEY"
 
-FORMAT = "l2vision-model"
-FORMAT_VERSION = 1
-
-
-class ModelFileError(ValueError):
-    """A file is not an l2vision model, or is damaged."""
-
-
-class ModelSignatureError(ModelFileError):
-    """A signing key is set and the model file's signature is missing or does not match."""
+#: The largest side of an image size a model may ask for (a working size, an
+#: extractor's canonical size, a network's input): larger is refused on load.
+MAX_SIDE = 8192
 
 
 class ModelVersionWarning(UserWarning):
@@ -67,6 +73,21 @@ def library_versions() -> dict:
             "scikit-image": skimage.__version__}
 
 
+class _PathsAsText(NumpyPickler):
+    """joblib's pickler writing file paths as text: a model file never names ``pathlib``."""
+
+    def reducer_override(self, obj):
+        if isinstance(obj, pathlib.PurePath):
+            return str, (os.fspath(obj),)
+        return NotImplemented
+
+
+def _model_bytes(model) -> bytes:
+    buffer = io.BytesIO()
+    _PathsAsText(buffer).dump(model)
+    return buffer.getvalue()
+
+
 def save(model, path: str | os.PathLike, *, metadata: dict | None = None,
          overwrite: bool = False) -> Path:
     """Save a fitted model atomically, with metadata.
@@ -74,13 +95,14 @@ def save(model, path: str | os.PathLike, *, metadata: dict | None = None,
     Parameters
     ----------
     model : object
-        Usually a fitted pipeline from :func:`~l2vision.pipelines.train.train`.
+        Usually a fitted pipeline from :func:`~l2vision.workflows.train.train`.
     path : str or os.PathLike
         Destination file (``.joblib`` by convention).
     metadata : dict or None, default=None
         Extra metadata (class names, feature configuration, λ, CV curve,
-        training-set size and fingerprint...). Library versions and the creation
-        time are added.
+        training-set size and fingerprint...), stored as JSON: values must be
+        JSON types, NumPy scalars or arrays. Library versions and the
+        creation time are added.
     overwrite : bool, default=False
         Replace an existing file. Without it an existing file is never touched.
 
@@ -91,89 +113,60 @@ def save(model, path: str | os.PathLike, *, metadata: dict | None = None,
 
     Raises
     ------
-    FileExistsError
+    OutputExistsError
         ``path`` exists and ``overwrite`` is False.
 
     Examples
     --------
     >>> import tempfile, pathlib
-    >>> from sklearn.dummy import DummyClassifier
+    >>> import numpy as np
+    >>> from l2vision.pipelines.build import make_pipeline
+    >>> model = make_pipeline("tiny:4", "ridge", lam=1.0)
+    >>> model = model.fit([np.zeros((4, 4), np.uint8), np.ones((4, 4), np.uint8)], ["a", "b"])
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "m.joblib"
-    >>> _ = save(DummyClassifier().fit([[0]], [1]), path, metadata={"classes": ["1"]})
+    >>> _ = save(model, path, metadata={"classes": ["a", "b"]})
     >>> read_metadata(path)["classes"], type(load(path)).__name__
-    (['1'], 'DummyClassifier')
+    (['a', 'b'], 'Pipeline')
     """
     path = Path(path)
     if path.exists() and not overwrite:
         raise OutputExistsError("{path}: file exists; use {overwrite} to replace it", path=path,
                                 overwrite=True)
-    buffer = io.BytesIO()
-    joblib.dump(model, buffer)
-    payload = buffer.getvalue()
     meta = {**(metadata or {}), "versions": library_versions(),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    container = {"format": FORMAT, "format_version": FORMAT_VERSION, "metadata": meta,
-                 "sha256": hashlib.sha256(payload).hexdigest(), "model": payload}
+    data = container_bytes(_model_bytes(model), meta)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda f: joblib.dump(container, f), overwrite=overwrite)
+    atomic_write(path, lambda f: f.write(data), overwrite=overwrite)
     key = os.environ.get(KEY_VARIABLE)
-    if key:
-        signature = _signature(path.read_bytes(), key)
-        atomic_write(_signature_path(path), lambda f: f.write(signature.encode()))
+    if key:  # the bytes written, not a re-read of the file
+        signature = sign(data, key)
+        atomic_write(signature_path(path), lambda f: f.write(signature.encode()))
     return path
 
 
-def _signature_path(path: Path) -> Path:
-    return path.with_name(path.name + ".sig")
-
-
-def _signature(data: bytes, key: str) -> str:
-    return hmac.new(key.encode(), data, hashlib.sha256).hexdigest()
-
-
-def _check_signature(path: Path, data: bytes) -> None:
-    """With a key set, refuse an unsigned or mis-signed file (before any unpickling)."""
+def _read(path: Path, max_bytes: int) -> tuple[dict, bytes]:
+    """``(metadata, model pickle)`` of a model file, after the signature check."""
+    data = read_file(path, max_bytes=max_bytes)
     key = os.environ.get(KEY_VARIABLE)
-    if not key:
-        return
-    sig = _signature_path(path)
-    if not sig.is_file():
-        raise ModelSignatureError(f"{path}: unsigned model file ({sig.name} not found) and "
-                                  f"{KEY_VARIABLE} is set; save it with the key set to sign it")
-    if not hmac.compare_digest(sig.read_text().strip(), _signature(data, key)):
-        raise ModelSignatureError(f"{path}: the signature in {sig.name} does not match (signed "
-                                  "with another key, or the file changed since); refused")
-
-
-def _read_container(path: Path, *, trusted: bool = False) -> tuple[dict, bytes]:
-    """The container dict of a model file (checked against the signing key first)."""
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: model file not found")
-    data = path.read_bytes()
-    _check_signature(path, data)
-    try:
-        container = safe_loads(data, str(path), trusted=trusted)
-    except UntrustedModelError:
-        raise
-    except Exception as exc:  # joblib/pickle raise many types on foreign files
-        raise ModelFileError(f"{path}: not an l2vision model file ({type(exc).__name__}: "
-                             f"{exc}); train one with `l2vision train`") from None
-    if not isinstance(container, dict) or container.get("format") != FORMAT:
-        raise ModelFileError(f"{path}: not an l2vision model file (no l2vision format "
-                             "marker); train one with `l2vision train`")
-    if container.get("format_version", 0) > FORMAT_VERSION:
-        raise ModelFileError(f"{path}: saved by a newer l2vision (format "
-                             f"{container['format_version']}); upgrade l2vision to load it")
-    return container, data
+    if key:
+        verify(path, data, key, KEY_VARIABLE)
+    return read_container(data, str(path))
 
 
 def read_metadata(path: str | os.PathLike) -> dict:
-    """The metadata of a model file, without unpickling the model."""
-    return _read_container(Path(path))[0]["metadata"]
+    """The metadata of a model file, without unpickling the model.
+
+    Returns
+    -------
+    dict
+        Plain JSON values.
+    """
+    return _read(Path(path), MAX_MODEL_BYTES)[0]
 
 
-def load(path: str | os.PathLike, *, with_metadata: bool = False, trusted: bool = False):
-    """Load a model saved by :func:`save`, after checking its integrity.
+def load(path: str | os.PathLike, *, with_metadata: bool = False, trusted: bool = False,
+         max_bytes: int = MAX_MODEL_BYTES):
+    """Load a model saved by :func:`save`, after checking its integrity and its parameters.
 
     Parameters
     ----------
@@ -181,7 +174,10 @@ def load(path: str | os.PathLike, *, with_metadata: bool = False, trusted: bool 
     with_metadata : bool, default=False
         Also return the metadata.
     trusted : bool, default=False
-        Unpickle without the allow-list (an older or foreign file you trust).
+        Unpickle without the table of allowed names (a foreign file you trust;
+        loading it can run code).
+    max_bytes : int, default=1 GiB
+        Refuse larger files.
 
     Returns
     -------
@@ -193,9 +189,10 @@ def load(path: str | os.PathLike, *, with_metadata: bool = False, trusted: bool 
     FileNotFoundError
         No such file.
     ModelFileError
-        Not an l2vision model file, or its content does not match its sha256.
+        Not an l2vision model file, damaged, over a cap, not a regular file,
+        or parameters that no l2vision model has.
     UntrustedModelError
-        The file needs a type outside the allow-list (and ``trusted`` is False).
+        The file names a type or a state outside the table (and ``trusted`` is False).
     ModelSignatureError
         ``L2VISION_MODEL_KEY`` is set and the file is unsigned or mis-signed.
 
@@ -203,14 +200,12 @@ def load(path: str | os.PathLike, *, with_metadata: bool = False, trusted: bool 
     -----
     ModelVersionWarning
         A library version differs from the one the model was saved with.
+    RuntimeSettingWarning
+        The file (of l2vision 0.1) held run-time settings; they were ignored.
     """
     path = Path(path)
-    container, _ = _read_container(path, trusted=trusted)
-    payload = container.get("model", b"")
-    if hashlib.sha256(payload).hexdigest() != container.get("sha256"):
-        raise ModelFileError(f"{path}: the model data does not match its sha256 checksum "
-                             "(the file is damaged); retrain or restore it from a backup")
-    saved = container["metadata"].get("versions", {})
+    metadata, payload = _read(path, max_bytes)
+    saved = metadata.get("versions", {}) if isinstance(metadata.get("versions"), dict) else {}
     installed = library_versions()
     drift = {k: (v, installed.get(k)) for k, v in saved.items() if installed.get(k) != v}
     if drift:
@@ -219,4 +214,48 @@ def load(path: str | os.PathLike, *, with_metadata: bool = False, trusted: bool 
                       "differ. Retrain with the installed versions to be sure.",
                       ModelVersionWarning, stacklevel=2)
     model = safe_loads(payload, str(path), trusted=trusted)
-    return (model, container["metadata"]) if with_metadata else model
+    check_loaded(model, str(path))
+    return (model, metadata) if with_metadata else model
+
+
+def check_loaded(model, source: str) -> None:
+    """Check a loaded model's parameters as ``fit`` would, and its image sizes.
+
+    A file can hold any value of an allowed type: a ``size=(20000, 20000)``
+    would make scoring one thumbnail allocate gigabytes. Every estimator of a
+    pipeline that checks its parameters does so here, and no size may exceed
+    :data:`MAX_SIDE` on a side.
+
+    Raises
+    ------
+    ModelFileError
+        A parameter an l2vision model never has (the message names it).
+    """
+    try:
+        steps = [step for _, step in getattr(model, "steps", [])] or [model]
+        for step in steps:
+            _check_step(step, source)
+    except ModelFileError:
+        raise
+    except Exception as exc:  # a state that no estimator of ours can have
+        raise ModelFileError(f"{source}: the model's parameters are not valid "
+                             f"({type(exc).__name__}: {exc}); retrain it") from None
+
+
+def _check_step(step, source: str) -> None:
+    """One estimator's sizes (at most MAX_SIDE a side) and its own parameter checks."""
+    items = step.get_params(deep=True).items() if hasattr(step, "get_params") else []
+    for name, value in items:
+        if name.rsplit("__", 1)[-1].endswith("size") and isinstance(value, (tuple, list)) \
+                and len(value) == 2 and all(isinstance(v, int) for v in value) \
+                and max(value) > MAX_SIDE:
+            raise ModelFileError(f"{source}: {type(step).__name__} parameter {name}="
+                                 f"{tuple(value)} is larger than any model needs (at most "
+                                 f"{MAX_SIDE} px a side); refused")
+    check = getattr(step, "_check_params", None)
+    if check is not None:
+        try:
+            check()
+        except ValueError as exc:
+            raise ModelFileError(f"{source}: the model's parameters are not valid ({exc}); "
+                                 "retrain it") from None

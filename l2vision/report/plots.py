@@ -15,9 +15,10 @@ def plot_lambda_curve(cv_results: dict, best_lambda: float, path, *, model: str 
                       lambda_1se: float | None = None) -> Path:
     """CV accuracy against λ (log axis) with a ±1 std band, the chosen λ and the 1-SE λ marked."""
     plt = pyplot()
-    lambdas = np.asarray(cv_results["lambda"])
-    mean = np.asarray(cv_results["mean_test_score"])
-    std = np.asarray(cv_results["std_test_score"])
+    lambdas = np.asarray(cv_results["lambda"], dtype=float)
+    # Float arrays: a λ a fold did not reach is NaN (null in a model's JSON metadata).
+    mean = np.asarray(cv_results["mean_test_score"], dtype=float)
+    std = np.asarray(cv_results["std_test_score"], dtype=float)
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
     ax.semilogx(lambdas, mean, marker="o", markersize=3, label="mean CV accuracy")
     ax.fill_between(lambdas, np.clip(mean - std, 0, 1), np.clip(mean + std, 0, 1), alpha=0.25,
