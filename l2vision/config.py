@@ -37,6 +37,17 @@ max_pixels : int or None, default=100_000_000
     Decompression-bomb guard: images with more pixels are refused.
 inference_batch_size : int, default=64
     Images per forward pass of a network (:class:`~l2vision.features.CNNEmbedding`).
+allow_urls : bool, default=False
+    Read remote URLs (``https://``, ``s3://``...) given as inputs, in
+    manifests or on standard input; off, an input list written by someone
+    else cannot make l2vision fetch anything (:mod:`l2vision.io.remote`).
+allow_unchecked_formats : bool, default=False
+    Decode an image whose size cannot be read from its header (an unknown
+    format, a TIFF repeating its width tag); off, it is refused before
+    decoding, so that no file can make a decoder allocate unchecked.
+allow_private_urls : bool, default=False
+    With ``allow_urls``: also hosts that resolve to loopback, private or
+    link-local addresses (services of this machine or its network).
 inference_threads : int or None, default=None
     A network's inference threads (``cv2.setNumThreads`` during a pass, or
     ONNX Runtime's intra-op threads); None uses OpenCV's setting (every core,
@@ -78,11 +89,15 @@ DEFAULTS = MappingProxyType({
     "max_pixels": 100_000_000,
     "inference_batch_size": 64,
     "inference_threads": None,
+    "allow_urls": False,
+    "allow_private_urls": False,
+    "allow_unchecked_formats": False,
 })
 
 #: The settings the feature workers need: sent with every batch (a worker process
 #: does not see the caller's context).
-WORKER_SETTINGS = ("max_pixels", "inference_batch_size", "inference_threads")
+WORKER_SETTINGS = ("max_pixels", "inference_batch_size", "inference_threads", "allow_urls",
+                   "allow_private_urls", "allow_unchecked_formats")
 
 _CONFIG: contextvars.ContextVar = contextvars.ContextVar("l2vision_config", default=DEFAULTS)
 
@@ -101,8 +116,9 @@ def _check(changes: dict) -> None:
                           fix="Use 1 for no parallelism, -1 for every core.")
     if "batch_size" in changes:
         check_int(owner, "batch_size", changes["batch_size"], low=1)
-    if "progress" in changes:
-        check_bool(owner, "progress", changes["progress"])
+    for name in ("progress", "allow_urls", "allow_private_urls", "allow_unchecked_formats"):
+        if name in changes:
+            check_bool(owner, name, changes[name])
     if "isolate" in changes and changes["isolate"] != "auto":
         check_bool(owner, "isolate", changes["isolate"])
     if "image_timeout" in changes:

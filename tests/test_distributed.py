@@ -226,8 +226,12 @@ def test_http_and_file_urls_score_like_paths(photos, tmp_path):
                 break
             time.sleep(0.1)
         urls = [base + Path(p).name for p in files] + [base + "missing.jpg"]
-        score_files(model, urls, tmp_path / "http.csv")
-        score_files(model, [base], tmp_path / "folder.csv")
+        with pytest.raises(ValueError, match="remote URLs are not read unless allowed"):
+            score_files(model, urls, tmp_path / "refused.csv")
+        # A server on this machine: remote URLs allowed, and private addresses too.
+        with config_context(allow_urls=True, allow_private_urls=True):
+            score_files(model, urls, tmp_path / "http.csv")
+            score_files(model, [base], tmp_path / "folder.csv")
     score_files(model, files, tmp_path / "paths.csv")
     score_files(model, ["file://" + p for p in files], tmp_path / "file.csv")
     by_url = (tmp_path / "http.csv").read_text().splitlines()

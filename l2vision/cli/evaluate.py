@@ -48,6 +48,7 @@ def add_parser(subparsers, common) -> None:
 
 def run(args) -> int:
     from l2vision.datasets import load_dataset
+    from l2vision.io.writing import write_file
     from l2vision.pipelines.persist import load
     from l2vision.report.html import write_report
     from l2vision.workflows.evaluate import evaluate_images
@@ -68,7 +69,7 @@ def run(args) -> int:
         print(f"  {name:>20}  precision {m['precision']:.3f}  recall {m['recall']:.3f}  "
               f"f1 {m['f1']:.3f}  n={m['support']}")
     if args.out:
-        args.out.write_text(json.dumps(metrics, indent=2))
+        write_file(args.out, json.dumps(metrics, indent=2), overwrite=args.overwrite)
         print(f"metrics: {args.out}")
     if args.report:
         search = {"cv_results": meta["cv_results"], "lambda": meta["lambda"],

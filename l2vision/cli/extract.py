@@ -51,6 +51,7 @@ def run(args) -> int:
 
     from l2vision.datasets import DatasetError, load_dataset
     from l2vision.io.decode import image_name
+    from l2vision.io.writing import atomic_write
     from l2vision.pipelines.build import make_features
 
     if not args.overwrite:
@@ -80,9 +81,8 @@ def run(args) -> int:
               "failed": np.asarray([paths[i] for i in sorted(errors)], dtype=str)}
     if images.labels is not None:
         arrays["labels"] = np.asarray(images.labels).astype(str)
-    tmp = args.out.with_name(args.out.name + ".partial.npz")
-    np.savez(tmp, **arrays)
-    tmp.replace(args.out)
+    # A temporary file of its own, renamed over the output (never through a link).
+    atomic_write(args.out, lambda f: np.savez(f, **arrays), overwrite=args.overwrite)
     print(f"{X.shape[0]} images x {X.shape[1]} features -> {args.out}"
           f"{f' ({len(errors)} unreadable)' if errors else ''}")
     return EXIT_SOME_FAILED if errors else EXIT_OK

@@ -19,7 +19,8 @@ from pathlib import Path
 
 __all__ = [
     "EXIT_ERROR", "EXIT_OK", "EXIT_SOME_FAILED", "EXIT_USAGE", "FEATURE_NAMES",
-    "add_logging_options", "add_run_options", "add_trust_option", "features_help", "flag_for",
+    "add_logging_options", "add_run_options", "add_trust_option", "add_url_options",
+    "features_help", "flag_for",
     "log", "parse_lambdas", "parse_size", "refuse_existing", "render", "report_error",
     "run_settings", "show_warning",
 ]
@@ -52,6 +53,16 @@ def add_logging_options(parser: argparse.ArgumentParser) -> None:
                        help="show the full traceback when the run stops on an error")
 
 
+def add_url_options(group) -> None:
+    """``--allow-urls`` and ``--allow-private-urls``: the remote-URL policy (off by default)."""
+    group.add_argument("--allow-urls", action="store_true",
+                       help="read remote URLs (https://, s3://, gs://...) among the inputs, "
+                            "manifests or stdin lines (off: only local files are read)")
+    group.add_argument("--allow-private-urls", action="store_true",
+                       help="with --allow-urls, also hosts on loopback, private or link-local "
+                            "addresses (services of this machine or network)")
+
+
 def add_trust_option(group) -> None:
     """``--trust-model``: load a model file outside the allow-list (the ``trusted`` parameter)."""
     group.add_argument("--trust-model", dest="trusted", action="store_true",
@@ -61,7 +72,12 @@ def add_trust_option(group) -> None:
 
 def add_run_options(group, *, scheduler: bool = True, cache: bool = False,
                     batch_size: bool = False, timeout: bool = False) -> None:
-    """The flags that set how work runs (:func:`l2vision.config_context`), never the result."""
+    """The flags that set how work runs (:func:`l2vision.config_context`), never the result.
+
+    Also the remote-URL policy (:func:`add_url_options`): every command that
+    reads images takes it.
+    """
+    add_url_options(group)
     group.add_argument("-j", "--n-jobs", type=int, default=None,
                        help="parallel jobs (-1: all cores)")
     if batch_size:
@@ -96,6 +112,10 @@ def run_settings(args) -> dict:
         settings["cache_dir"] = args.cache
     if getattr(args, "scheduler", None):
         settings["scheduler"] = args.scheduler
+    if getattr(args, "allow_urls", False):
+        settings["allow_urls"] = True
+    if getattr(args, "allow_private_urls", False):
+        settings["allow_private_urls"] = True
     if getattr(args, "timeout", None) is not None:
         if args.timeout == 0:
             settings["isolate"] = False

@@ -64,6 +64,7 @@ def add_parser(subparsers, common) -> None:
 def run(args) -> int:
     from l2vision.corruptions.specs import parse_corruptions, parse_severities
     from l2vision.datasets import load_dataset
+    from l2vision.io.writing import write_file
     from l2vision.pipelines.persist import load
     from l2vision.report.html import write_report
     from l2vision.workflows.robustness import robustness
@@ -88,7 +89,7 @@ def run(args) -> int:
           f"{result['mean_corruption_accuracy']:.2%}; relative robustness: "
           f"{result['relative_robustness']:.3f}")
     if args.out:
-        args.out.write_text(json.dumps(result, indent=2))
+        write_file(args.out, json.dumps(result, indent=2), overwrite=args.overwrite)
         print(f"results: {args.out}")
     if args.report:
         report = write_report(args.report, result["clean_metrics"],

@@ -57,6 +57,9 @@ def add_parser(subparsers, common) -> None:
     g.add_argument("--top-k", type=int, default=1, metavar="K",
                    help="add the K best classes and their scores (default 1: label only)")
     g.add_argument("--probs", action="store_true", help="add one score column per class")
+    g.add_argument("--spreadsheet-safe", action="store_true",
+                   help="CSV: prefix with ' every cell a spreadsheet would run as a formula "
+                        "(starting with = + - @), e.g. file or class names written by others")
     g.add_argument("--resume", action="store_true",
                    help="continue an interrupted run from OUT.partial")
     g.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
@@ -84,6 +87,7 @@ def run(args) -> int:
                           path_column=args.path_column, stdin=stdin, format=args.format,
                           top_k=args.top_k, probs=args.probs, resume=args.resume,
                           overwrite=args.overwrite, fail_fast=args.fail_fast,
+                          spreadsheet_safe=args.spreadsheet_safe,
                           log=lambda message: log(args, message), trusted=args.trusted)
     s = summary
     log(args, f"scored {s.scored}, failed {s.failed}, {s.seconds:.1f} s, "

@@ -76,6 +76,7 @@ def add_parser(subparsers, common) -> None:
 
 def run(args) -> int:
     from l2vision.corruptions.specs import parse_corruptions, parse_severities
+    from l2vision.io.writing import write_file
     from l2vision.report.robustness import plot_study
     from l2vision.workflows.study import study
 
@@ -111,7 +112,7 @@ def run(args) -> int:
           f"rank correlation of lambda and relative robustness "
           f"{s['lambda_vs_relative_robustness_spearman']:+.2f}")
     args.report.mkdir(parents=True, exist_ok=True)
-    targets[0].write_text(json.dumps(result, indent=2))
+    write_file(targets[0], json.dumps(result, indent=2))
     plot_study(result, targets[1])
     print(f"study: {targets[0]}, {targets[1]}")
     return EXIT_SOME_FAILED if result["failed"] else EXIT_OK

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from l2vision.io.errors import ImageReadError
+from l2vision.io.files import read_file_bytes
 from l2vision.io.writing import atomic_write
 
 __all__ = ["FeatureCacheWarning", "cache_key", "config_text", "load_cached", "save_cached"]
@@ -79,14 +81,18 @@ def load_cached(directory, key: str, shape: tuple) -> np.ndarray | None:
     if not record_path.exists():
         return None
     try:
-        record = json.loads(record_path.read_text())
-        data = data_path.read_bytes()
+        # Regular files only, capped: a link to /dev/zero planted in a shared
+        # cache folder is a corrupt entry, never an endless read.
+        record = json.loads(read_file_bytes(record_path, max_bytes=1 << 16,
+                                            what="a cache record"))
+        data = read_file_bytes(data_path, max_bytes=int(np.prod(shape)) * 4 + (1 << 16),
+                               what="a cache entry")
         if hashlib.sha256(data).hexdigest() != record["sha256"]:
             raise ValueError("checksum mismatch")
         array = np.load(io.BytesIO(data), allow_pickle=False)
         if array.shape != tuple(shape) or array.dtype != np.float32:
             raise ValueError(f"shape {array.shape} {array.dtype}, expected {tuple(shape)} float32")
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, ImageReadError) as exc:
         warnings.warn(f"{data_path}: corrupt feature cache entry ({exc}); recomputing it.",
                       FeatureCacheWarning, stacklevel=3)
         return None

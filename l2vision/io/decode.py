@@ -21,6 +21,7 @@ os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", "100000000")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
+from l2vision.config import get_config  # noqa: E402
 from l2vision.io.errors import ImageReadError  # noqa: E402
 from l2vision.io.files import DEFAULT_MAX_BYTES  # noqa: E402
 from l2vision.io.header import read_header  # noqa: E402
@@ -123,10 +124,12 @@ def read_image(
         ``"bgr"`` gives ``(H, W, 3)`` in OpenCV's channel order; ``"gray"``
         gives ``(H, W)``.
     max_pixels : int or None, default=100_000_000
-        Refuse images with more pixels (a decompression-bomb guard). For PNG,
-        JPEG, GIF, BMP and WebP the size is read from the header before any
-        pixel is decoded; other formats are checked after decoding. None
-        disables the check (OpenCV's own limit of 2**30 pixels remains).
+        Refuse images with more pixels (a decompression-bomb guard). The size
+        is read from the header before any pixel is decoded
+        (:mod:`l2vision.io.header`); a file whose header does not give it is
+        refused unless the ``allow_unchecked_formats`` setting is on (then
+        checked after decoding). None disables the check (OpenCV's own limit
+        of 100 million pixels remains when l2vision loaded OpenCV).
     max_bytes : int or None, default=512 MiB
         Refuse files larger than this. Only regular files are read, opened
         without blocking (a named pipe or a device is refused, never waited
@@ -172,6 +175,9 @@ def read_image(
     if not data:
         raise ImageReadError(name, "file is empty (0 bytes)")
     header = read_header(data)
+    if (header is None or header.width is None or header.height is None) \
+            and max_pixels is not None and not get_config()["allow_unchecked_formats"]:
+        raise ImageReadError(name, _unchecked_reason(header))
     if header is not None:
         _check_size(name, header.width, header.height, max_pixels)
         if header.complete is False:
@@ -194,6 +200,16 @@ def read_image(
         raise ImageReadError(name, reason)
     _check_size(name, image.shape[1], image.shape[0], max_pixels)
     return image
+
+
+def _unchecked_reason(header) -> str:
+    """Why a file whose size cannot be read from its header is refused."""
+    if header is None:
+        return ("not an image, or not a format l2vision reads (JPEG, PNG, WebP, TIFF, BMP, "
+                "GIF, Netpbm, Sun raster, Radiance HDR, AVIF, JPEG 2000)")
+    return (f"the {header.format.upper()} header does not give the image's size "
+            f"({header.note or 'not found'}); refused before decoding (allow it with the "
+            "allow_unchecked_formats setting if the file is trusted)")
 
 
 def _check_size(name: str, width, height, max_pixels: int | None) -> None:

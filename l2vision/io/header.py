@@ -2,15 +2,19 @@
 
 This is the decompression-bomb guard of :func:`l2vision.io.decode.read_image`: a
 tiny PNG can declare 100,000 × 100,000 pixels, so the size is read from the
-header before any pixel is decoded. Only the fixed headers of the common
-formats are parsed (PNG, JPEG, GIF, BMP, WebP, and the first image of a TIFF);
-for other formats OpenCV's own limit applies (``OPENCV_IO_MAX_IMAGE_PIXELS``,
-set by :mod:`l2vision.io.decode` when it is imported before cv2), and
-the size is checked again after decoding.
+header before any pixel is decoded. The headers of every format OpenCV's
+Python wheels decode are parsed: PNG, JPEG, GIF, BMP, WebP, TIFF (the first
+image), Netpbm (PBM, PGM, PPM, PAM, PFM), Sun raster, Radiance HDR, AVIF and
+JPEG 2000. A file whose size cannot be read this way is refused by
+:func:`~l2vision.io.decode.read_image` unless the caller opts in (the
+``allow_unchecked_formats`` setting); OpenCV's own limit then applies
+(``OPENCV_IO_MAX_IMAGE_PIXELS``, set by :mod:`l2vision.io.decode` when it is
+imported before cv2), and the size is checked again after decoding.
 """
 
 from __future__ import annotations
 
+import re
 import struct
 from typing import NamedTuple
 
@@ -26,13 +30,15 @@ _JPEG_STANDALONE = {0x01, *range(0xD0, 0xD8)}
 class HeaderInfo(NamedTuple):
     """What the header says: format name, size, and whether the file is complete.
 
-    ``complete`` is None when the format gives no cheap way to tell.
+    ``complete`` is None when the format gives no cheap way to tell; ``note``
+    says why the size is unknown when it is (a TIFF with two width tags...).
     """
 
     format: str
     width: int | None
     height: int | None
     complete: bool | None
+    note: str = ""
 
 
 def _jpeg_info(data: bytes) -> HeaderInfo:
@@ -87,7 +93,11 @@ def _webp_info(data: bytes) -> HeaderInfo:
 
 
 def _tiff_info(data: bytes) -> HeaderInfo:
-    """Width and length of the first image (IFD) of a TIFF, from its tags 256 and 257."""
+    """Width and length of the first image (IFD) of a TIFF, from its tags 256 and 257.
+
+    libtiff takes the first of repeated tags: so does this, and a file that
+    repeats one (to show a small size here and a large one there) is flagged.
+    """
     order = "<" if data[:2] == b"II" else ">"
     try:
         (offset,) = struct.unpack_from(order + "I", data, 4)
@@ -96,11 +106,73 @@ def _tiff_info(data: bytes) -> HeaderInfo:
         for k in range(min(count, 4096)):
             tag, kind = struct.unpack_from(order + "HH", data, offset + 2 + 12 * k)
             if tag in (256, 257):
+                if tag in size:
+                    return HeaderInfo("tiff", None, None, None,
+                                      "the first image declares its width or height twice")
                 code = order + ("H" if kind == 3 else "I")
                 size[tag] = struct.unpack_from(code, data, offset + 2 + 12 * k + 8)[0]
     except struct.error:  # the header ends early: OpenCV will say the file is bad
-        return HeaderInfo("tiff", None, None, None)
+        return HeaderInfo("tiff", None, None, None, "the header ends early")
     return HeaderInfo("tiff", size.get(256), size.get(257), None)
+
+
+_PNM_TOKEN = re.compile(rb"(?:\s|#[^\n]*\n)*(\S+)")
+
+
+def _netpbm_info(data: bytes) -> HeaderInfo:
+    """Width and height of a Netpbm file (P1-P6, PFM): the first two numbers after the magic."""
+    numbers, position = [], 2
+    for _ in range(2):
+        match = _PNM_TOKEN.match(data, position)
+        if match is None or not match.group(1).isdigit():
+            return HeaderInfo("netpbm", None, None, None, "no size in the header")
+        numbers.append(int(match.group(1)))
+        position = match.end()
+    return HeaderInfo("netpbm", numbers[0], numbers[1], None)
+
+
+def _pam_info(data: bytes) -> HeaderInfo:
+    """Width and height of a PAM file (P7): its WIDTH and HEIGHT lines."""
+    header = data[:4096].split(b"ENDHDR", 1)[0]
+    found = dict(re.findall(rb"^(WIDTH|HEIGHT)\s+(\d+)", header, re.M))
+    if b"WIDTH" not in found or b"HEIGHT" not in found:
+        return HeaderInfo("netpbm", None, None, None, "no size in the header")
+    return HeaderInfo("netpbm", int(found[b"WIDTH"]), int(found[b"HEIGHT"]), None)
+
+
+def _hdr_info(data: bytes) -> HeaderInfo:
+    """Radiance HDR: the resolution line (``-Y 480 +X 640``) after the header."""
+    match = re.search(rb"\n[-+]Y (\d+) [-+]X (\d+)\n", data[:8192])
+    if match is None:
+        return HeaderInfo("hdr", None, None, None, "no resolution line")
+    return HeaderInfo("hdr", int(match.group(2)), int(match.group(1)), None)
+
+
+def _avif_info(data: bytes) -> HeaderInfo:
+    """AVIF/HEIF: the largest of the image spatial extents ('ispe' boxes) in the header."""
+    sizes, start = [], 0
+    head = data[:1 << 16]
+    while (i := head.find(b"ispe", start)) != -1 and len(sizes) < 64:
+        if i + 16 <= len(head):
+            sizes.append(struct.unpack_from(">II", head, i + 8))
+        start = i + 4
+    if not sizes:
+        return HeaderInfo("avif", None, None, None, "no image size box")
+    width, height = max(sizes, key=lambda s: s[0] * s[1])
+    return HeaderInfo("avif", width, height, None)
+
+
+def _jpeg2000_info(data: bytes) -> HeaderInfo:
+    """JPEG 2000: the 'ihdr' box of a JP2 file, or the SIZ marker of a codestream."""
+    i = data.find(b"ihdr", 0, 1 << 16)
+    if i != -1 and i + 12 <= len(data):
+        height, width = struct.unpack_from(">II", data, i + 4)
+        return HeaderInfo("jpeg2000", width, height, None)
+    j = data.find(b"\xff\x51", 0, 1 << 16)
+    if j != -1 and j + 14 <= len(data):
+        width, height, x0, y0 = struct.unpack_from(">IIII", data, j + 6)
+        return HeaderInfo("jpeg2000", width - x0, height - y0, None)
+    return HeaderInfo("jpeg2000", None, None, None, "no size in the header")
 
 
 def read_header(data: bytes) -> HeaderInfo | None:
@@ -111,7 +183,7 @@ def read_header(data: bytes) -> HeaderInfo | None:
     >>> import cv2, numpy as np
     >>> ok, buf = cv2.imencode(".png", np.zeros((3, 5), np.uint8))
     >>> read_header(buf.tobytes())
-    HeaderInfo(format='png', width=5, height=3, complete=True)
+    HeaderInfo(format='png', width=5, height=3, complete=True, note='')
     """
     if data.startswith(_PNG_SIGNATURE) and len(data) >= 24:
         w, h = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
@@ -129,4 +201,17 @@ def read_header(data: bytes) -> HeaderInfo | None:
         return _webp_info(data)
     if data[:4] in (b"II*\x00", b"MM\x00*"):
         return _tiff_info(data)
+    if data[:2] in (b"P1", b"P2", b"P3", b"P4", b"P5", b"P6", b"PF", b"Pf"):
+        return _netpbm_info(data)
+    if data[:2] == b"P7":
+        return _pam_info(data)
+    if data.startswith(b"\x59\xa6\x6a\x95") and len(data) >= 12:  # Sun raster
+        width, height = struct.unpack_from(">II", data, 4)
+        return HeaderInfo("sunraster", width, height, None)
+    if data.startswith((b"#?RADIANCE", b"#?RGBE")):
+        return _hdr_info(data)
+    if data[4:12] in (b"ftypavif", b"ftypavis", b"ftypheic", b"ftypmif1"):
+        return _avif_info(data)
+    if data.startswith((b"\x00\x00\x00\x0cjP  ", b"\xff\x4f\xff\x51")):
+        return _jpeg2000_info(data)
     return None

@@ -9,7 +9,12 @@ crashing the report.
 
 from __future__ import annotations
 
-__all__ = ["plain_text", "pyplot"]
+import io
+from pathlib import Path
+
+from l2vision.io.writing import write_file
+
+__all__ = ["plain_text", "pyplot", "save_figure"]
 
 
 def pyplot():
@@ -31,3 +36,11 @@ def plain_text(text) -> str:
     \$x\$ cost
     """
     return str(text).replace("$", r"\$")
+
+
+def save_figure(fig, path) -> Path:
+    """Save ``fig`` as a PNG at ``path`` (replaced atomically, never written through a link)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    pyplot().close(fig)
+    return write_file(path, buffer.getvalue())

@@ -13,10 +13,13 @@ import base64
 import html
 import json
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 
+from l2vision.io.files import read_file_bytes
+from l2vision.io.writing import write_file
 from l2vision.report.gallery import gallery_html
 from l2vision.report.plots import plot_confusion_matrix, plot_lambda_curve
 from l2vision.report.robustness import (
@@ -25,12 +28,31 @@ from l2vision.report.robustness import (
     robustness_section,
 )
 
-__all__ = ["write_report"]
+__all__ = ["ReportWarning", "write_report"]
+
+
+class ReportWarning(UserWarning):
+    """A figure or a section of a report could not be made; the rest was written."""
 
 
 def _embed(png: Path) -> str:
-    data = base64.b64encode(png.read_bytes()).decode()
+    data = base64.b64encode(read_file_bytes(png, max_bytes=64 << 20, what="a figure")).decode()
     return f'<img alt="{html.escape(png.stem)}" src="data:image/png;base64,{data}">'
+
+
+def _part(what: str, make, *args, **kwargs):
+    """``make(*args, **kwargs)``, or None with a :class:`ReportWarning` if it fails.
+
+    A report never loses what was measured: the metrics are written first,
+    and a figure that cannot be drawn (an odd class name, a missing font)
+    leaves a warning and a report without it.
+    """
+    try:
+        return make(*args, **kwargs)
+    except Exception as exc:  # matplotlib and friends raise many types
+        warnings.warn(f"report: the {what} could not be made ({type(exc).__name__}: {exc}); "
+                      "the report was written without it", ReportWarning, stacklevel=3)
+        return None
 
 
 def write_report(directory: str | os.PathLike, metrics: dict, *, search: dict | None = None,
@@ -43,7 +65,7 @@ def write_report(directory: str | os.PathLike, metrics: dict, *, search: dict | 
     directory : str or os.PathLike
         Created if needed; files of the same names are replaced.
     metrics : dict
-        From :func:`~l2vision.pipelines.evaluate.classification_metrics`.
+        From :func:`~l2vision.workflows.evaluate.classification_metrics`.
     search : dict or None, default=None
         ``{"cv_results": ..., "lambda": ..., "model": ...}`` to plot the λ curve.
     title : str, default="l2vision report"
@@ -51,10 +73,10 @@ def write_report(directory: str | os.PathLike, metrics: dict, *, search: dict | 
         Extra key/value lines for the report's summary table (data, features...).
     predictions : list of dict or None, default=None
         ``{"image", "true", "predicted", "score"}`` per evaluated image (from
-        :func:`~l2vision.pipelines.evaluate.evaluate_images` with
+        :func:`~l2vision.workflows.evaluate.evaluate_images` with
         ``keep_predictions=True``): the gallery's source.
     robustness : dict or None, default=None
-        From :func:`~l2vision.pipelines.robustness.robustness`: also writes
+        From :func:`~l2vision.workflows.robustness.robustness`: also writes
         ``robustness.json``, ``robustness_heatmap.png``, ``robustness_severity.png``
         and a section of the report.
 
@@ -71,20 +93,27 @@ def write_report(directory: str | os.PathLike, metrics: dict, *, search: dict | 
         record["search"] = {"lambda": search["lambda"], "model": search.get("model"),
                             "cv_results": {k: np.asarray(v).tolist()
                                            for k, v in search["cv_results"].items()}}
-    (directory / "metrics.json").write_text(json.dumps(record, indent=2))
-    figures = [plot_confusion_matrix(metrics["confusion_matrix"], metrics["classes"],
-                                     directory / "confusion_matrix.png")]
+    write_file(directory / "metrics.json", json.dumps(record, indent=2))
+    if robustness:
+        write_file(directory / "robustness.json", json.dumps(robustness, indent=2))
+    figures = []
     if search:
-        figures.insert(0, plot_lambda_curve(search["cv_results"], search["lambda"],
-                                            directory / "lambda_curve.png",
-                                            model=f"({search.get('model', '')})",
-                                            lambda_1se=search.get("lambda_1se")))
+        figures.append(_part("λ curve", plot_lambda_curve, search["cv_results"],
+                             search["lambda"], directory / "lambda_curve.png",
+                             model=f"({search.get('model', '')})",
+                             lambda_1se=search.get("lambda_1se")))
+    figures.append(_part("confusion matrix", plot_confusion_matrix,
+                         metrics["confusion_matrix"], metrics["classes"],
+                         directory / "confusion_matrix.png"))
+    figures = [f for f in figures if f is not None]
     section = ""
     if robustness:
-        (directory / "robustness.json").write_text(json.dumps(robustness, indent=2))
-        section = robustness_section(robustness, [
-            plot_robustness_heatmap(robustness, directory / "robustness_heatmap.png"),
-            plot_robustness_curves(robustness, directory / "robustness_severity.png")], _embed)
+        plots = [_part("robustness heat map", plot_robustness_heatmap, robustness,
+                       directory / "robustness_heatmap.png"),
+                 _part("severity curves", plot_robustness_curves, robustness,
+                       directory / "robustness_severity.png")]
+        section = _part("robustness section", robustness_section, robustness,
+                        [p for p in plots if p is not None], _embed) or ""
     rows = {"images evaluated": metrics["n_samples"], "accuracy": f"{metrics['accuracy']:.2%}",
             "balanced accuracy": f"{metrics['balanced_accuracy']:.2%}", **(details or {})}
     summary = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
@@ -107,9 +136,9 @@ figure.wrong figcaption{{color:#b00}}</style></head><body>
 <h2>Per class</h2>
 <table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>
 {per_class}</table>
-{gallery_html(predictions) if predictions else ""}
+{(_part("gallery", gallery_html, predictions) or "") if predictions else ""}
 </body></html>
 """
     report = directory / "report.html"
-    report.write_text(page, encoding="utf-8")
+    write_file(report, page)
     return report

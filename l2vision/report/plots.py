@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from l2vision.report._plotting import plain_text, pyplot
+from l2vision.report._plotting import plain_text, pyplot, save_figure
 
 __all__ = ["plot_confusion_matrix", "plot_lambda_curve"]
 
@@ -36,9 +36,7 @@ def plot_lambda_curve(cv_results: dict, best_lambda: float, path, *, model: str 
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)
 
 
 def plot_confusion_matrix(matrix, classes, path) -> Path:
@@ -63,6 +61,4 @@ def plot_confusion_matrix(matrix, classes, path) -> Path:
                         color="white" if matrix[i, j] > threshold else "black")
     ax.set_title("Confusion matrix")
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)

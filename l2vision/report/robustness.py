@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from l2vision.corruptions.catalog import FAMILIES
-from l2vision.report._plotting import plain_text, pyplot
+from l2vision.report._plotting import plain_text, pyplot, save_figure
 
 __all__ = ["plot_robustness_curves", "plot_robustness_heatmap", "plot_study",
            "robustness_section"]
@@ -39,9 +39,7 @@ def plot_robustness_heatmap(result: dict, path) -> Path:
                     color="white" if values[i, j] < 0.6 * result["clean_accuracy"] else "black")
     ax.set_title(f"Accuracy under corruptions (clean {result['clean_accuracy']:.1%})")
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)
 
 
 def plot_robustness_curves(result: dict, path) -> Path:
@@ -67,9 +65,7 @@ def plot_robustness_curves(result: dict, path) -> Path:
     ax.grid(True, alpha=0.3)
     ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)
 
 
 def robustness_section(result: dict, figures: list[Path], embed) -> str:
@@ -123,6 +119,4 @@ def plot_study(study: dict, path) -> Path:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="best", fontsize=7)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)

@@ -14,11 +14,41 @@ import json
 from collections.abc import Iterator
 from typing import BinaryIO, TextIO
 
-__all__ = ["FORMATS", "CsvFormat", "JsonlFormat", "OutputFormat", "format_for"]
+__all__ = ["FORMATS", "CsvFormat", "JsonlFormat", "OutputFormat", "format_for",
+           "spreadsheet_safe", "spreadsheet_unsafe"]
 
 
 def _number(value: float) -> str:
     return f"{value:.6g}"
+
+
+#: A spreadsheet reads a cell starting with one of these as a formula.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(text: str) -> str:
+    """``text`` that no spreadsheet reads as a formula: a leading ``'`` where it would.
+
+    A cell that already starts with ``'`` gets one more, so that
+    :func:`spreadsheet_unsafe` gives every text back exactly.
+
+    Examples
+    --------
+    >>> spreadsheet_safe("=HYPERLINK(1)"), spreadsheet_safe("cat"), spreadsheet_safe("'x")
+    ("'=HYPERLINK(1)", 'cat', "''x")
+    """
+    return "'" + text if text.startswith(_FORMULA_STARTS + ("'",)) else text
+
+
+def spreadsheet_unsafe(text: str) -> str:
+    """The text :func:`spreadsheet_safe` was given.
+
+    Examples
+    --------
+    >>> spreadsheet_unsafe("'=HYPERLINK(1)"), spreadsheet_unsafe("''x")
+    ('=HYPERLINK(1)', "'x")
+    """
+    return text[1:] if text.startswith("'") else text
 
 
 class OutputFormat:
@@ -35,20 +65,27 @@ class OutputFormat:
     probabilistic : bool, default=True
         Scores are probabilities (``prob_<class>`` columns) rather than
         decision values (``score_<class>``).
+    safe : bool, default=False
+        CSV: write every text cell (paths, class names, errors, the header) so
+        that no spreadsheet reads it as a formula (:func:`spreadsheet_safe`).
 
     Attributes
     ----------
     columns : list of str
         ``path, label, score[, topN_label, topN_score][, prob_<class>], error``.
+    options : dict
+        What, besides the columns, a resumed output must have been written with.
     """
 
     name = ""
 
     def __init__(self, classes, *, top_k: int = 1, probs: bool = False,
-                 probabilistic: bool = True):
+                 probabilistic: bool = True, safe: bool = False):
         self.classes = [str(c) for c in classes]
         self.top_k = top_k
         self.probs = probs
+        self.safe = safe and self.name == "csv"  # JSON has no formulas
+        self.options = {"spreadsheet_safe": True} if self.safe else {}
         self.columns = ["path", "label", "score"]
         for i in range(1, top_k + 1 if top_k > 1 else 1):
             self.columns += [f"top{i}_label", f"top{i}_score"]
@@ -99,8 +136,18 @@ class CsvFormat(OutputFormat):
     def start(self, file: TextIO, *, header: bool) -> None:
         super().start(file, header=header)
         self._csv = csv.writer(file, lineterminator="\n")
+        # csv quotes a field with "\n" but not one with a lone "\r" (a file name can
+        # hold one): rows with a "\r" are written with every field quoted.
+        self._quoted = csv.writer(file, lineterminator="\n", quoting=csv.QUOTE_ALL)
         if header:
-            self._csv.writerow(self.columns)
+            self._row(self.columns)
+
+    def _row(self, row: list) -> None:
+        if self.safe:
+            row = [spreadsheet_safe(v) if isinstance(v, str) else v for v in row]
+        writer = self._quoted if any("\r" in v for v in row if isinstance(v, str)) \
+            else self._csv
+        writer.writerow(row)
 
     def write(self, p) -> None:
         ok = not p.error
@@ -112,7 +159,7 @@ class CsvFormat(OutputFormat):
         if self.probs:
             row += [_number(v) for v in p.scores] if ok else [""] * len(self.classes)
         row.append(p.error)
-        self._csv.writerow(row)
+        self._row(row)
 
     def records(self, f: BinaryIO) -> Iterator[tuple[int, tuple | None]]:
         offset, pending, first = 0, b"", True
@@ -124,7 +171,10 @@ class CsvFormat(OutputFormat):
                 continue  # a quoted field spans lines
             record, pending = pending, b""
             offset += len(record)
-            fields = next(csv.reader(io.StringIO(record.decode("utf-8"))))
+            text = record.decode("utf-8", "surrogateescape")
+            fields = next(csv.reader(io.StringIO(text, newline="")))
+            if self.safe:
+                fields = [spreadsheet_unsafe(v) for v in fields]
             if first:
                 first = False
                 if fields != self.columns:
@@ -169,7 +219,7 @@ class JsonlFormat(OutputFormat):
             if not line.endswith(b"\n"):
                 return
             offset += len(line)
-            row = json.loads(line)
+            row = json.loads(line.decode("utf-8", "surrogateescape"))
             yield offset, (row["path"], row["error"])
 
 

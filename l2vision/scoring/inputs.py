@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 
 from l2vision.datasets import iter_manifest
 from l2vision.io.files import is_image_path, walk_images
-from l2vision.io.remote import expand_url, is_url, local_path
+from l2vision.io.remote import check_url, expand_url, is_url, local_path
 
 __all__ = ["InputError", "InputPaths", "check_inputs", "iter_paths"]
 
@@ -82,8 +82,11 @@ def check_inputs(inputs: Iterable[str], *, manifests: Iterable[str] = ()) -> Non
     named inside manifests or on stdin are not checked (they become error rows).
     """
     for item in map(str, inputs):
-        if item == "-" or is_url(item) and local_path(item) is None:
+        if is_url(item) and local_path(item) is None:
+            check_url(item)  # the URL policy, before any work (UrlPolicyError)
             continue  # remote: a missing object becomes an error row
+        if item == "-":
+            continue
         if is_url(item):
             item = local_path(item)
         if os.path.isdir(item):

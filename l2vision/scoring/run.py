@@ -88,7 +88,7 @@ def score_files(model, inputs: Iterable, out=None, *, manifests: Iterable = (),
                 path_column: str = "path", stdin: Iterable[str] | None = None,
                 format: str | None = None, top_k: int = 1, probs: bool = False,
                 resume: bool = False, overwrite: bool = False, fail_fast: bool = False,
-                log: Callable[[str], None] | None = None,
+                spreadsheet_safe: bool = False, log: Callable[[str], None] | None = None,
                 trusted: bool = False) -> ScoreSummary:
     """Score image files with a saved model into a CSV or JSONL output, resumably.
 
@@ -125,6 +125,11 @@ def score_files(model, inputs: Iterable, out=None, *, manifests: Iterable = (),
         Replace an existing output or partial output.
     fail_fast : bool, default=False
         Stop at the first image that cannot be scored (its row is written).
+    spreadsheet_safe : bool, default=False
+        CSV: prefix every text cell that a spreadsheet would read as a formula
+        (starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return;
+        and ``'`` itself) with ``'`` (a class name or a file name chosen by
+        someone else can otherwise run as a formula when the file is opened).
     log : callable or None, default=None
         Called with each log line: failed images, a resume, a kept partial output.
     trusted : bool, default=False
@@ -171,7 +176,8 @@ def score_files(model, inputs: Iterable, out=None, *, manifests: Iterable = (),
     paths = InputPaths(inputs, manifests=manifests, path_column=path_column, stdin=stdin)
     _, head = split_pipeline(fitted)
     fmt = FORMATS[format_for(format, out)](fitted.classes_, top_k=top_k, probs=probs,
-                                           probabilistic=hasattr(head, "predict_proba"))
+                                           probabilistic=hasattr(head, "predict_proba"),
+                                           safe=spreadsheet_safe)
     job = {"model_sha256": _model_sha256(model), "batch_size": batch_size, "inputs": inputs,
            "manifests": manifests}
     start, scored, failed = time.perf_counter(), 0, 0

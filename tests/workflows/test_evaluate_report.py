@@ -6,6 +6,7 @@ import json
 
 import cv2
 import numpy as np
+import pytest
 
 from l2vision.report.html import write_report
 from l2vision.workflows.evaluate import classification_metrics
@@ -65,3 +66,34 @@ def test_gallery_picks_confident_mistakes_and_correct_examples_per_class(tmp_pat
     decoded = [cv2.imdecode(np.frombuffer(base64.b64decode(d), np.uint8), 1) for d in images]
     assert len(decoded) == 3 + 5 and all(d is not None and max(d.shape[:2]) >= 64
                                          for d in decoded)
+
+
+def test_class_names_that_look_like_mathtext_do_not_break_the_report(tmp_path, make_folder):
+    """A class called $\\foo$ crashed matplotlib after train had saved the model (exit 1,
+    no report): labels are drawn as plain text, and a figure that fails never loses the
+    model or the metrics."""
+    from l2vision.cli import main
+
+    data = make_folder({"$\\foo$": 8, "-=cmd": 8, "plain": 8}, root=tmp_path / "data")
+    model = tmp_path / "m.joblib"
+    assert main(["train", str(data), "-f", "color", "-m", "ridge", "--cv", "2", "--lambdas",
+                 "1,10", "-o", str(model), "-q"]) == 0
+    report = tmp_path / "m_report"
+    assert model.exists() and (report / "metrics.json").exists()
+    assert "$\\foo$" in (report / "report.html").read_text()
+    assert (report / "confusion_matrix.png").stat().st_size > 1000
+
+
+def test_a_figure_that_fails_leaves_a_warning_and_the_rest_of_the_report(tmp_path, monkeypatch):
+    from l2vision.report import html as report_html
+    from l2vision.report.html import ReportWarning
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no font")
+
+    monkeypatch.setattr(report_html, "plot_confusion_matrix", broken)
+    metrics = classification_metrics(["a", "b"], ["a", "a"])
+    with pytest.warns(ReportWarning, match="the confusion matrix could not be made "
+                                           r"\(RuntimeError: no font\)"):
+        page = write_report(tmp_path / "r", metrics)
+    assert page.exists() and (tmp_path / "r" / "metrics.json").exists()
