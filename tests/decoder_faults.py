@@ -9,7 +9,6 @@ the faults are injected from here, through the worker initializer.
 
 from __future__ import annotations
 
-import functools
 import os
 import signal
 import sys
@@ -34,12 +33,23 @@ def _faulty_decoding(rules: str) -> None:
     _batches.as_image = as_image
 
 
+def _start(initializer, initargs, rules: str) -> None:
+    """The pool's own initializer, then the faults."""
+    if initializer is not None:
+        initializer(*initargs)
+    _faulty_decoding(rules)
+
+
 def install(rules: str) -> None:
     """Make every isolated decoding worker started from now on faulty (see the module doc)."""
     from l2vision.features import _isolation
 
-    _isolation.ProcessPoolExecutor = functools.partial(
-        _isolation.ProcessPoolExecutor, initializer=_faulty_decoding, initargs=(rules,))
+    pool = _isolation.ProcessPoolExecutor
+
+    def faulty_pool(*args, initializer=None, initargs=(), **kwargs):
+        return pool(*args, initializer=_start, initargs=(initializer, initargs, rules), **kwargs)
+
+    _isolation.ProcessPoolExecutor = faulty_pool
 
 
 if __name__ == "__main__":

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from joblib import Parallel, delayed
+from joblib import delayed
 
+from l2vision._workers import exit_with_parent, worker_pool
 from l2vision.config import config_context
 from l2vision.features._isolation import capture_stderr, decoder_noise, image_alarm, run_isolated
 from l2vision.io.decode import as_image, convert_color, image_name, resize_image
@@ -92,6 +93,7 @@ def decode_batch(specs, items, start: int, decoding: Decoding):
     color. Failed images are left out and reported (``on_error="record"``),
     or the first failure is raised.
     """
+    exit_with_parent()
     views = {spec: [] for spec in specs}
     sizes = list(dict.fromkeys(spec[0] for spec in specs))
     ok_rows, errors = [], {}
@@ -124,6 +126,7 @@ def _extract(named, views: dict, n_rows: int, ok_rows: list) -> np.ndarray:
 
 
 def _start_worker(decoding: Decoding) -> None:
+    exit_with_parent()  # in a worker process: never outlive the run
     if decoding.single_thread:
         cv2.setNumThreads(1)  # joblib already uses the cores; avoid oversubscription
     if decoding.image_timeout:
@@ -190,7 +193,7 @@ def decode_views(specs, images, decoding: Decoding, n_jobs: int, batch_size: int
     if n_jobs == 1:
         parts = [decode_batch(*args) for args in jobs]
     else:
-        parts = Parallel(n_jobs=n_jobs)(delayed(decode_batch)(*args) for args in jobs)
+        parts = worker_pool(n_jobs)(delayed(decode_batch)(*args) for args in jobs)
     return {spec: [view for _, views, _ in parts for view in views[spec]] for spec in specs}
 
 
@@ -221,7 +224,7 @@ def run_batches(function: Callable, named, images, batch_size: int, decoding: De
                             lambda i, item, reason: ImageReadError(image_name(item, i), reason))
     if n_jobs == 1:
         return (function(*args) for args in batches)
-    return Parallel(n_jobs=n_jobs, return_as="generator")(
+    return worker_pool(n_jobs, return_as="generator")(
         delayed(function)(*args) for args in batches)
 
 

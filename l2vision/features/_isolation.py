@@ -20,6 +20,8 @@ import signal
 from joblib import cpu_count
 from joblib.externals.loky import ProcessPoolExecutor
 
+from l2vision._workers import exit_with_parent
+
 __all__ = ["DEFAULT_TIMEOUT", "capture_stderr", "decoder_noise", "image_alarm", "run_isolated"]
 
 #: Seconds one image may take to decode and featurize before its worker is stopped.
@@ -120,8 +122,8 @@ def _executor(workers: int):
             executor.shutdown(wait=False, kill_workers=True)
         threads = str(max(1, cpu_count() // workers))
         env = {name: threads for name in _THREAD_VARIABLES}
-        executor = _OWN_EXECUTOR[0] = ProcessPoolExecutor(max_workers=workers, timeout=60,
-                                                           env=env)
+        executor = _OWN_EXECUTOR[0] = ProcessPoolExecutor(
+            max_workers=workers, timeout=60, env=env, initializer=exit_with_parent)
     return executor
 
 

@@ -16,6 +16,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from l2vision._validation import check_int, check_real
+from l2vision._workers import worker_pool
 from l2vision.config import get_config
 from l2vision.distributed import get_client
 from l2vision.linear import logistic_path
@@ -157,7 +158,7 @@ class LogisticRegressionKFoldCV(KFoldLambdaSearch):
         -------
         self : object
         """
-        from joblib import Parallel, delayed
+        from joblib import delayed
 
         self._check_params()
         X, y, self.classes_, y_index = self._validate(X, y)
@@ -176,7 +177,7 @@ class LogisticRegressionKFoldCV(KFoldLambdaSearch):
             if client is not None:
                 paths = ordered_results(client, logistic_path.fold_task, folds, shared_X, *args)
             else:
-                paths = Parallel(n_jobs=get_config()["n_jobs"], return_as="generator")(
+                paths = worker_pool(get_config()["n_jobs"], return_as="generator")(
                     delayed(logistic_path.fold_task)(test, X, *args) for test in folds)
             scores, solutions = [], []
             with fold_bar(get_config()["progress"], len(folds)) as bar:

@@ -16,6 +16,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
+from l2vision._workers import exit_with_parent
+
 __all__ = ["fold_path", "fold_task", "report_convergence"]
 
 
@@ -62,6 +64,7 @@ def _is_log_uniform(lambdas) -> bool:
 
 def fold_task(test, X, y_index, lambdas, max_iter, path_tol, patience):
     """One fold of the logistic path, the test rows first (a task per fold)."""
+    exit_with_parent()  # in a worker process: never outlive the run
     train = np.setdiff1d(np.arange(X.shape[0]), test)
     return fold_path(X, y_index, train, test, lambdas, max_iter, path_tol, patience)
 

@@ -123,3 +123,61 @@ def test_isolated_workers_share_the_cores_between_their_blas_threads():
     expected = str(max(1, cpu_count() // 2))
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         assert _executor(2).submit(os.getenv, name).result(timeout=60) == expected
+
+
+def _children(pid: int) -> set[int]:
+    """Every descendant of ``pid`` (from /proc)."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parents[int(entry)] = int(fields[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier}
+        found |= frontier
+    return found
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads the process table from /proc")
+@pytest.mark.parametrize("extra", [["--timeout", "600"], ["--timeout", "0", "-j", "2"]],
+                         ids=["isolation-pool", "joblib-workers"])
+def test_workers_exit_soon_after_their_parent_is_killed(folder_and_model, tmp_path, extra):
+    """SIGKILL the scoring process while its workers decode: they must not stay behind.
+
+    The isolation pool's worker hangs on f.png; joblib's workers (--timeout 0
+    -j 2) are kept busy by many images.
+    """
+    import signal
+    import time
+
+    folder, model = folder_and_model
+    if "-j" in extra:
+        rng = np.random.default_rng(0)
+        for i in range(4000):
+            write_image(folder / f"many{i:05d}.png", rng.integers(0, 255, (16, 16, 3), np.uint8))
+    run = subprocess.Popen([sys.executable, "-m", "tests.decoder_faults", "hang:f.png", "score",
+                            str(model), str(folder), "--batch-size", "2", "-q", *extra],
+                           cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not _children(run.pid):
+            time.sleep(0.2)
+        time.sleep(2)  # the workers have taken their batches (one hangs on f.png)
+        workers = _children(run.pid)
+        assert run.poll() is None, "the run ended before it could be killed"
+        assert workers, "no worker process started"
+    finally:
+        run.send_signal(signal.SIGKILL)
+        run.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(os.path.exists(f"/proc/{p}") for p in workers):
+        time.sleep(0.2)
+    alive = [p for p in workers if os.path.exists(f"/proc/{p}")
+             and open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"]
+    for p in alive:
+        os.kill(p, signal.SIGKILL)
+    assert alive == []
