@@ -47,14 +47,17 @@ def add_parser(subparsers, common) -> None:
 
 
 def run(args) -> int:
+    from l2vision.features.workers import start_decoding_workers
+
+    if not args.overwrite:
+        refuse_existing([args.out, args.report and args.report / "report.html"])
+    start_decoding_workers()  # they import while this process does (see their module)
     from l2vision.datasets import load_dataset
     from l2vision.io.writing import write_file
     from l2vision.pipelines.persist import load
     from l2vision.report.html import write_report
     from l2vision.workflows.evaluate import evaluate_images
 
-    if not args.overwrite:
-        refuse_existing([args.out, args.report and args.report / "report.html"])
     model, meta = load(args.model, with_metadata=True, trusted=args.trusted)
     images = load_dataset(args.data)
     log(args, f"evaluating {args.model} on {images.n_images} images from {images.source}")

@@ -47,6 +47,11 @@ def add_parser(subparsers, common) -> None:
 
 
 def run(args) -> int:
+    from l2vision.features.workers import start_decoding_workers
+
+    if not args.overwrite:
+        refuse_existing([args.out], other="--out")
+    start_decoding_workers()  # they import while this process does (see their module)
     import numpy as np
 
     from l2vision.datasets import DatasetError, load_dataset
@@ -54,8 +59,6 @@ def run(args) -> int:
     from l2vision.io.writing import atomic_write
     from l2vision.pipelines.build import make_features
 
-    if not args.overwrite:
-        refuse_existing([args.out], other="--out")
     if args.data is not None and str(args.data).lower().endswith(".csv") \
             and os.path.isfile(args.data):
         # Features need no labels: a manifest without a 'label' column is fine here.

@@ -72,8 +72,6 @@ def add_parser(subparsers, common) -> None:
 
 
 def run(args) -> int:
-    from l2vision.scoring.run import score_files
-
     if not args.inputs and not args.manifest:
         print("l2vision score: error: give at least one INPUT or --manifest", file=sys.stderr)
         return EXIT_USAGE
@@ -83,6 +81,11 @@ def run(args) -> int:
     stdin = sys.stdin if "-" in args.inputs else None
     if args.dry_run:
         return _dry_run(args, stdin)
+    from l2vision.features.workers import start_decoding_workers
+
+    start_decoding_workers()  # they import while this process does (see its module)
+    from l2vision.scoring.run import score_files
+
     summary = score_files(args.model, args.inputs, args.out, manifests=args.manifest,
                           path_column=args.path_column, stdin=stdin, format=args.format,
                           top_k=args.top_k, probs=args.probs, resume=args.resume,

@@ -22,7 +22,8 @@ from joblib.externals.loky import ProcessPoolExecutor
 
 from l2vision._workers import exit_with_parent
 
-__all__ = ["DEFAULT_TIMEOUT", "capture_stderr", "decoder_noise", "image_alarm", "run_isolated"]
+__all__ = ["DEFAULT_TIMEOUT", "capture_stderr", "decoder_noise", "image_alarm", "prestart",
+           "run_isolated"]
 
 #: Seconds one image may take to decode and featurize before its worker is stopped.
 DEFAULT_TIMEOUT = 30.0
@@ -125,6 +126,25 @@ def _executor(workers: int):
         executor = _OWN_EXECUTOR[0] = ProcessPoolExecutor(
             max_workers=workers, timeout=60, env=env, initializer=exit_with_parent)
     return executor
+
+
+def _warm_up() -> None:
+    """In a new worker: import what decoding and the usual extractors need (numpy, OpenCV,
+    scikit-learn's estimator base), so that the first batch does not wait for it."""
+    import l2vision.features._batches  # noqa: F401
+    import l2vision.features.color  # noqa: F401
+    import l2vision.features.hog  # noqa: F401
+
+
+def prestart(workers: int) -> None:
+    """Start the isolated decoding workers now, importing what they need, without waiting.
+
+    A worker's imports take a second or two; started while the caller loads
+    its model and lists its inputs, they cost nothing when the first batch
+    comes. The batches then reuse these workers (:func:`run_isolated` asks for
+    the same number).
+    """
+    _executor(workers).submit(_warm_up)
 
 
 def _broken_types():
