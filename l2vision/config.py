@@ -37,6 +37,10 @@ max_pixels : int or None, default=100_000_000
     Decompression-bomb guard: images with more pixels are refused.
 inference_batch_size : int, default=64
     Images per forward pass of a network (:class:`~l2vision.features.CNNEmbedding`).
+providers : sequence of str or None, default=None
+    ONNX Runtime's execution providers for networks, in order of preference
+    (``["CUDAExecutionProvider", "CPUExecutionProvider"]`` with
+    ``onnxruntime-gpu``); None is the CPU.
 allow_urls : bool, default=False
     Read remote URLs (``https://``, ``s3://``...) given as inputs, in
     manifests or on standard input; off, an input list written by someone
@@ -89,6 +93,7 @@ DEFAULTS = MappingProxyType({
     "max_pixels": 100_000_000,
     "inference_batch_size": 64,
     "inference_threads": None,
+    "providers": None,
     "allow_urls": False,
     "allow_private_urls": False,
     "allow_unchecked_formats": False,
@@ -96,8 +101,8 @@ DEFAULTS = MappingProxyType({
 
 #: The settings the feature workers need: sent with every batch (a worker process
 #: does not see the caller's context).
-WORKER_SETTINGS = ("max_pixels", "inference_batch_size", "inference_threads", "allow_urls",
-                   "allow_private_urls", "allow_unchecked_formats")
+WORKER_SETTINGS = ("max_pixels", "inference_batch_size", "inference_threads", "providers",
+                   "allow_urls", "allow_private_urls", "allow_unchecked_formats")
 
 _CONFIG: contextvars.ContextVar = contextvars.ContextVar("l2vision_config", default=DEFAULTS)
 
@@ -130,6 +135,12 @@ def _check(changes: dict) -> None:
     if "inference_threads" in changes:
         check_int(owner, "inference_threads", changes["inference_threads"], low=1,
                   optional=True)
+    providers = changes.get("providers")
+    if providers is not None and (isinstance(providers, str) or not isinstance(
+            providers, (list, tuple)) or not providers
+            or not all(isinstance(p, str) for p in providers)):
+        raise invalid(owner, "providers", "a non-empty list of ONNX Runtime execution "
+                      "provider names, or None", providers)
     cache = changes.get("cache_dir")
     if cache is not None and not isinstance(cache, (str, os.PathLike)):
         raise invalid(owner, "cache_dir", "a folder path or None", cache)

@@ -131,7 +131,6 @@ def _executor(workers: int):
 def _warm_up() -> None:
     """In a new worker: import what decoding and the usual extractors need (numpy, OpenCV,
     scikit-learn's estimator base), so that the first batch does not wait for it."""
-    import l2vision.features._batches  # noqa: F401
     import l2vision.features.color  # noqa: F401
     import l2vision.features.hog  # noqa: F401
 

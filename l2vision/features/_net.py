@@ -1,180 +1,42 @@
 """Load and run networks for :class:`~l2vision.features.CNNEmbedding`: two engines, one interface.
 
-``cv2.dnn`` reads every format (ONNX, TFLite, TensorFlow, Caffe, Darknet);
-ONNX Runtime (the optional ``l2vision[onnx]`` extra) runs ONNX files about
-2-3x faster on a CPU. Both sit behind :class:`Network` (``has``, ``forward``,
-``classifier_input``), take the same input blob (:func:`make_blob`) and name
-layers the same way (graph outputs, and ``onnx_node!NODE`` for the output of
-an ONNX node, as ``cv2.dnn`` lists them). A file is parsed once per process
-(and once per joblib worker); nothing here is ever pickled.
+ONNX Runtime (a dependency of l2vision) runs ONNX files about 2-3x faster
+than ``cv2.dnn`` on a CPU, on the execution providers of the ``providers``
+setting (:func:`l2vision.config_context`; CPU by default, CUDA with
+``onnxruntime-gpu``). ``cv2.dnn`` is the fallback where ONNX Runtime cannot run
+a file; on OpenCV 4 it also reads TFLite, TensorFlow, Caffe and Darknet files
+(OpenCV 5 dropped those readers, or crashes in them: ONNX only, with an error
+naming the alternative). Both sit behind :class:`Network` (``has``,
+``forward``, ``classifier_input``), take the same input blob
+(:func:`l2vision.features._preprocess.make_blob`) and name layers the same way
+(graph outputs, and ``onnx_node!NODE`` for the output of an ONNX node, as
+``cv2.dnn`` lists them). A file is parsed once per process (and once per
+joblib worker); nothing here is ever pickled.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-__all__ = ["ENGINES", "FORMATS", "ModelLoadError", "Network", "Preprocessing",
-           "classifier_input", "load_network", "make_blob", "model_files", "onnxruntime_ready",
-           "read_net", "resolve_engine"]
+from l2vision.config import get_config
+from l2vision.features._net_files import (
+    OPENCV_MAJOR,
+    ModelLoadError,
+    classifier_input,
+    read_net,
+)
+
+__all__ = ["ENGINES", "Network", "OnnxRuntimeNetwork", "OpenCVNetwork", "load_network",
+           "onnx_tensor", "onnxruntime_ready", "resolve_engine"]
 
 #: The inference engines; "auto" is ONNX Runtime for ONNX files when it is installed.
 ENGINES = ("auto", "opencv", "onnxruntime")
 _NODE = "onnx_node!"
-
-# Weights file extension -> (format name, config file extension or None).
-FORMATS = {".onnx": ("ONNX", None), ".tflite": ("TFLite", None), ".pb": ("TensorFlow", None),
-            ".caffemodel": ("Caffe", ".prototxt"), ".weights": ("Darknet", ".cfg")}
-
-
-class ModelLoadError(ValueError):
-    """OpenCV cannot use a model file (the message names the file and the reason)."""
-
-
-@lru_cache(maxsize=8)
-def read_net(weights: str, config: str | None, mtime: float) -> cv2.dnn.Net:
-    """Parse a network once per process (also once per joblib worker)."""
-    from l2vision.io.decode import quiet_opencv
-
-    fmt = FORMATS[Path(weights).suffix.lower()][0]
-    try:
-        with quiet_opencv():
-            return _read(weights, config, fmt)
-    except cv2.error as exc:
-        text = str(exc)
-        if "Unsupported operator type" in text:
-            op = text.split("Unsupported operator type", 1)[1].split(" in function")[0].strip()
-            reason = (f"the model uses an operator OpenCV's dnn module does not support ({op}); "
-                      "convert it to ONNX or cut that operator off")
-        else:
-            reason = f"OpenCV cannot parse it as {fmt}: {text.strip().splitlines()[-1]}"
-        raise ModelLoadError(f"{weights}: {reason}") from None
-
-
-def _read(weights: str, config: str | None, fmt: str) -> cv2.dnn.Net:
-    """cv2.dnn's reader for the format."""
-    if fmt == "ONNX":
-        return cv2.dnn.readNetFromONNX(weights)
-    if fmt == "TFLite":
-        return cv2.dnn.readNetFromTFLite(weights)
-    return cv2.dnn.readNet(weights, config or "")
-
-
-#: OpenCV's layer types for a fully connected layer (ONNX Gemm/MatMul, Caffe InnerProduct).
-FULLY_CONNECTED = ("InnerProduct", "Gemm", "MatMul")
-
-
-def classifier_input(net: cv2.dnn.Net, weights: str) -> str:
-    """The layer feeding the network's last fully connected layer: the usual embedding.
-
-    Layers are listed in execution order, so the layer just before the last
-    fully connected one is its input in the plain CNNs of the registry
-    (``... -> global pool -> flatten -> fc``). The caller checks the length
-    against the registry's ``dim``.
-
-    Raises
-    ------
-    ModelLoadError
-        The network has no fully connected layer.
-    """
-    names = list(net.getLayerNames())
-    for k in range(len(names) - 1, 0, -1):
-        if net.getLayer(names[k]).type in FULLY_CONNECTED:
-            return names[k - 1]
-    raise ModelLoadError(f"{weights}: no fully connected layer to take the embedding before; "
-                         "name the embedding layer with output=")
-
-
-def model_files(model) -> tuple[str, str | None]:
-    """``(weights, config)`` of a model file path or ``(weights, config)`` pair.
-
-    A Caffe ``.caffemodel`` or Darknet ``.weights`` file needs its ``.prototxt``
-    or ``.cfg`` beside it when no config is given.
-
-    Raises
-    ------
-    ModelLoadError
-        Unknown file type.
-    FileNotFoundError
-        The weights or the needed config file is missing.
-    """
-    if isinstance(model, (tuple, list)):
-        weights, config = map(os.fspath, model)
-    else:
-        weights, config = os.fspath(model), None
-    suffix = Path(weights).suffix.lower()
-    if suffix not in FORMATS:
-        raise ModelLoadError(f"{weights}: unknown model file type; expected a file ending in "
-                             + ", ".join(FORMATS))
-    if not Path(weights).is_file():
-        raise FileNotFoundError(f"{weights}: model file not found")
-    config_ext = FORMATS[suffix][1]
-    if config_ext and config is None:
-        config = str(Path(weights).with_suffix(config_ext))
-        if not Path(config).is_file():
-            raise FileNotFoundError(f"{config}: {FORMATS[suffix][0]} model needs this "
-                                    f"{config_ext} file beside {weights}")
-    return weights, config
-
-
-@dataclass(frozen=True)
-class Preprocessing:
-    """How uint8 BGR images become a network's NCHW float32 input.
-
-    ``x = (pixel - mean) * scale / std`` per channel, with ``mean`` and ``std``
-    in network channel order (after ``swap_rb``), as OpenCV's
-    ``blobFromImages`` takes them; ``crop`` is the central fraction kept
-    before resizing to ``size = (width, height)`` (None or 1.0: the whole image).
-    """
-
-    size: tuple
-    mean: tuple
-    scale: float
-    std: tuple | None
-    swap_rb: bool
-    crop: float | None
-
-    def crop_image(self, image: np.ndarray) -> np.ndarray:
-        """The central ``crop`` fraction of an image (a view; the image itself without crop)."""
-        if self.crop in (None, 1, 1.0):
-            return image
-        h, w = image.shape[:2]
-        ch, cw = max(1, int(round(h * self.crop))), max(1, int(round(w * self.crop)))
-        y0, x0 = (h - ch) // 2, (w - cw) // 2
-        return image[y0:y0 + ch, x0:x0 + cw]
-
-
-def make_blob(images: list[np.ndarray], pre: Preprocessing) -> np.ndarray:
-    """The NCHW float32 network input of a batch of uint8 BGR images.
-
-    Examples
-    --------
-    >>> pre = Preprocessing((4, 2), (127.5,) * 3, 1 / 127.5, None, True, None)
-    >>> blob = make_blob([np.full((6, 8, 3), 255, np.uint8)], pre)
-    >>> blob.shape, float(blob.max())
-    ((1, 3, 2, 4), 1.0)
-    """
-    # Image by image into one array: each image's float planes are made while its
-    # pixels are in cache (blobFromImages on the whole batch makes a batch-sized
-    # float copy and passes over it several times: 2.5x slower, same values).
-    blob = None
-    for i, image in enumerate(images):
-        one = cv2.dnn.blobFromImage(pre.crop_image(image), pre.scale, tuple(pre.size), pre.mean,
-                                    swapRB=pre.swap_rb, crop=False)
-        if blob is None:
-            blob = np.empty((len(images), *one.shape[1:]), np.float32)
-        blob[i] = one[0]
-    if blob is None:
-        raise ValueError("make_blob needs at least one image")
-    if pre.std is not None:
-        blob /= np.asarray(pre.std, np.float32)[None, :, None, None]
-    return blob
-
 
 def onnxruntime_ready(intermediate: bool = False) -> bool:
     """Whether ONNX Runtime can run here (and, for intermediate layers, the onnx package too)."""
@@ -201,8 +63,34 @@ def resolve_engine(engine: str, weights_name: str, intermediate: bool) -> str:
                                  "engine='opencv' (or 'auto')")
         if not onnxruntime_ready(intermediate):
             raise ModelLoadError("engine='onnxruntime' needs the onnxruntime package (and onnx "
-                                 "for intermediate layers): pip install 'l2vision[onnx]'")
+                                 "for intermediate layers), dependencies of l2vision missing "
+                                 "here: pip install onnxruntime onnx")
     return engine
+
+
+def onnx_tensor(model, name: str, outputs: list[str]) -> str:
+    """The tensor behind a layer name of an ONNX ``model``, in cv2.dnn's naming.
+
+    A graph output, ``onnx_node!NODE`` (a node's output, as OpenCV 4 names
+    layers), ``onnx_node_output_K!TENSOR`` (an unnamed node's output), or a
+    tensor name (as OpenCV 5 names them).
+
+    Raises
+    ------
+    KeyError
+        No such output, node or tensor.
+    """
+    if name in outputs:
+        return name
+    if name.startswith("onnx_node_output_") and "!" in name:
+        name = name.split("!", 1)[1]
+    node_name = name[len(_NODE):] if name.startswith(_NODE) else name
+    for node in model.graph.node:
+        if node.name and node.name == node_name:
+            return node.output[0]
+        if name in node.output:
+            return name
+    raise KeyError(name)
 
 
 class Network:
@@ -226,16 +114,44 @@ class Network:
 
 
 class OpenCVNetwork(Network):
-    """A ``cv2.dnn.Net``; ``threads`` sets ``cv2.setNumThreads`` during the pass."""
+    """A ``cv2.dnn.Net``; ``threads`` sets ``cv2.setNumThreads`` during the pass.
+
+    OpenCV 5's engine forwards ONNX tensors by tensor name and lists fused
+    layers under other names; there, the ``onnx_node!NODE`` names of OpenCV 4
+    are translated to the node's output tensor (read from the file with
+    ``onnx``), so a layer has one name on both engines and both OpenCV versions.
+    OpenCV 5.1 forwards several tensors at once only if all are graph outputs:
+    intermediate layers cost one pass each there (ONNX Runtime, the default
+    engine, takes them in one).
+    """
 
     def __init__(self, weights: str, config: str | None):
         self.weights = weights
         self.net = read_net(weights, config, os.path.getmtime(weights))
         self.outputs = list(self.net.getUnconnectedOutLayersNames())
         self.layers = list(self.net.getLayerNames())
+        self._onnx = None
+        if OPENCV_MAJOR >= 5 and Path(weights).suffix.lower() == ".onnx" \
+                and onnxruntime_ready(True):
+            import onnx
+
+            self._onnx = onnx.load(weights)
+
+    def _tensor(self, name: str) -> str:
+        if self._onnx is None or name in self.outputs:
+            return name
+        return onnx_tensor(self._onnx, name, self.outputs)
 
     def has(self, name: str) -> bool:
-        return name in self.outputs or name in self.layers
+        if name in self.outputs or name in self.layers:
+            return True
+        if self._onnx is None:
+            return False
+        try:
+            self._tensor(name)
+        except KeyError:
+            return False
+        return True
 
     def describe(self) -> str:
         return (f"the outputs are {self.outputs}, and there are {len(self.layers)} layers "
@@ -249,8 +165,15 @@ class OpenCVNetwork(Network):
         if threads is not None:
             cv2.setNumThreads(threads)
         try:
-            self.net.setInput(blob)
-            return self.net.forward(names)
+            tensors = [self._tensor(name) for name in names]
+            if self._onnx is None or set(tensors) <= set(self.outputs):
+                self.net.setInput(blob)
+                return self.net.forward(tensors)
+            outputs = []  # OpenCV 5 forwards other tensors one per pass
+            for tensor in tensors:
+                self.net.setInput(blob)
+                outputs.append(np.array(self.net.forward(tensor), copy=True))
+            return outputs
         finally:
             if threads is not None:
                 cv2.setNumThreads(previous)
@@ -278,20 +201,7 @@ class OnnxRuntimeNetwork(Network):
         return self._model
 
     def _tensor(self, name: str) -> str:
-        """The tensor behind a name, in cv2.dnn's naming: a graph output,
-        ``onnx_node!NODE`` (a node's output), ``onnx_node_output_K!TENSOR`` (an
-        unnamed node's output), or a tensor name."""
-        if name in self.outputs:
-            return name
-        if name.startswith("onnx_node_output_") and "!" in name:
-            name = name.split("!", 1)[1]
-        node_name = name[len(_NODE):] if name.startswith(_NODE) else name
-        for node in self._onnx_model().graph.node:
-            if node.name and node.name == node_name:
-                return node.output[0]
-            if name in node.output:
-                return name
-        raise KeyError(name)
+        return onnx_tensor(self._onnx_model(), name, self.outputs)
 
     def has(self, name: str) -> bool:
         if name in self.outputs:
@@ -321,10 +231,18 @@ class OnnxRuntimeNetwork(Network):
         ``dynamic``: the input's batch, height and width made free, for input
         sizes other than the file's fixed one (as cv2.dnn allows).
         """
-        key = (extra, threads, dynamic)
+        providers = tuple(get_config()["providers"] or ("CPUExecutionProvider",))
+        key = (extra, threads, dynamic, providers)
         if key not in self._sessions:
             import onnxruntime
 
+            missing = [p for p in providers if p not in onnxruntime.get_available_providers()]
+            if missing:
+                raise ModelLoadError(
+                    f"{self.weights}: ONNX Runtime has no {', '.join(missing)} here (available: "
+                    f"{', '.join(onnxruntime.get_available_providers())}); install the "
+                    "onnxruntime build that has it (onnxruntime-gpu for CUDA) or change the "
+                    "providers setting")
             options = onnxruntime.SessionOptions()
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
@@ -335,7 +253,7 @@ class OnnxRuntimeNetwork(Network):
                 source = self.weights
             try:
                 self._sessions[key] = onnxruntime.InferenceSession(
-                    source, sess_options=options, providers=["CPUExecutionProvider"])
+                    source, sess_options=options, providers=list(providers))
             except Exception as exc:  # ONNX Runtime raises its own exception types
                 raise ModelLoadError(f"{self.weights}: ONNX Runtime cannot load it: "
                                      f"{str(exc).strip().splitlines()[-1]}") from None

@@ -15,17 +15,9 @@ from l2vision._validation import (
     invalid,
 )
 from l2vision.config import get_config
-from l2vision.features._net import (
-    ENGINES,
-    FORMATS,
-    ModelLoadError,
-    Network,
-    Preprocessing,
-    load_network,
-    make_blob,
-    model_files,
-    resolve_engine,
-)
+from l2vision.features._net import ENGINES, Network, load_network, resolve_engine
+from l2vision.features._net_files import FORMATS, ModelLoadError, model_files
+from l2vision.features._preprocess import Preprocessing, make_blob
 from l2vision.features.base import ImageExtractor, grid_cell_names, pool_output
 from l2vision.features.zoo import (
     NETWORKS,
@@ -79,11 +71,13 @@ class CNNEmbedding(ImageExtractor):
     flip_average : bool, default=False
         Average the embeddings of each image and its mirror image (costs 2x).
     engine : {"auto", "opencv", "onnxruntime"}, default="auto"
-        What runs the network. ``"auto"`` uses ONNX Runtime for ONNX files when
-        it is installed (``pip install 'l2vision[onnx]'``, 2-3x faster on a
-        CPU), ``cv2.dnn`` otherwise (and for a model file without ``output``,
-        whose default is cv2.dnn's last output); both get the same input and
-        give the same features within 1e-4 on real photos.
+        What runs the network. ``"auto"`` uses ONNX Runtime for ONNX files
+        (2-3x faster than ``cv2.dnn`` on a CPU; its execution providers are the
+        ``providers`` setting of :func:`l2vision.config_context`), and
+        ``cv2.dnn`` for the other formats and where ONNX Runtime cannot run a
+        file (a model file without ``output``, whose default is cv2.dnn's last
+        output); both get the same input and give the same features within
+        1e-4 on real photos.
 
     Attributes
     ----------

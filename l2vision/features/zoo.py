@@ -127,35 +127,44 @@ NETWORKS["mobilenet_v2_1.0"] = ModelSpec(
 )
 
 
-_ONNX_ZOO_URL = "https://github.com/onnx/models/raw/main/validated/vision/classification/resnet/model/"
+_ONNX_ZOO_URL = "https://github.com/onnx/models/raw/main/validated/vision/classification/"
 
 
-def _onnx_zoo_resnet(name: str, file: str, sha256: str, size: int, dim: int,
-                     description: str) -> ModelSpec:
-    """An MXNet ResNet of the ONNX Model Zoo: the same preprocessing and provenance for all."""
+def _onnx_zoo_mxnet(name: str, family: str, file: str, sha256: str, size: int, dim: int,
+                    description: str, embedding: str) -> ModelSpec:
+    """An MXNet network of the ONNX Model Zoo: the same preprocessing and provenance for all."""
     return ModelSpec(
-        name=name, files=(ModelFile(file, sha256, size, _ONNX_ZOO_URL + file),),
+        name=name, files=(ModelFile(file, sha256, size, f"{_ONNX_ZOO_URL}{family}/model/{file}"),),
         input_size=(224, 224), mean=(123.675, 116.28, 103.53), scale=1.0,
         std=(58.395, 57.12, 57.375), swap_rb=True, crop=0.875, output=None, dim=dim,
         logits=None, license="Apache-2.0",
-        source="ONNX Model Zoo (github.com/onnx/models, validated/vision/classification/"
-               "resnet), converted from the MXNet Gluon model zoo; sha256 and size from the "
+        source=f"ONNX Model Zoo (github.com/onnx/models, validated/vision/classification/"
+               f"{family}), converted from the MXNet Gluon model zoo; sha256 and size from the "
                "file's Git LFS pointer in that repository; preprocessing from its README "
                "(shorter side 256, central 224 crop, RGB, ImageNet mean and std)",
-        notes=f"{description}. The embedding is the global-average-pooled input of the final "
-              "fully connected layer.",
+        notes=f"{description}. The embedding is {embedding}.",
     )
 
 
+_RESNET_EMBEDDING = "the global-average-pooled input of the final fully connected layer"
+
+
 NETWORKS.update({
-    "resnet18_v2": _onnx_zoo_resnet(
-        "resnet18_v2", "resnet18-v2-7.onnx",
+    "resnet18_v2": _onnx_zoo_mxnet(
+        "resnet18_v2", "resnet", "resnet18-v2-7.onnx",
         "3b4d048057854022232aa20bf68262e31718ab7119a17f920b8a2dc1433f824b", 46806737, 512,
-        "ResNet-18 v2 (pre-activation), ImageNet top-1 69.70%"),
-    "resnet152_v1": _onnx_zoo_resnet(
-        "resnet152_v1", "resnet152-v1-7.onnx",
+        "ResNet-18 v2 (pre-activation), ImageNet top-1 69.70%", _RESNET_EMBEDDING),
+    "resnet152_v1": _onnx_zoo_mxnet(
+        "resnet152_v1", "resnet", "resnet152-v1-7.onnx",
         "b0ec92437bf8c9d0739bf9bafdea9638e13f9e3c1e2fb766ad546cc182fd3f6d", 241816206, 2048,
-        "ResNet-152 v1, ImageNet top-1 77.11%"),
+        "ResNet-152 v1, ImageNet top-1 77.11%", _RESNET_EMBEDDING),
+    # The article l2vision implements extracts VGG16 features (cnn:vgg16).
+    "vgg16": _onnx_zoo_mxnet(
+        "vgg16", "vgg", "vgg16-7.onnx",
+        "f20805a3ecccaa88647bbab4ad011ff2412a9838485ea844de0fcbce349820b9", 553437328, 4096,
+        "VGG 16 (Simonyan & Zisserman 2015), ImageNet top-1 72.62%; 528 MB",
+        "the input of the final fully connected layer: the 4,096 values of fc7 after its ReLU "
+        "(the features of the VGG16 papers and of most transfer studies)"),
 })
 
 

@@ -64,6 +64,13 @@ def test_embedding_dim_and_batching(shared_models, photos):
     np.testing.assert_allclose(batched, one_by_one, atol=1e-5)
 
 
+OPENCV_5 = int(cv2.__version__.split(".")[0]) >= 5
+opencv_4_readers = pytest.mark.skipif(
+    OPENCV_5, reason=f"OpenCV {cv2.__version__} reads ONNX networks only (its TFLite reader "
+                     "crashes; see test_formats_opencv_5_refuses_give_a_clear_error)")
+
+
+@opencv_4_readers
 def test_tflite_embedding_equals_onnx(shared_models, photos):
     onnx_embed = CNNEmbedding().fit().transform(photos)
     tflite = CNNEmbedding(shared_models / "mobilenet_v1_0.25_224_nosqueeze.tflite",
@@ -72,6 +79,7 @@ def test_tflite_embedding_equals_onnx(shared_models, photos):
     np.testing.assert_allclose(tflite.fit().transform(photos), onnx_embed, atol=1e-4)
 
 
+@opencv_4_readers
 def test_unsupported_operator_is_a_clear_error(shared_models):
     original = CNNEmbedding(shared_models / "mobilenet_v1_0.25_224_1_default_1.tflite",
                             input_size=(224, 224))
@@ -511,7 +519,7 @@ def test_mobilenet_v2_knows_a_cat_and_its_blocks(no_model_dirs):
 
 
 @pytest.mark.skipif(not onnxruntime_ready(True),
-                    reason="onnxruntime and onnx are not installed (pip install 'l2vision[onnx]')")
+                    reason="onnxruntime or onnx cannot be imported (l2vision dependencies)")
 @pytest.mark.parametrize("name,output", [("mobilenet_v1_0.25", None),
                                          ("mobilenet_v1_0.25", ["conv13", "conv9"]),
                                          ("mobilenet_v2_1.0", None),
@@ -534,3 +542,50 @@ def test_engine_errors(tiny):
         CNNEmbedding(engine="tensorrt").fit()
     with pytest.raises(ModelLoadError, match="ONNX Runtime runs .onnx files only"):
         CNNEmbedding("net.tflite", input_size=(8, 8), engine="onnxruntime").fit()
+
+
+def test_execution_providers_come_from_the_settings(tiny):
+    from l2vision.config import config_context
+    from l2vision.features import ModelLoadError
+
+    path, _ = tiny
+    images = [np.zeros((16, 16, 3), np.uint8)]
+    with config_context(providers=["CPUExecutionProvider"]):
+        cpu = CNNEmbedding(path, input_size=(16, 16), engine="onnxruntime").fit().transform(images)
+    assert cpu.shape[0] == 1
+    with config_context(providers=["NoSuchExecutionProvider"]), \
+            pytest.raises(ModelLoadError, match="ONNX Runtime has no NoSuchExecutionProvider "
+                                                "here .available: .*CPUExecutionProvider"):
+        CNNEmbedding(path, input_size=(16, 16), engine="onnxruntime").fit().transform(images)
+    with pytest.raises(ValueError, match="'providers' parameter of config_context"):
+        with config_context(providers="CPUExecutionProvider"):
+            pass
+
+
+def test_formats_opencv_5_refuses_give_a_clear_error(tmp_path, monkeypatch):
+    from l2vision.features import ModelLoadError, _net_files
+
+    weights = tmp_path / "net.pb"
+    weights.write_bytes(b"\x00" * 16)
+    monkeypatch.setattr(_net_files.cv2, "__version__", "5.1.0")
+    monkeypatch.setattr(_net_files, "OPENCV_MAJOR", 5)
+    with pytest.raises(ModelLoadError, match=r"net\.pb: OpenCV 5\.1\.0 cannot read TensorFlow "
+                                             r"networks .*convert it to ONNX"):
+        _net_files.read_with_opencv(str(weights), None, "TensorFlow")
+    with pytest.raises(ModelLoadError, match=r"cannot read TFLite networks \(OpenCV 5's TFLite "
+                                             r"reader crashes"):
+        _net_files.read_with_opencv(str(weights), None, "TFLite")
+
+
+def test_the_articles_network_is_in_the_registry(capsys):
+    """VGG16 (the article's features): the ONNX Model Zoo file, its LFS sha256, fc7's 4,096."""
+    from l2vision.features.zoo import NETWORKS
+
+    spec = NETWORKS["vgg16"]
+    (file,) = spec.files
+    assert file.url.endswith("/validated/vision/classification/vgg/model/vgg16-7.onnx")
+    assert file.sha256 == "f20805a3ecccaa88647bbab4ad011ff2412a9838485ea844de0fcbce349820b9"
+    assert (spec.dim, spec.output, spec.swap_rb, spec.input_size) == (4096, None, True,
+                                                                      (224, 224))
+    assert main(["networks", "info", "vgg16"]) == 0
+    assert "fc7" in capsys.readouterr().out

@@ -124,7 +124,8 @@ def test_builtin_specs_and_their_arguments():
     ("hog:big", "The 'SIZE' parameter of feature spec 'hog:big' must be an int >= 16. Got 'big'."),
     ("color:xyz", "The 'SPACE' parameter of feature spec 'color:xyz' must be one of 'hsv', 'lab', "
                   "'rgb'. Got 'xyz'."),
-    ("lbp:8:-1", "The 'RADIUS' parameter of feature spec 'lbp:8:-1' must be a float > 0. Got -1.0."),
+    ("lbp:8:-1",
+     "The 'RADIUS' parameter of feature spec 'lbp:8:-1' must be a float > 0. Got -1.0."),
     ("tiny:0", "The 'SIZE' parameter of feature spec 'tiny:0' must be an int >= 1. Got 0."),
     ("best:1", "best takes best (1 argument(s) given)"),
     ("", "No features given; choose from hog, color"),
