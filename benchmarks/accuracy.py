@@ -1,9 +1,14 @@
 """Accuracy of l2vision's default and best recipes: digits, clothing10 photos and CIFAR-10.
 
-Run: ``python benchmarks/accuracy.py [--rows digits,clothing,cifar,cnn,cnn2]``. Every row uses
-the public API as a user would: ``train`` (features extracted once, λ chosen
-by k-fold cross-validation on the training images only) and
-``evaluate_images`` on held-out images. Prints, asserts nothing.
+Run: ``python benchmarks/accuracy.py [--rows digits,clothing,cifar,cnn,cnn2] [--limit N]``.
+Every row uses the public API as a user would: ``train`` (features extracted
+once, λ chosen by k-fold cross-validation on the training images only) and
+``evaluate_images`` on held-out images. Prints, asserts nothing. The CIFAR-10
+rows run with ``n_jobs=2`` (and cifar, cnn, cnn2 and cnn3 with the feature
+cache ``--cache``) as settings of :func:`l2vision.config_context`; ``--limit N``
+runs them on N training and N test images (a quick check). Each row writes its
+own results file, ``benchmarks/results/accuracy_ROW.json``
+(``accuracy_digits.json``, ``accuracy_kmeans.json``...).
 
 Rows and targets:
 - digits: ``l2vision train`` defaults (auto -> hog,color,lbp + L2 logistic,
@@ -56,30 +61,79 @@ import time
 import warnings
 
 import numpy as np
-from _common import SHARED, cifar_paths, machine
+from _common import SHARED, cifar_paths, machine, target, write_results
 
+from l2vision import config_context, evaluate_images, train
 from l2vision.datasets import ImageSet, load_digits_images, load_image_folder
 from l2vision.features import CNNEmbedding
 from l2vision.features.registry import parse_features
-from l2vision.pipelines.evaluate import evaluate_images
-from l2vision.pipelines.train import train
+
+#: The code every row runs (extraction, training, evaluation), then what each adds.
+ENGINE = ["l2vision/features/driver.py", "l2vision/features/_batches.py",
+          "l2vision/features/base.py", "l2vision/io/decode.py", "l2vision/datasets.py",
+          "l2vision/pipelines/build.py", "l2vision/workflows/train.py",
+          "l2vision/workflows/evaluate.py", "l2vision/linear/kfold.py"]
+LOGISTIC = ["l2vision/linear/logistic.py", "l2vision/linear/logistic_path.py"]
+RIDGE = ["l2vision/linear/ridge.py", "l2vision/linear/ridge_path.py",
+         "l2vision/linear/ridge_modes.py", "l2vision/linear/ridge_blocks.py"]
+HAND = ["l2vision/features/hog.py", "l2vision/features/color.py"]
+CNN = ["l2vision/features/cnn.py", "l2vision/features/_net.py", "l2vision/features/zoo.py"]
+KMEANS = ["l2vision/features/kmeans.py", "l2vision/features/_kmeans_codes.py",
+          "l2vision/features/learned.py", "l2vision/features/registry.py"]
+MEASURES = {
+    "digits": [*ENGINE, *LOGISTIC, *HAND, "l2vision/features/auto.py",
+               "l2vision/features/registry.py", "l2vision/features/texture.py"],
+    "clothing": [*ENGINE, *LOGISTIC, *CNN, "l2vision/features/auto.py",
+                 "l2vision/features/registry.py"],
+    "cifar": [*ENGINE, *LOGISTIC, *HAND, "l2vision/features/registry.py",
+              "l2vision/features/texture.py", "l2vision/features/tiny.py"],
+    "cnn": [*ENGINE, *LOGISTIC, *HAND, *CNN],
+    "cnn2": [*ENGINE, *LOGISTIC, *HAND, *CNN, "l2vision/features/auto.py",
+             "l2vision/features/registry.py"],
+    "cnn3": [*ENGINE, *LOGISTIC, *HAND, *CNN, *KMEANS, "l2vision/features/auto.py"],
+    "kmeans": [*ENGINE, *RIDGE, *KMEANS],
+    "kmeans_soft": [*ENGINE, *RIDGE, *KMEANS],
+    "kmeans_both": [*ENGINE, *RIDGE, *KMEANS],
+    "kmeans4000": [*ENGINE, *RIDGE, *KMEANS],
+    "bovw": [*ENGINE, *RIDGE, "l2vision/features/bovw.py", "l2vision/features/learned.py",
+             "l2vision/features/color.py", "l2vision/features/registry.py"],
+}
 
 
-def cifar(split: str) -> ImageSet:
-    paths, labels = cifar_paths(split)
+def cifar(split: str, limit: int | None = None) -> ImageSet:
+    paths, labels = cifar_paths(split, limit)
     return ImageSet(paths, np.asarray(labels, dtype=object), tuple(sorted(set(labels))), split)
 
 
-def report(name: str, accuracy: float, target: float, result, seconds: float) -> None:
-    print(f"{name}: test accuracy {accuracy:.2%} (target >= {target:.0%}); lambda "
+def report(name: str, accuracy: float, goal: float, result, seconds: float) -> dict:
+    """Print a row's line; return its figures."""
+    print(f"{name}: test accuracy {accuracy:.2%} (target >= {goal:.0%}); lambda "
           f"{result.search['lambda']:.4g}, CV accuracy {result.search['best_score']:.2%}, "
           f"{result.metadata['feature_names_out']} features, {seconds / 60:.1f} min", flush=True)
+    return {"row": name, "test_accuracy": accuracy, "lambda": result.search["lambda"],
+            "cv_accuracy": result.search["best_score"],
+            "n_features": result.metadata["feature_names_out"],
+            "features_spec": result.metadata["features_spec"],
+            "n_train": result.metadata["n_train"], "n_held_out": result.metadata["n_test"],
+            "minutes": seconds / 60, "timings": result.timings}
+
+
+def record(row: str, figures: dict, goal: float | None, notes: str = "") -> None:
+    """Write ``accuracy_ROW.json``: the figures and the test-accuracy target."""
+    targets = {} if goal is None else {
+        "test_accuracy": target(round(figures["test_accuracy"] * 100, 2), goal * 100, unit="%")}
+    path = write_results(f"accuracy_{row}", figures, targets, measures=MEASURES[row],
+                         notes=notes)
+    print(f"-> {path}", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", default="digits,cifar,cnn")
     parser.add_argument("--cache", default="/tmp/l2vision-bench-cache", help="feature cache")
+    parser.add_argument("--limit", type=int, default=None,
+                        help="CIFAR-10 rows: at most this many training and test images (a "
+                             "quick check; the figures use all)")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     os.environ.setdefault("L2VISION_MODEL_DIR", str(SHARED / "models"))
@@ -88,99 +142,120 @@ def main() -> None:
     if "digits" in rows:
         start = time.perf_counter()
         result = train(load_digits_images())
-        report(f"digits (defaults: auto -> {result.metadata['features_spec']} + logreg, 20% "
-               "held out)", result.test_metrics["accuracy"], 0.98, result,
-               time.perf_counter() - start)
+        figures = report(f"digits (defaults: auto -> {result.metadata['features_spec']} + "
+                         "logreg, 20% held out)", result.test_metrics["accuracy"], 0.98, result,
+                         time.perf_counter() - start)
+        record("digits", figures, 0.98)
     if "clothing" in rows:
         start = time.perf_counter()
         result = train(SHARED / "data" / "clothing10" / "train")
         trained = time.perf_counter() - start
         metrics = evaluate_images(result.model, load_image_folder(SHARED / "data" / "clothing10"
                                                                   / "val"))
-        report(f"clothing10 val (defaults: auto -> {result.metadata['features_spec']}; train "
-               f"{trained:.0f} s end to end, held-out {result.test_metrics['accuracy']:.2%})",
-               metrics["accuracy"], 0.89, result, time.perf_counter() - start)
+        figures = report(f"clothing10 val (defaults: auto -> {result.metadata['features_spec']};"
+                         f" train {trained:.0f} s end to end, held-out "
+                         f"{result.test_metrics['accuracy']:.2%})",
+                         metrics["accuracy"], 0.89, result, time.perf_counter() - start)
+        record("clothing", {**figures, "train_seconds": trained,
+                            "held_out_accuracy": result.test_metrics["accuracy"],
+                            "n_val": metrics["n_samples"]}, 0.89)
     if {"cifar", "cnn", "cnn2", "cnn3", "kmeans", "kmeans_soft", "kmeans_both", "kmeans4000",
         "bovw"} & set(rows):
-        train_set, test_set = cifar("train"), cifar("test")
+        train_set, test_set = cifar("train", args.limit), cifar("test", args.limit)
+        quick = "" if args.limit is None else f"a quick run: --limit {args.limit}"
         n = train_set.n_images
         grid = n * np.logspace(-2.5, -0.5, 5)  # λ/n from 0.003 to 0.3 (C = 1/λ)
     if "cifar" in rows:
         start = time.perf_counter()
-        result = train(train_set, features="best", model="logreg", cv=3, lambdas=grid,
-                       test_size=0, cache_dir=args.cache, n_jobs=2)
-        metrics = evaluate_images(result.model, test_set, n_jobs=2)
-        report("CIFAR-10 hand-crafted (best + logreg, 3-fold CV)", metrics["accuracy"], 0.65,
-               result, time.perf_counter() - start)
+        with config_context(n_jobs=2, cache_dir=args.cache):
+            result = train(train_set, features="best", model="logreg", cv=3, lambdas=grid,
+                           test_size=0)
+            metrics = evaluate_images(result.model, test_set)
+        figures = report("CIFAR-10 hand-crafted (best + logreg, 3-fold CV)", metrics["accuracy"],
+                         0.65, result, time.perf_counter() - start)
+        record("cifar", figures, 0.65, quick)
     if "cnn" in rows:
         start = time.perf_counter()
         cnn = CNNEmbedding(output=["conv13", "conv11", "conv9"], pooling="pyramid", crop=1.0,
                            flip_average=True)
         features = [("cnn", cnn), *parse_features("hog,color")]
-        result = train(train_set, features=features, model="logreg", cv=3, lambdas=grid,
-                       test_size=0, cache_dir=args.cache, n_jobs=2)
-        metrics = evaluate_images(result.model, test_set, n_jobs=2)
-        report("CIFAR-10 mobilenet_v1_0.25 conv13+conv11+conv9 pyramids + HOG + color + logreg",
-               metrics["accuracy"], 0.76, result, time.perf_counter() - start)
+        with config_context(n_jobs=2, cache_dir=args.cache):
+            result = train(train_set, features=features, model="logreg", cv=3, lambdas=grid,
+                           test_size=0)
+            metrics = evaluate_images(result.model, test_set)
+        figures = report("CIFAR-10 mobilenet_v1_0.25 conv13+conv11+conv9 pyramids + HOG + color "
+                         "+ logreg", metrics["accuracy"], 0.76, result,
+                         time.perf_counter() - start)
+        record("cnn", figures, 0.76, quick)
     if "cnn2" in rows:
         start = time.perf_counter()
-        result = train(train_set, features="photo,hog,color", model="logreg", cv=3,
-                       lambdas=grid, test_size=0, cache_dir=args.cache, n_jobs=2)
-        extracted = result.timings["extract_train"]
-        metrics = evaluate_images(result.model, test_set, n_jobs=2)
-        report(f"CIFAR-10 photo recipe (MobileNet V2) + HOG + color + logreg (training "
-               f"features extracted in {extracted / 60:.1f} min)", metrics["accuracy"], 0.85,
-               result, time.perf_counter() - start)
+        with config_context(n_jobs=2, cache_dir=args.cache):
+            result = train(train_set, features="photo,hog,color", model="logreg", cv=3,
+                           lambdas=grid, test_size=0)
+            extracted = result.timings["extract_train"]
+            metrics = evaluate_images(result.model, test_set)
+        figures = report(f"CIFAR-10 photo recipe (MobileNet V2) + HOG + color + logreg "
+                         f"(training features extracted in {extracted / 60:.1f} min)",
+                         metrics["accuracy"], 0.85, result, time.perf_counter() - start)
+        record("cnn2", figures, 0.85, quick)
 
     if "cnn3" in rows:
-        _two_networks(train_set, test_set, grid, args.cache)
-    for row, spec, target in (("kmeans", "kmeans", 0.80),
-                              ("kmeans_soft", "kmeans:1600:soft", 0.80),
-                              ("kmeans_both", "kmeans:1600:both", 0.80),
-                              ("kmeans4000", "kmeans:4000:triangle", 0.80),
-                              ("bovw", "bovw,color", None)):
+        _two_networks(train_set, test_set, grid, args.cache, quick)
+    for row, spec, goal in (("kmeans", "kmeans", 0.80),
+                            ("kmeans_soft", "kmeans:1600:soft", 0.80),
+                            ("kmeans_both", "kmeans:1600:both", 0.80),
+                            ("kmeans4000", "kmeans:4000:triangle", 0.80),
+                            ("bovw", "bovw,color", None)):
         if row in rows:
-            _learned(row, spec, target, train_set, test_set)
+            _learned(row, spec, goal, train_set, test_set, quick)
 
 
-def _learned(row, spec, target, train_set, test_set) -> None:
+def _learned(row, spec, goal, train_set, test_set, notes: str) -> None:
     """The kmeans and bovw rows: learned features + ridge, with time and peak memory."""
     import resource
 
     start = time.perf_counter()
-    result = train(train_set, features=spec, model="ridge", cv=3, test_size=0, n_jobs=2,
-                   progress=False)
-    extracted = result.timings["extract_train"]
-    metrics = evaluate_images(result.model, test_set, n_jobs=2)
+    with config_context(n_jobs=2):
+        result = train(train_set, features=spec, model="ridge", cv=3, test_size=0)
+        extracted = result.timings["extract_train"]
+        metrics = evaluate_images(result.model, test_set)
     peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 2**20
     seconds = time.perf_counter() - start
     print(f"CIFAR-10 {spec} + ridge ({row}): test accuracy {metrics['accuracy']:.2%}"
-          f"{f' (target >= {target:.0%})' if target else ''}; lambda "
+          f"{f' (target >= {goal:.0%})' if goal else ''}; lambda "
           f"{result.search['lambda']:.4g}, CV accuracy {result.search['best_score']:.2%}, "
           f"{result.metadata['feature_names_out']} features; dictionary + training features "
           f"{extracted / 60:.1f} min, search {result.timings['search'] / 60:.1f} min, "
           f"{seconds / 60:.1f} min in all; peak memory {peak:.1f} GB (largest process)",
           flush=True)
+    record(row, {"row": f"CIFAR-10 {spec} + ridge", "features_spec": spec,
+                 "test_accuracy": metrics["accuracy"], "lambda": result.search["lambda"],
+                 "cv_accuracy": result.search["best_score"],
+                 "n_features": result.metadata["feature_names_out"],
+                 "extract_train_minutes": extracted / 60,
+                 "search_minutes": result.timings["search"] / 60, "minutes": seconds / 60,
+                 "peak_memory_gb": peak}, goal, notes)
 
 
-def _two_networks(train_set, test_set, grid, cache) -> None:
+def _two_networks(train_set, test_set, grid, cache, notes: str) -> None:
     """cnn3: V2 photo recipe + HOG + color, V1 0.25 layers, kmeans; stacked (see the docstring)."""
     from l2vision.features import ImageFeatures, KMeansFeatures
-    from l2vision.pipelines import LogisticRegressionKFoldCV
+    from l2vision.linear import LogisticRegressionKFoldCV
 
     start = time.perf_counter()
-    v2 = ImageFeatures(parse_features("photo,hog,color"), n_jobs=2, cache_dir=cache).fit()
-    v1 = ImageFeatures([("cnn", CNNEmbedding(output=["conv13", "conv11", "conv9"],
-                                             pooling="pyramid", crop=1.0, flip_average=True))],
-                       n_jobs=2, cache_dir=cache).fit()
-    learned = ImageFeatures([KMeansFeatures(encoding="triangle", power=0.5)], n_jobs=2,
-                            cache_dir=cache).fit(train_set.images)
-    parts = (v2, v1, learned)
-    X = np.hstack([part.transform(train_set.images) for part in parts])
-    T = np.hstack([part.transform(test_set.images) for part in parts])
-    extracted = time.perf_counter() - start
-    model = LogisticRegressionKFoldCV(grid, cv=3, n_jobs=2).fit(X, train_set.labels)
+    with config_context(n_jobs=2, cache_dir=cache):
+        v2 = ImageFeatures(parse_features("photo,hog,color")).fit()
+        v1 = ImageFeatures([("cnn", CNNEmbedding(output=["conv13", "conv11", "conv9"],
+                                                 pooling="pyramid", crop=1.0,
+                                                 flip_average=True))]).fit()
+        learned = ImageFeatures([KMeansFeatures(encoding="triangle", power=0.5)]).fit(
+            train_set.images)
+        parts = (v2, v1, learned)
+        X = np.hstack([part.transform(train_set.images) for part in parts])
+        T = np.hstack([part.transform(test_set.images) for part in parts])
+        extracted = time.perf_counter() - start
+        model = LogisticRegressionKFoldCV(grid, cv=3).fit(X, train_set.labels)
     accuracy = float(np.mean(model.predict(T) == np.asarray(test_set.labels)))
     print(f"CIFAR-10 two networks (V2 photo recipe + V1 0.25 layers + HOG + color) + kmeans "
           f"+ logreg: "
@@ -188,6 +263,10 @@ def _two_networks(train_set, test_set, grid, cache) -> None:
           f"accuracy {model.best_score_:.2%}, {X.shape[1]} features, features "
           f"{extracted / 60:.1f} min, {(time.perf_counter() - start) / 60:.1f} min in all",
           flush=True)
+    record("cnn3", {"row": "CIFAR-10 two networks + kmeans + logreg", "test_accuracy": accuracy,
+                    "lambda": float(model.lambda_), "cv_accuracy": float(model.best_score_),
+                    "n_features": int(X.shape[1]), "features_minutes": extracted / 60,
+                    "minutes": (time.perf_counter() - start) / 60}, 0.85, notes)
 
 
 if __name__ == "__main__":

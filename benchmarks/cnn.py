@@ -11,6 +11,10 @@ medians of alternated runs, images/s of:
     ``blobFromImages`` + ``net.forward`` loop on preloaded arrays. Target: the
     overhead (c)/(d) - 1 <= 10%.
 (e) preprocessing alone (decode + resize + blob), to show it keeps up.
+
+The driver runs with ``batch_size=256`` and 64 images per forward pass (the
+``inference_batch_size`` setting of :func:`l2vision.config_context`), the bare
+loops with batches of 64. Writes ``benchmarks/results/cnn.json``.
 """
 
 from __future__ import annotations
@@ -19,11 +23,24 @@ import argparse
 
 import cv2
 import numpy as np
-from _common import cifar_paths, machine, median_times
+from _common import cifar_paths, machine, median_times, target, write_results
 
+from l2vision import config_context
 from l2vision.features import CNNEmbedding, ImageFeatures
-from l2vision.features._net import make_blob
+from l2vision.features._preprocess import make_blob
 from l2vision.features.zoo import BUNDLED_DIR
+
+#: How the driver runs in every variant (the defaults, written out).
+SETTINGS = {"batch_size": 256, "inference_batch_size": 64}
+MEASURES = ["l2vision/features/cnn.py", "l2vision/features/_net.py", "l2vision/features/zoo.py",
+            "l2vision/features/driver.py", "l2vision/features/_batches.py",
+            "l2vision/features/base.py", "l2vision/io/decode.py", "l2vision/config.py"]
+
+
+def transform(features: ImageFeatures, paths: list) -> np.ndarray:
+    """``features.transform(paths)`` with :data:`SETTINGS`."""
+    with config_context(**SETTINGS):
+        return features.transform(paths)
 
 
 def bare_opencv(net, images, batch_size):
@@ -56,11 +73,11 @@ def main() -> None:
     images = [cv2.imread(p) for p in paths]
     threads = cv2.getNumThreads()
 
-    v2 = ImageFeatures([CNNEmbedding("mobilenet_v2_1.0", batch_size=64)], batch_size=256).fit()
-    v2.transform(paths[:64])  # load the network once
+    v2 = ImageFeatures([CNNEmbedding("mobilenet_v2_1.0")]).fit()
+    transform(v2, paths[:64])  # load the network once
     engine = v2.extractors[0]._settings().engine
     pre = v2.extractors[0]._settings().pre
-    variants = {"ours": lambda: v2.transform(paths)}
+    variants = {"ours": lambda: transform(v2, paths)}
     if engine == "onnxruntime":
         import onnxruntime
 
@@ -74,27 +91,38 @@ def main() -> None:
         variants["bare"] = lambda: bare_onnxruntime(session, blobs)
     seconds, results = median_times(variants, args.repeats)
     rate = {k: len(paths) / t for k, t in seconds.items()}
+    figures = {"n_images": len(paths), "repeats": args.repeats, "threads": threads,
+               "v2_engine": engine, "v2_images_per_s": rate["ours"]}
+    targets = {}
     print(f"(a) CNNEmbedding mobilenet_v2_1.0, engine {engine}, {threads} threads, on "
           f"{len(paths)} files: {rate['ours']:.0f} images/s (median of {args.repeats})")
     if "bare" in rate:
         assert np.abs(results["ours"] - results["bare"]).max() < 1e-4
         print(f"(b) bare InferenceSession.run on prepared blobs: {rate['bare']:.0f} images/s")
         print(f"ratio (a)/(b): {rate['ours'] / rate['bare']:.2f}x  (target >= 0.9x)")
+        figures["v2_bare_onnxruntime_images_per_s"] = rate["bare"]
+        figures["v2_ratio_vs_bare"] = rate["ours"] / rate["bare"]
+        targets["v2_vs_bare_onnxruntime"] = target(round(rate["ours"] / rate["bare"], 3), 0.9,
+                                                   unit="x")
 
-    v1 = ImageFeatures([CNNEmbedding("mobilenet_v1_0.25", batch_size=64, engine="opencv")],
-                       batch_size=256).fit()
-    v1.transform(paths[:64])
+    v1 = ImageFeatures([CNNEmbedding("mobilenet_v1_0.25", engine="opencv")]).fit()
+    transform(v1, paths[:64])
     net = cv2.dnn.readNetFromONNX(str(BUNDLED_DIR / "mobilenet_v1_0.25_224.onnx"))
     bare_opencv(net, images[:64], 64)
-    seconds, results = median_times({"ours": lambda: v1.transform(paths),
+    seconds, results = median_times({"ours": lambda: transform(v1, paths),
                                      "bare": lambda: bare_opencv(net, images, 64)}, args.repeats)
     assert np.abs(results["ours"] - results["bare"]).max() < 1e-4
     print(f"(c) CNNEmbedding mobilenet_v1_0.25, engine opencv: "
           f"{len(paths) / seconds['ours']:.0f} images/s")
     print(f"(d) bare blobFromImages + net.forward on preloaded arrays: "
           f"{len(paths) / seconds['bare']:.0f} images/s")
-    print(f"cv2.dnn driver overhead: {seconds['ours'] / seconds['bare'] - 1:+.1%}  "
-          "(target <= 10%)")
+    overhead = seconds["ours"] / seconds["bare"] - 1
+    print(f"cv2.dnn driver overhead: {overhead:+.1%}  (target <= 10%)")
+    figures.update({"v1_opencv_images_per_s": len(paths) / seconds["ours"],
+                    "v1_bare_opencv_images_per_s": len(paths) / seconds["bare"],
+                    "v1_opencv_overhead": overhead})
+    targets["v1_opencv_overhead"] = target(round(overhead * 100, 1), 10.0, at_least=False,
+                                           unit="%")
 
     def preprocess():
         for s in range(0, len(paths), 64):
@@ -103,6 +131,10 @@ def main() -> None:
     seconds, _ = median_times({"pre": preprocess}, args.repeats)
     print(f"(e) preprocessing alone (decode + resize to 224 + blob), one thread: "
           f"{len(paths) / seconds['pre']:.0f} images/s")
+    figures["preprocessing_images_per_s"] = len(paths) / seconds["pre"]
+    path = write_results("cnn", figures, targets, measures=MEASURES,
+                         notes="" if args.n == 5000 else f"on {args.n} files")
+    print(f"-> {path}")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ color ridge model on 2,000 CIFAR-10 training images, then, on ``--images``
 CIFAR-10 paths, in one run:
 
 - ``score_files`` locally with ``n_jobs=2`` (the CLI's defaults: crash-isolated
-  decoding) and with ``image_timeout=None`` (in-process decoding), against a
+  decoding) and with ``isolate=False`` (in-process decoding), against a
   ``LocalCluster`` of 2 single-threaded worker processes, then the same
   cluster scaled to 1 worker (scaling); the outputs must be byte-identical
   (checked). Target: the 2-worker cluster at >= 0.8x the local throughput.
@@ -15,7 +15,9 @@ CIFAR-10 paths, in one run:
 - The client's ceiling: rows/s of writing predictions to the CSV output alone
   (what one client can take in, however many workers feed it).
 
-Prints, asserts nothing.
+Workers, isolation and the cluster are settings of :func:`l2vision.config_context`
+(``n_jobs=2``, ``isolate=False``, ``scheduler=client``). Prints, asserts
+nothing; writes ``benchmarks/results/distributed.json``.
 """
 
 from __future__ import annotations
@@ -33,19 +35,24 @@ _HERE = Path(__file__).resolve().parent
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != _HERE] + [str(_HERE)]
 
 import numpy as np  # noqa: E402
-from _common import cifar_paths, machine, median_times  # noqa: E402
+from _common import cifar_paths, machine, median_times, target, write_results  # noqa: E402
 
+from l2vision import config_context  # noqa: E402
 from l2vision.features import HOG, ColorHistogram, ImageFeatures  # noqa: E402
-from l2vision.pipelines import make_pipeline  # noqa: E402
-from l2vision.pipelines.persist import save  # noqa: E402
+from l2vision.pipelines import make_pipeline, save  # noqa: E402
+from l2vision.scoring import Prediction, score_files  # noqa: E402
 from l2vision.scoring.formats import FORMATS  # noqa: E402
-from l2vision.scoring.run import score_files  # noqa: E402
+
+MEASURES = ["l2vision/distributed.py", "l2vision/scoring/run.py", "l2vision/scoring/predict.py",
+            "l2vision/scoring/chunks.py", "l2vision/scoring/inputs.py",
+            "l2vision/scoring/formats.py", "l2vision/scoring/partial.py",
+            "l2vision/features/driver.py", "l2vision/features/_batches.py",
+            "l2vision/features/_isolation.py", "l2vision/features/hog.py",
+            "l2vision/features/color.py", "l2vision/io/decode.py", "l2vision/config.py"]
 
 
 def client_ceiling(out: Path, model) -> float:
     """Rows/s of parsing nothing and writing every row again: the client's own cost."""
-    from l2vision.scoring.run import Prediction
-
     lines = out.read_text().splitlines()[1:]
     classes = [str(c) for c in model.classes_]
     predictions = [Prediction(line.split(",")[0], classes[0], 0.5, [(classes[0], 0.5)], None)
@@ -68,8 +75,8 @@ def main() -> None:
     from distributed import Client, LocalCluster
 
     train_paths, train_labels = cifar_paths("train", 2_000)
-    model = make_pipeline([HOG(), ColorHistogram()], "ridge", n_jobs=2).fit(train_paths,
-                                                                            train_labels)
+    with config_context(n_jobs=2):
+        model = make_pipeline([HOG(), ColorHistogram()], "ridge").fit(train_paths, train_labels)
     paths = (cifar_paths("test")[0] + cifar_paths("train")[0])[:args.images]
     folder = Path(tempfile.mkdtemp())
     model_file = folder / "model.joblib"
@@ -77,23 +84,28 @@ def main() -> None:
     n = len(paths)
     outputs = {}
 
-    def score(name, **options):
+    def score(name, **settings):
         def run():
             out = folder / f"{name}.csv"
-            score_files(model_file, paths, out, overwrite=True, **options)
+            with config_context(**settings):
+                score_files(model_file, paths, out, overwrite=True)
             outputs[name] = out.read_bytes()
         return run
 
-    def extract(**options):
-        features = ImageFeatures([HOG(), ColorHistogram()], **options).fit(paths)
-        return lambda: outputs.__setitem__(repr(options), features.transform(paths))
+    def extract(**settings):
+        features = ImageFeatures([HOG(), ColorHistogram()]).fit(paths)
+
+        def run():
+            with config_context(**settings):
+                outputs[repr(settings)] = features.transform(paths)
+        return run
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                       dashboard_address=None) as cluster, \
             Client(cluster, set_as_default=False) as client:
         client.submit(sum, [1]).result()  # the workers are up
         variants = {"score local": score("local", n_jobs=2),
-                    "score local in-process": score("inproc", n_jobs=2, image_timeout=None),
+                    "score local in-process": score("inproc", n_jobs=2, isolate=False),
                     "score cluster": score("cluster", scheduler=client),
                     "extract local": extract(n_jobs=2),
                     "extract cluster": extract(scheduler=client)}
@@ -101,8 +113,9 @@ def main() -> None:
         rates = {name: n / t for name, t in seconds.items()}
         for name, rate in rates.items():
             print(f"{name}: {rate:,.0f} images/s", flush=True)
-        print(f"  outputs identical: {outputs['local'] == outputs['cluster']}; matrices equal: "
-              f"{np.array_equal(*[v for k, v in outputs.items() if k.startswith('{')])}")
+        identical = outputs["local"] == outputs["cluster"]
+        equal = np.array_equal(*[v for k, v in outputs.items() if k.startswith("{")])
+        print(f"  outputs identical: {identical}; matrices equal: {equal}")
         client.cluster.scale(1)
         client.wait_for_workers(1)
         while len(client.scheduler_info()["workers"]) > 1:
@@ -116,8 +129,24 @@ def main() -> None:
     print(f"extract: 2-worker cluster / local = "
           f"{rates['extract cluster'] / rates['extract local']:.2f}x; 2 workers / 1 worker = "
           f"{one['extract cluster'] / seconds['extract cluster']:.2f}x")
-    print(f"client ceiling (writing CSV rows alone): "
-          f"{client_ceiling(folder / 'local.csv', model):,.0f} rows/s")
+    ceiling = client_ceiling(folder / "local.csv", model)
+    print(f"client ceiling (writing CSV rows alone): {ceiling:,.0f} rows/s")
+    ratio = rates["score cluster"] / rates["score local"]
+    figures = {"n_images": n, "rounds": args.rounds, "images_per_s": rates,
+               "one_worker_images_per_s": {name: n / t for name, t in one.items()},
+               "score_cluster_vs_local": ratio,
+               "score_cluster_vs_local_in_process":
+                   rates["score cluster"] / rates["score local in-process"],
+               "score_2_vs_1_worker": one["score cluster"] / seconds["score cluster"],
+               "extract_cluster_vs_local": rates["extract cluster"] / rates["extract local"],
+               "extract_2_vs_1_worker": one["extract cluster"] / seconds["extract cluster"],
+               "outputs_identical": identical, "matrices_equal": equal,
+               "client_ceiling_rows_per_s": ceiling}
+    path = write_results(
+        "distributed", figures,
+        {"score_cluster_vs_local": target(round(ratio, 3), 0.8, unit="x")},
+        measures=MEASURES, notes="" if n == 20_000 else f"on {n} images")
+    print(f"-> {path}")
 
 
 if __name__ == "__main__":

@@ -1,12 +1,15 @@
 """Feature extraction speed on CIFAR-10: ImageFeatures vs decode only vs hand-written loops.
 
 Run: ``python benchmarks/extract.py [--parts handcrafted,kmeans] [--n 20000] [--n-slow 3000]``.
-Prints images/s and the ratios; asserts nothing. Targets (2-core machine):
+Prints images/s and the ratios; asserts nothing. Each part writes its own results
+file, ``benchmarks/results/extract_handcrafted.json`` and ``extract_kmeans.json``.
+Workers are the ``n_jobs`` setting of :func:`l2vision.config_context`. Targets
+(2-core machine):
 
 - handcrafted: ImageFeatures([HOG(), ColorHistogram()]) with n_jobs=2 at least
   10x the skimage loop and at least 0.5x the decode-only rate.
 - kmeans: encoding with KMeansFeatures(1600) (fitted on 10,000 training
-  images) in ImageFeatures(n_jobs=2), at least 5x the NumPy loop a user would
+  images) in ImageFeatures with n_jobs=2, at least 5x the NumPy loop a user would
   write for the same recipe (one image at a time, float64: the soft threshold
   of the responses to the unit centroids, the default, or, with
   ``--kmeans-encoding triangle``, the distance expansion of Coates and Ng's
@@ -19,13 +22,28 @@ import argparse
 
 import cv2
 import numpy as np
-from _common import cifar_paths, machine, median_times, timed
+from _common import cifar_paths, machine, median_times, target, timed, write_results
 from numpy.lib.stride_tricks import sliding_window_view
 from skimage.color import rgb2hsv
 from skimage.feature import hog
 from skimage.io import imread
 
+from l2vision import config_context
 from l2vision.features import HOG, ColorHistogram, ImageFeatures, KMeansFeatures
+
+#: The library code both parts run: the batch engine, decoding, the settings.
+ENGINE = ["l2vision/features/driver.py", "l2vision/features/_batches.py",
+          "l2vision/features/base.py", "l2vision/features/_progress.py",
+          "l2vision/io/decode.py", "l2vision/io/files.py", "l2vision/io/header.py",
+          "l2vision/config.py"]
+
+
+def with_settings(run, **settings):
+    """``run`` called inside ``config_context(**settings)``."""
+    def in_context(*args):
+        with config_context(**settings):
+            return run(*args)
+    return in_context
 
 
 def decode_only(paths):
@@ -92,22 +110,41 @@ def kmeans_part(args) -> None:
     train, _ = cifar_paths("train", 10_000)
     paths, _ = cifar_paths("test", args.n_kmeans)
     extractor = KMeansFeatures(1600, encoding=args.kmeans_encoding)
-    features, fit_seconds = timed(ImageFeatures([extractor], n_jobs=2).fit, train)
+    features = ImageFeatures([extractor])
+    fit = with_settings(features.fit, n_jobs=2)
+    transform = with_settings(features.transform, n_jobs=2)
+    _, fit_seconds = timed(fit, train)
     km = features.extractors[0]
     print(f"KMeansFeatures(1600, encoding={km.encoding!r}) fitted on {len(train)} images in "
           f"{fit_seconds:.0f} s ({km.n_patches_fit_} patches)")
-    features.transform(paths[:600])  # warm up the worker pool
-    X, ours = timed(features.transform, paths)
+    transform(paths[:600])  # warm up the worker pool
+    X, ours = timed(transform, paths)
     slow = paths[: args.n_slow_kmeans]
     Xs, loop = timed(kmeans_numpy_loop, slow, km)
     err = np.abs(X[: len(slow)] - Xs).max() / np.abs(Xs).max()
     ours_rate, loop_rate = len(paths) / ours, len(slow) / loop
-    print(f"{ours_rate:10.0f} images/s  ImageFeatures([KMeansFeatures(1600)], n_jobs=2) "
+    print(f"{ours_rate:10.0f} images/s  ImageFeatures([KMeansFeatures(1600)]), n_jobs=2 "
           f"({len(paths)} images, {X.shape[1]} features)")
     print(f"{loop_rate:10.0f} images/s  NumPy loop, float64 ({len(slow)} images; max relative "
           f"difference {err:.1e})")
-    print(f"ratio KMeansFeatures(n_jobs=2) / NumPy loop: {ours_rate / loop_rate:.1f}x"
+    print(f"ratio KMeansFeatures (n_jobs=2) / NumPy loop: {ours_rate / loop_rate:.1f}x"
           "  (target >= 5x)")
+    figures = {"encoding": km.encoding, "fit_images": len(train), "fit_seconds": fit_seconds,
+               "patches_fit": int(km.n_patches_fit_), "n_images": len(paths),
+               "n_features": int(X.shape[1]), "images_per_s": ours_rate,
+               "numpy_loop_images": len(slow), "numpy_loop_images_per_s": loop_rate,
+               "max_relative_difference": float(err), "ratio_vs_numpy_loop": ours_rate / loop_rate}
+    path = write_results(
+        "extract_kmeans", figures,
+        {"kmeans_vs_numpy_loop": target(round(ours_rate / loop_rate, 2), 5.0, unit="x")},
+        measures=[*ENGINE, "l2vision/features/kmeans.py", "l2vision/features/_kmeans_codes.py",
+                  "l2vision/features/learned.py"],
+        notes=_notes(args.n_kmeans != 5_000 or args.n_slow_kmeans != 500))
+    print(f"-> {path}")
+
+
+def _notes(subset: bool) -> str:
+    return "a smaller run than the defaults" if subset else ""
 
 
 def main() -> None:
@@ -147,12 +184,12 @@ def handcrafted_part(args) -> None:
     finer = [HOG(size=(64, 64), cell_size=(8, 8)), ColorHistogram()]
     variants = {
         "decode only (cv2.imread loop)": decode_only,
-        "ImageFeatures([HOG(), ColorHistogram()], n_jobs=1)":
-            ImageFeatures([HOG(), ColorHistogram()], n_jobs=1).transform,
-        "ImageFeatures([HOG(), ColorHistogram()], n_jobs=2)":
-            ImageFeatures([HOG(), ColorHistogram()], n_jobs=2).transform,
-        "ImageFeatures([HOG(size=(64, 64), cell_size=(8, 8)), ColorHistogram()], n_jobs=2)":
-            ImageFeatures(finer, n_jobs=2).transform,
+        "ImageFeatures([HOG(), ColorHistogram()]), n_jobs=1":
+            with_settings(ImageFeatures([HOG(), ColorHistogram()]).transform, n_jobs=1),
+        "ImageFeatures([HOG(), ColorHistogram()]), n_jobs=2":
+            with_settings(ImageFeatures([HOG(), ColorHistogram()]).transform, n_jobs=2),
+        "ImageFeatures([HOG(size=(64, 64), cell_size=(8, 8)), ColorHistogram()]), n_jobs=2":
+            with_settings(ImageFeatures(finer).transform, n_jobs=2),
     }
     for run in list(variants.values())[1:]:
         run(paths[:600])  # warm up: start the worker pool once
@@ -169,11 +206,22 @@ def handcrafted_part(args) -> None:
         print(f"{rate:10.0f} images/s  {name}")
     names = list(rates)
     decode, ours, finer_rate = rates[names[0]], rates[names[2]], rates[names[3]]
-    print(f"ratio b/c ImageFeatures(n_jobs=2) / skimage loop: {ours / rates[slow_name]:.1f}x"
+    print(f"ratio b/c ImageFeatures (n_jobs=2) / skimage loop: {ours / rates[slow_name]:.1f}x"
           "  (target >= 10x)")
-    print(f"ratio b/a ImageFeatures(n_jobs=2) / decode only:  {ours / decode:.2f}x"
+    print(f"ratio b/a ImageFeatures (n_jobs=2) / decode only:  {ours / decode:.2f}x"
           "  (target >= 0.5x)")
     print(f"ratio 64x64-window HOG (n_jobs=2) / decode only: {finer_rate / decode:.2f}x")
+    figures = {"n_images": len(paths), "repeats": args.repeats, "skimage_images": len(slow),
+               "images_per_s": rates, "ratio_vs_skimage_loop": ours / rates[slow_name],
+               "ratio_vs_decode_only": ours / decode,
+               "ratio_64x64_window_vs_decode_only": finer_rate / decode}
+    path = write_results(
+        "extract_handcrafted", figures,
+        {"vs_skimage_loop": target(round(ours / rates[slow_name], 2), 10.0, unit="x"),
+         "vs_decode_only": target(round(ours / decode, 3), 0.5, unit="x")},
+        measures=[*ENGINE, "l2vision/features/hog.py", "l2vision/features/color.py"],
+        notes=_notes(args.n != 20_000 or args.n_slow != 3_000))
+    print(f"-> {path}")
 
 
 if __name__ == "__main__":

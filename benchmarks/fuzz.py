@@ -7,7 +7,8 @@ truncation, inserted and deleted byte runs and extreme header bytes (seeded).
 Then runs ``l2vision score`` on the folder as a subprocess, with crash
 isolation (the default) and ``-q``, and reports files/s, how many decoded,
 how many errors by reason, whether the process survived with exactly one row
-per file, and how many lines reached stderr.
+per file, and how many lines reached stderr. Target: the process survives
+(exit 0 or 3) with one row per file. Writes ``benchmarks/results/fuzz.json``.
 """
 
 from __future__ import annotations
@@ -24,12 +25,17 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from _common import CIFAR, machine
+from _common import CIFAR, machine, target, write_results
 
-from l2vision.pipelines import make_pipeline
-from l2vision.pipelines.persist import save
+from l2vision.pipelines import make_pipeline, save
 
 FORMATS = (".jpg", ".png", ".webp", ".tiff", ".bmp", ".gif")
+MEASURES = ["l2vision/io/decode.py", "l2vision/io/header.py", "l2vision/io/files.py",
+            "l2vision/io/errors.py", "l2vision/features/_batches.py",
+            "l2vision/features/_isolation.py", "l2vision/features/driver.py",
+            "l2vision/scoring/run.py", "l2vision/scoring/predict.py",
+            "l2vision/scoring/inputs.py", "l2vision/scoring/formats.py",
+            "l2vision/cli/score.py", "l2vision/cli/options.py"]
 
 
 def mutate(data: bytes, rng: np.random.Generator) -> bytes:
@@ -89,6 +95,16 @@ def main() -> None:
           f"{decoded} ({decoded / args.n:.1%}), errors {args.n - decoded}")
     for reason, count in reasons.most_common(12):
         print(f"  {count:>7}  {reason}")
+    survived = done.returncode in (0, 3)
+    path = write_results(
+        "fuzz", {"n_files": args.n, "n_jobs": args.n_jobs, "exit_code": done.returncode,
+                 "rows": len(rows), "stderr_lines": len(done.stderr.splitlines()),
+                 "files_per_s": args.n / seconds, "seconds": seconds, "decoded": decoded,
+                 "errors": args.n - decoded, "errors_by_reason": dict(reasons.most_common())},
+        {"survived": target(int(survived), 1),
+         "rows_missing_or_extra": target(abs(len(rows) - args.n), 0, at_least=False)},
+        measures=MEASURES, notes="" if args.n == 100_000 else f"on {args.n} files")
+    print(f"-> {path}")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,10 @@
 Run: ``python benchmarks/robustness.py [--rows hand,best,cnn] [--out DIR]
 [--limit N]`` (``--limit``: a quick run on N training and N test images). Prints,
 asserts nothing; writes each row's ``robustness.json``, ``study.json`` and
-``study.png`` under ``--out``. Every row runs :func:`run_row`.
+``study.png`` under ``--out``, and its figures to
+``benchmarks/results/robustness_ROW.json`` (``robustness_hand.json``...). Every
+row runs :func:`run_row`, with ``n_jobs=2`` and the feature cache ``--cache``
+as settings of :func:`l2vision.config_context`.
 
 Rows:
 - hand: ``hog,color`` + ridge (λ by 5-fold CV) trained on the 50,000 training
@@ -32,16 +35,32 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import cifar_paths, machine, median_times
+from _common import cifar_paths, machine, median_times, target, write_results
 
+from l2vision import config_context, evaluate_images, robustness, study, train
 from l2vision.corruptions import CORRUPTIONS
 from l2vision.datasets import ImageSet
 from l2vision.pipelines.build import split_pipeline
-from l2vision.pipelines.evaluate import evaluate_images
-from l2vision.pipelines.robustness import CLEAN, ModelHead, corrupted_predictions, robustness
-from l2vision.pipelines.study import study
-from l2vision.pipelines.train import train
-from l2vision.report_robustness import plot_robustness_heatmap, plot_study
+from l2vision.report.robustness import plot_robustness_heatmap, plot_study
+from l2vision.workflows.robustness import CLEAN, ModelHead, corrupted_predictions
+
+#: What every row measures, and what each row's features add.
+MEASURES = ["l2vision/workflows/robustness.py", "l2vision/workflows/study.py",
+            "l2vision/workflows/train.py", "l2vision/workflows/evaluate.py",
+            "l2vision/corruptions/catalog.py", "l2vision/corruptions/augment.py",
+            "l2vision/corruptions/specs.py", "l2vision/features/views.py",
+            "l2vision/features/driver.py", "l2vision/features/_batches.py",
+            "l2vision/linear/ridge.py", "l2vision/linear/ridge_path.py",
+            "l2vision/linear/ridge_modes.py", "l2vision/linear/kfold.py",
+            "l2vision/pipelines/build.py"]
+ROW_MEASURES = {
+    "hand": ["l2vision/features/hog.py", "l2vision/features/color.py"],
+    "best": ["l2vision/features/registry.py", "l2vision/features/hog.py",
+             "l2vision/features/color.py", "l2vision/features/texture.py",
+             "l2vision/features/tiny.py"],
+    "cnn": ["l2vision/features/cnn.py", "l2vision/features/_net.py",
+            "l2vision/features/zoo.py"],
+}
 
 
 def cifar(split: str, limit: int | None = None) -> ImageSet:
@@ -92,22 +111,22 @@ def save(out: Path, name: str, rob: dict | None, stu: dict | None) -> None:
         plot_study(stu, folder / "study.png")
 
 
-def pass_times(model, images: ImageSet, rounds: int = 3) -> None:
+def pass_times(model, images: ImageSet, rounds: int = 3) -> dict:
     """A clean pass and a pass of every corruption at severity 3, side by side, alternated.
 
     The corruption pass: one ``corrupted_predictions`` call over the 15
     corruptions, divided by 15; the clean pass: the same engine with the clean
     condition only; and ``evaluate_images`` (isolated decoding), all in one loop
-    of ``rounds`` rounds, medians.
+    of ``rounds`` rounds, medians. Runs with the settings in effect (``n_jobs=2``).
     """
     features, head = split_pipeline(model)
     corrupted = [(name, 3) for name in CORRUPTIONS]
     variants = {
         "clean": lambda: corrupted_predictions(features, ModelHead(head), images.images,
-                                               [CLEAN], n_jobs=2),
+                                               [CLEAN]),
         "corrupted": lambda: corrupted_predictions(features, ModelHead(head), images.images,
-                                                   corrupted, n_jobs=2),
-        "evaluate": lambda: evaluate_images(model, images, n_jobs=2),
+                                                   corrupted),
+        "evaluate": lambda: evaluate_images(model, images),
     }
     seconds, _ = median_times(variants, rounds)
     per = seconds["corrupted"] / len(corrupted)
@@ -115,29 +134,54 @@ def pass_times(model, images: ImageSet, rounds: int = 3) -> None:
           f"{per:.2f} s vs one clean pass {seconds['clean']:.2f} s: {per / seconds['clean']:.2f}x;"
           f" vs evaluate_images {seconds['evaluate']:.2f} s: {per / seconds['evaluate']:.2f}x "
           "(target <= 1.3x)", flush=True)
+    return {"n_images": images.n_images, "rounds": rounds, "corruption_pass_seconds": per,
+            "clean_pass_seconds": seconds["clean"], "evaluate_images_seconds": seconds["evaluate"],
+            "corruption_vs_clean_pass": per / seconds["clean"],
+            "corruption_pass_vs_evaluate_images": per / seconds["evaluate"]}
 
 
 def run_row(name: str, label: str, features: str, train_set: ImageSet, test_set: ImageSet,
             args, **study_options) -> None:
     """One row: train (λ by 5-fold CV), robustness on the test set, the pass times, the study."""
-    start = time.perf_counter()
-    result = train(train_set, features=features, model="ridge", test_size=0,
-                   cache_dir=args.cache, n_jobs=2)
-    print(f"{name}: {label} + ridge on {train_set.n_images} images, λ "
-          f"{result.search['lambda']:.4g}, trained in {time.perf_counter() - start:.0f} s",
-          flush=True)
-    start = time.perf_counter()
-    rob = robustness(result.model, test_set, n_jobs=2)
-    seconds = time.perf_counter() - start
-    show_robustness(name, rob)
-    print(f"  robustness: {seconds:.0f} s for 75 corrupted passes and 1 clean", flush=True)
-    pass_times(result.model,
-               test_set.subset(np.arange(min(args.timing_images, test_set.n_images))))
-    save(args.out, name, rob, None)  # kept if the study is interrupted
-    stu = study(train_set, test_data=test_set, features=features, model="ridge", n_jobs=2,
-                cache_dir=args.cache, **study_options)
+    with config_context(n_jobs=2, cache_dir=args.cache):
+        start = time.perf_counter()
+        result = train(train_set, features=features, model="ridge", test_size=0)
+        trained = time.perf_counter() - start
+        print(f"{name}: {label} + ridge on {train_set.n_images} images, λ "
+              f"{result.search['lambda']:.4g}, trained in {trained:.0f} s", flush=True)
+        start = time.perf_counter()
+        rob = robustness(result.model, test_set)
+        seconds = time.perf_counter() - start
+        show_robustness(name, rob)
+        print(f"  robustness: {seconds:.0f} s for 75 corrupted passes and 1 clean", flush=True)
+        times = pass_times(result.model,
+                           test_set.subset(np.arange(min(args.timing_images, test_set.n_images))))
+        save(args.out, name, rob, None)  # kept if the study is interrupted
+        stu = study(train_set, test_data=test_set, features=features, model="ridge",
+                    **study_options)
     show_study(name, stu)
     save(args.out, name, rob, stu)
+    figures = {
+        "features": features, "n_train": train_set.n_images, "n_test": test_set.n_images,
+        "lambda": result.search["lambda"], "cv_accuracy": result.search["best_score"],
+        "train_seconds": trained,
+        "robustness": {key: rob[key] for key in ("clean_accuracy", "mean_corruption_accuracy",
+                                                 "relative_robustness", "n_images",
+                                                 "per_corruption", "per_severity")},
+        "robustness_seconds": seconds, "pass_times": times,
+        "study": {"chosen_lambda": stu["chosen_lambda"], "chosen": stu["chosen"],
+                  "summary": stu["summary"], "penalties": stu["penalties"],
+                  "timings": stu["timings"]},
+    }
+    ratio = round(times["corruption_pass_vs_evaluate_images"], 3)
+    path = write_results(
+        f"robustness_{name}", figures,
+        {"corruption_pass_vs_evaluate_images": target(ratio, 1.3, at_least=False, unit="x"),
+         "corruption_pass_vs_clean_pass": target(round(times["corruption_vs_clean_pass"], 3),
+                                                 1.3, at_least=False, unit="x")},
+        measures=MEASURES + ROW_MEASURES[name],
+        notes="" if args.limit is None else f"a quick run: --limit {args.limit}")
+    print(f"-> {path}", flush=True)
 
 
 def main() -> None:

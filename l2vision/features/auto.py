@@ -83,7 +83,7 @@ def photo_spec() -> list:
 
     Blocks 12, 13 and 16 of the bundled MobileNet V2 averaged over a 1x1 + 2x2
     pyramid, plus its 1,280-value embedding, on the whole image (no crop),
-    averaged with the mirror image: 4,960 values. Chosen on clothing10 (see the
+    averaged with the mirror image: 4,160 values. Chosen on clothing10 (see the
     README's "Choosing features").
     """
     from l2vision.features.cnn import CNNEmbedding
