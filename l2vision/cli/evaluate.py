@@ -41,6 +41,9 @@ def add_parser(subparsers, common) -> None:
     p.add_argument("-o", "--out", type=Path, default=None,
                    help="write the metrics as JSON to this file (default: a summary on stdout)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.add_argument("--coverage", type=float, action="append", default=None, metavar="C",
+                   help="measure prediction sets at coverage C in (0, 1) (repeatable; "
+                        "default 0.9 and 0.95)")
     add_trust_option(p)
     add_run_options(p.add_argument_group("run"), timeout=True)
     p.set_defaults(run=run, parser=p)
@@ -57,12 +60,15 @@ def run(args) -> int:
     from l2vision.pipelines.persist import load
     from l2vision.report.html import write_report
     from l2vision.workflows.evaluate import evaluate_images
+    from l2vision.workflows.trust_metrics import COVERAGES
 
     model, meta = load(args.model, with_metadata=True, trusted=args.trusted)
     images = load_dataset(args.data)
     log(args, f"evaluating {args.model} on {images.n_images} images from {images.source}")
-    metrics = evaluate_images(model, images, keep_predictions=args.report is not None)
+    metrics = evaluate_images(model, images, keep_predictions=args.report is not None,
+                              coverages=tuple(args.coverage or COVERAGES))
     predictions = metrics.pop("predictions", None)
+    figures = metrics.pop("figures", {})
     failed = metrics.get("failed", [])
     for item in failed:
         log(args, f"failed: {item['path']}: {item['error']}")
@@ -71,6 +77,11 @@ def run(args) -> int:
     for name, m in metrics["per_class"].items():
         print(f"  {name:>20}  precision {m['precision']:.3f}  recall {m['recall']:.3f}  "
               f"f1 {m['f1']:.3f}  n={m['support']}")
+    print_trust(metrics)
+    for name, item in metrics.get("foreign_classes", {}).items():
+        called = ", ".join(f"{label} {n}" for label, n in list(item["predicted"].items())[:3])
+        log(args, f"class {name!r} ({item['n_images']} images) is not a class of the model: "
+                  f"left out of the metrics (predicted as {called})")
     if args.out:
         write_file(args.out, json.dumps(metrics, indent=2), overwrite=args.overwrite)
         print(f"metrics: {args.out}")
@@ -82,6 +93,21 @@ def run(args) -> int:
                               title=f"l2vision evaluate: {images.source}",
                               details={"model file": str(args.model), "data": images.source,
                                        "trained on": meta.get("data", "?")},
-                              predictions=predictions)
+                              predictions=predictions, figures=figures)
         print(f"report: {report}")
     return EXIT_SOME_FAILED if failed else EXIT_OK
+
+
+def print_trust(metrics: dict) -> None:
+    """The calibration, prediction-set and ``unknown`` lines of a metrics dict, if any."""
+    calibration = metrics.get("calibration")
+    if calibration:
+        before, after = calibration["before"], calibration["after"]
+        print(f"calibration: ECE {after['ece']:.3f} (uncalibrated {before['ece']:.3f}), "
+              f"NLL {after['nll']:.3f}, Brier {after['brier']:.3f}")
+    for level, sets in metrics.get("prediction_sets", {}).items():
+        print(f"prediction sets at {float(level):.0%}: coverage {sets['coverage']:.2%}, "
+              f"mean size {sets['mean_size']:.2f}")
+    if "ood" in metrics:
+        print(f"unknown: {1 - metrics['ood']['accepted']:.1%} of these images are above the "
+              "model's ood threshold")

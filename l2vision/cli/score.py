@@ -18,10 +18,18 @@ from l2vision.cli.options import (
 HELP = """\
 Predict the class of many images with a model from 'l2vision train', streaming
 in batches with bounded memory. One output row per image, in input order:
-path, label, score (the probability of the label for logistic models, the
-decision value for ridge models), optional top-k and per-class columns, and
-error (empty when the image was scored). Unreadable images get an error row
-and the run carries on.
+path, label, score (the calibrated probability of the label; the decision
+value with --raw-scores), optional top-k and per-class columns, ood (how
+unusual the image is next to the training images), optional label_set and
+unknown columns, and error (empty when the image was scored). Unreadable
+images get an error row and the run carries on.
+
+--coverage 0.9 adds each image's prediction set: the classes that hold the
+true class with probability 0.9 (split conformal, calibrated when the model
+was trained). --reject labels 'unknown' the images unlike every training
+class (ood above the model's threshold, which accepts 95% of held-out
+training-like images) and, with --min-confidence P, those whose calibrated
+probability is below P; the unknown column says which.
 
 INPUT is any mix of image files, folders (recursive, sorted), glob patterns
 ('photos/**/*.jpg', quoted), and '-' for one path per line on standard input.
@@ -35,6 +43,7 @@ Examples:
   l2vision score model.joblib 'archive/**/*.jpg' -o preds.jsonl --format jsonl --top-k 3
   find /data -name '*.png' | l2vision score model.joblib - --probs > preds.csv
   l2vision score model.joblib --manifest todo.csv -o preds.csv --resume
+  l2vision score model.joblib inbox/ -o preds.csv --coverage 0.9 --reject --min-confidence 0.5
 """
 
 
@@ -60,6 +69,19 @@ def add_parser(subparsers, common) -> None:
     g.add_argument("--spreadsheet-safe", action="store_true",
                    help="CSV: prefix with ' every cell a spreadsheet would run as a formula "
                         "(starting with = + - @), e.g. file or class names written by others")
+    g.add_argument("--raw-scores", action="store_true",
+                   help="scores are the model's decision values, not calibrated probabilities")
+    g = p.add_argument_group("decisions")
+    g.add_argument("--coverage", type=float, default=None, metavar="C",
+                   help="add a label_set column: the classes holding the true one with "
+                        "probability C, in (0, 1), e.g. 0.9")
+    g.add_argument("--reject", action="store_true",
+                   help="label 'unknown' the images of no training class (ood above the "
+                        "model's threshold); an unknown column says why")
+    g.add_argument("--min-confidence", type=float, default=None, metavar="P",
+                   help="with --reject: also 'unknown' when the top probability is below P, "
+                        "in [0, 1]")
+    g = p.add_argument_group("resuming")
     g.add_argument("--resume", action="store_true",
                    help="continue an interrupted run from OUT.partial")
     g.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
@@ -84,14 +106,18 @@ def run(args) -> int:
     from l2vision.features.workers import start_decoding_workers
 
     start_decoding_workers()  # they import while this process does (see its module)
+    from l2vision.scoring.decisions import TrustOptions
     from l2vision.scoring.run import score_files
 
+    trust = TrustOptions(coverage=args.coverage, reject=args.reject,
+                         min_confidence=args.min_confidence, raw_scores=args.raw_scores)
     summary = score_files(args.model, args.inputs, args.out, manifests=args.manifest,
                           path_column=args.path_column, stdin=stdin, format=args.format,
                           top_k=args.top_k, probs=args.probs, resume=args.resume,
                           overwrite=args.overwrite, fail_fast=args.fail_fast,
                           spreadsheet_safe=args.spreadsheet_safe,
-                          log=lambda message: log(args, message), trusted=args.trusted)
+                          log=lambda message: log(args, message), trusted=args.trusted,
+                          trust=trust)
     s = summary
     log(args, f"scored {s.scored}, failed {s.failed}, {s.seconds:.1f} s, "
               f"{s.images_per_second:.0f} images/s"

@@ -82,6 +82,7 @@ def add_parser(subparsers, common) -> None:
 
 
 def run(args) -> int:
+    from l2vision.cli.evaluate import print_trust
     from l2vision.datasets import load_dataset
     from l2vision.pipelines.persist import save
     from l2vision.report.html import write_report
@@ -128,6 +129,11 @@ def run(args) -> int:
         m = result.test_metrics
         print(f"held-out accuracy: {m['accuracy']:.2%} (balanced {m['balanced_accuracy']:.2%}, "
               f"{m['n_samples']} images)")
+        print_trust(m)
+    else:
+        oof = meta["calibration"]["out_of_fold"]
+        print(f"calibration (out-of-fold): ECE {oof['after']['ece']:.3f} (uncalibrated "
+              f"{oof['before']['ece']:.3f})")
     if meta["refit_on_all"]:
         print(f"final model: fit again at that lambda on all {images.n_images} images")
     save(result.model, args.out, metadata=meta, overwrite=args.overwrite)
@@ -139,6 +145,6 @@ def run(args) -> int:
                                        "model": args.model, "lambda": f"{lam:.4g}",
                                        "CV accuracy": f"{search['best_score']:.2%}",
                                        "model file": str(args.out)},
-                              predictions=result.predictions)
+                              predictions=result.predictions, figures=result.figures)
         print(f"report: {report}")
     return EXIT_OK

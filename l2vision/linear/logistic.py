@@ -10,7 +10,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from scipy.special import expit, softmax
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
@@ -75,6 +74,9 @@ class LogisticRegressionKFoldCV(KFoldLambdaSearch):
         is cheap (X of at most 5 million values, e.g. 1,000 photos x 4,000
         features), so that the accuracy-vs-λ curve shows both ends, and
         stops after 3 worse λ otherwise.
+    ood : {None, "mahalanobis", "knn"}, default=None
+        Also fit ``ood_``, an :class:`~l2vision.trust.OODDetector` of images of
+        no training class on the same rows (:meth:`ood_score`).
 
     Attributes
     ----------
@@ -88,6 +90,16 @@ class LogisticRegressionKFoldCV(KFoldLambdaSearch):
     mean_, scale_ : ndarray of shape (n_features,)
     classes_ : ndarray of shape (n_classes,)
     n_features_in_ : int
+    temperature_ : float
+        Of the calibrated :meth:`predict_proba`, fitted on the out-of-fold
+        decision values at ``lambda_`` (no extra training pass).
+    calibration_proba_, calibration_labels_ : ndarray
+        Calibrated out-of-fold probabilities and class indices of at most
+        10,000 rows: the calibration set of prediction sets.
+    ood_ : OODDetector
+        With ``ood``: scores how unusual a row is; ``ood_.threshold_``.
+    oof_decision_ : ndarray of shape (n_samples,) or (n_samples, n_classes)
+        The out-of-fold decision values at ``lambda_`` (float32).
     n_iter_ : int
         L-BFGS iterations of the final fit.
 
@@ -122,9 +134,12 @@ class LogisticRegressionKFoldCV(KFoldLambdaSearch):
 
     _default_range = (1e-6, 100.0)
 
+    _probabilistic = True  # softmax of the decision is the model's own probability
+
     def __init__(self, lambdas=20, *, cv=5, random_state=0, lambda_rule="best", max_iter=200,
-                 tol=1e-4, path_tol=1e-3, patience="auto"):
+                 tol=1e-4, path_tol=1e-3, patience="auto", ood=None):
         self.lambdas = lambdas
+        self.ood = ood
         self.cv = cv
         self.random_state = random_state
         self.lambda_rule = lambda_rule
@@ -197,6 +212,12 @@ class LogisticRegressionKFoldCV(KFoldLambdaSearch):
             intercept = np.mean([fold[self.best_index_][1] for fold in solutions], axis=0)
             self._fit_final(X, y_index, (coef, intercept))
         logistic_path.report_convergence(caught)
+        decision = np.empty((X.shape[0], len(coef)))
+        for test, fold in zip(folds, solutions, strict=True):
+            fold_coef, fold_intercept = fold[self.best_index_]
+            decision[test] = X[test] @ fold_coef.T.astype(X.dtype) + fold_intercept
+        self._calibrate(decision[:, 0] if decision.shape[1] == 1 else decision, y_index)
+        self._fit_ood(X, y_index)
         self.C_ = 1.0 / self.lambda_
         return self
 
@@ -214,11 +235,3 @@ class LogisticRegressionKFoldCV(KFoldLambdaSearch):
         self.mean_ = scaler.mean_
         self.coef_ = final.coef_ / self.scale_
         self.intercept_ = final.intercept_ - self.coef_ @ self.mean_
-
-    def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities, shape (n, n_classes)."""
-        scores = self.decision_function(X)
-        if scores.ndim == 1:
-            p = expit(scores)
-            return np.column_stack([1 - p, p])
-        return softmax(scores, axis=1)

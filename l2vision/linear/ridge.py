@@ -66,6 +66,9 @@ class RidgeClassifierKFoldCV(KFoldLambdaSearch):
         as with the logistic path's ``patience``). ``"auto"``: ``"kernel"`` when d > n,
         else ``"gram"`` while the Grams fit in 4 GiB, else ``"gram-lowmem"``,
         or ``"blocks"`` when that would not fit in this machine's memory.
+    ood : {None, "mahalanobis", "knn"}, default=None
+        Also fit ``ood_``, an :class:`~l2vision.trust.OODDetector` of images of
+        no training class on the same rows (:meth:`ood_score`).
 
     Attributes
     ----------
@@ -95,6 +98,16 @@ class RidgeClassifierKFoldCV(KFoldLambdaSearch):
         The standardization of the final model.
     classes_ : ndarray of shape (n_classes,)
     n_features_in_ : int
+    temperature_ : float
+        Of the calibrated :meth:`predict_proba`, fitted on the out-of-fold
+        decision values at ``lambda_`` (no extra training pass).
+    calibration_proba_, calibration_labels_ : ndarray
+        Calibrated out-of-fold probabilities and class indices of at most
+        10,000 rows: the calibration set of prediction sets.
+    ood_ : OODDetector
+        With ``ood``: scores how unusual a row is; ``ood_.threshold_``.
+    oof_decision_ : ndarray of shape (n_samples,) or (n_samples, n_classes)
+        The out-of-fold decision values at ``lambda_`` (float32).
 
     See Also
     --------
@@ -117,8 +130,10 @@ class RidgeClassifierKFoldCV(KFoldLambdaSearch):
     (100.0, 0.94)
     """
 
-    def __init__(self, lambdas=40, *, cv=5, random_state=0, lambda_rule="best", mode="auto"):
+    def __init__(self, lambdas=40, *, cv=5, random_state=0, lambda_rule="best", mode="auto",
+                 ood=None):
         self.lambdas = lambdas
+        self.ood = ood
         self.cv = cv
         self.random_state = random_state
         self.lambda_rule = lambda_rule
@@ -180,6 +195,9 @@ class RidgeClassifierKFoldCV(KFoldLambdaSearch):
 
         lambdas, scores, _ = self._search(X.shape[0], evaluate)
         self._select(lambdas, scores)
+        decision = ridge_modes.out_of_fold_decisions(X, Y, folds, self.lambda_, self.mode_, sums)
+        self._calibrate(decision[:, 0] if binary else decision, y_index)
+        self._fit_ood(X, y_index)
         self.coef_, self.intercept_, self.mean_, self.scale_ = \
             ridge_modes.solution(X, Y, self.lambda_, self.mode_, sums)
         self.alpha_ = self.lambda_

@@ -21,6 +21,7 @@ import numpy as np
 from l2vision.linear import ridge_blocks, ridge_path
 
 __all__ = ["MODES", "check_memory", "choose_mode", "fits", "fold_scores", "fold_sums",
+           "out_of_fold_decisions",
            "physical_memory", "search_bytes", "solution"]
 
 #: The ways to run the path (``RidgeClassifierKFoldCV(mode=...)``).
@@ -159,3 +160,22 @@ def solution(X, Y, lam: float, mode: str, sums=None):
     if sums is None:
         sums = ridge_path.fold_sums(X, Y, [np.arange(X.shape[0])])
     return ridge_path.standardized_solution(sums, lam)
+
+
+def out_of_fold_decisions(X, Y, folds, lam: float, mode: str, sums=None) -> np.ndarray:
+    """Each row's decision values from the fold model at ``lam`` that did not see it.
+
+    The Gram modes solve from the search's fold sums (one d x d solve per
+    fold, no pass over X); the others fit each fold's training rows again.
+    Returns shape (n_samples, n_targets), float64.
+    """
+    decisions = np.empty((X.shape[0], Y.shape[1]))
+    everything = np.arange(X.shape[0])
+    for k, test in enumerate(folds):
+        if sums is not None:
+            coef, intercept, _, _ = ridge_path.standardized_solution(sums, lam, fold=k)
+        else:
+            train = np.setdiff1d(everything, test)
+            coef, intercept, _, _ = solution(X[train], Y[train], lam, mode)
+        decisions[test] = X[test] @ coef.T.astype(X.dtype) + intercept
+    return decisions

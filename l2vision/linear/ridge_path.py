@@ -219,12 +219,12 @@ def _fold_score(k, X, labels, sums, folds, lambdas, decide) -> np.ndarray:
     return (decide(decisions) == labels[rows][:, None]).mean(axis=0)
 
 
-def standardized_solution(sums: FoldSums, lam: float):
-    """Final model on all rows at one λ, in original feature units.
+def standardized_solution(sums: FoldSums, lam: float, fold: int | None = None):
+    """The model at one λ on all rows (or without fold ``fold``), in original feature units.
 
     Returns ``(coef (K, d), intercept (K,), mean (d,), scale (d,))``.
     """
-    S, b, mu, scale, ybar = _standardize(*sums.training(None))
+    S, b, mu, scale, ybar = _standardize(*sums.training(fold))
     S[np.diag_indices_from(S)] += lam
     w = np.linalg.solve(S, b)  # (d, K), standardized units
     coef = (w / scale[:, None]).T

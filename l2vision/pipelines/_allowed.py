@@ -54,7 +54,7 @@ def _sklearn_classes() -> list[type]:
 
 
 def _l2vision_classes() -> list[type]:
-    """l2vision's estimators: the driver, the extractors and the λ searches."""
+    """l2vision's estimators: the driver, the extractors, the λ searches and their OOD detector."""
     from l2vision.features.bovw import BagOfVisualWords
     from l2vision.features.cnn import CNNEmbedding
     from l2vision.features.color import ColorHistogram
@@ -65,9 +65,10 @@ def _l2vision_classes() -> list[type]:
     from l2vision.features.tiny import TinyImage
     from l2vision.linear.logistic import LogisticRegressionKFoldCV
     from l2vision.linear.ridge import RidgeClassifierKFoldCV
+    from l2vision.trust.ood import OODDetector
 
     return [ImageFeatures, HOG, ColorHistogram, LBP, TinyImage, CNNEmbedding, KMeansFeatures,
-            BagOfVisualWords, RidgeClassifierKFoldCV, LogisticRegressionKFoldCV]
+            BagOfVisualWords, RidgeClassifierKFoldCV, LogisticRegressionKFoldCV, OODDetector]
 
 
 def plugin_classes() -> list[type]:

@@ -15,8 +15,8 @@ from l2vision.features.registry import parse_features
 from l2vision.linear.logistic import LogisticRegressionKFoldCV
 from l2vision.linear.ridge import RidgeClassifierKFoldCV
 
-__all__ = ["ESTIMATORS", "class_scores", "make_features", "make_pipeline", "make_search",
-           "split_pipeline"]
+__all__ = ["ESTIMATORS", "class_scores", "final_estimator", "head_input", "make_features",
+           "make_pipeline", "make_search", "ood_scores", "split_pipeline"]
 
 #: The linear models, by the name ``make_pipeline``, ``train`` and the CLI's ``--model`` take.
 ESTIMATORS = ("logreg", "ridge")
@@ -63,7 +63,7 @@ def make_features(spec: str | Sequence | ImageExtractor | ImageFeatures, *,
 
 def make_pipeline(features="auto", model: str = "logreg", *, lam: float | None = None,
                   lambdas=None, cv=5, normalize: str | None = None, random_state=0,
-                  size=None, lambda_rule="best") -> Pipeline:
+                  size=None, lambda_rule="best", ood=None) -> Pipeline:
     """The l2vision pipeline as a plain scikit-learn ``Pipeline``.
 
     Steps: ``features`` (:class:`ImageFeatures`) → ``normalize``
@@ -95,6 +95,10 @@ def make_pipeline(features="auto", model: str = "logreg", *, lam: float | None =
         Passed to :func:`make_features`: the working size after decoding.
     lambda_rule : {"best", "1se"}, default="best"
         How the search picks λ (see :class:`LogisticRegressionKFoldCV`).
+    ood : {None, "mahalanobis", "knn"}, default=None
+        With ``lam=None``: the search also fits a detector of images of no
+        class (:class:`~l2vision.trust.OODDetector`), for ``score``'s ``ood``
+        column and ``unknown``.
 
     Returns
     -------
@@ -127,7 +131,7 @@ def make_pipeline(features="auto", model: str = "logreg", *, lam: float | None =
         steps.append(("normalize", Normalizer("l2")))
     if lam is None:
         steps.append(("clf", make_search(model, lambdas, cv=cv, random_state=random_state,
-                                         lambda_rule=lambda_rule)))
+                                         lambda_rule=lambda_rule, ood=ood)))
     else:
         steps.append(("scale", StandardScaler()))
         steps.append(("clf", LogisticRegression(C=1.0 / lam, max_iter=1000) if model == "logreg"
@@ -135,7 +139,8 @@ def make_pipeline(features="auto", model: str = "logreg", *, lam: float | None =
     return Pipeline(steps)
 
 
-def make_search(model: str, lambdas=None, *, cv=5, random_state=0, lambda_rule="best"):
+def make_search(model: str, lambdas=None, *, cv=5, random_state=0, lambda_rule="best",
+                ood=None):
     """The λ-search estimator for ``model``: the last step of a CV pipeline.
 
     Parameters
@@ -144,7 +149,7 @@ def make_search(model: str, lambdas=None, *, cv=5, random_state=0, lambda_rule="
     lambdas : int, array-like or None, default=None
         The grid; None gives 20 values for logreg and 40 for ridge (a ridge
         path costs the same whatever the number of λ).
-    cv, random_state, lambda_rule :
+    cv, random_state, lambda_rule, ood :
         Passed to the estimator.
 
     Returns
@@ -158,9 +163,10 @@ def make_search(model: str, lambdas=None, *, cv=5, random_state=0, lambda_rule="
     """
     if model == "logreg":
         return LogisticRegressionKFoldCV(20 if lambdas is None else lambdas, cv=cv,
-                                         random_state=random_state, lambda_rule=lambda_rule)
+                                         random_state=random_state, lambda_rule=lambda_rule,
+                                         ood=ood)
     return RidgeClassifierKFoldCV(40 if lambdas is None else lambdas, cv=cv,
-                                  random_state=random_state, lambda_rule=lambda_rule)
+                                  random_state=random_state, lambda_rule=lambda_rule, ood=ood)
 
 
 def split_pipeline(model: Pipeline):
@@ -181,12 +187,23 @@ def split_pipeline(model: Pipeline):
     return model.steps[0][1], head
 
 
-def class_scores(head, X: np.ndarray) -> np.ndarray:
+def final_estimator(head):
+    """The classifier at the end of a pipeline's head (the head itself if it is one)."""
+    return head.steps[-1][1] if isinstance(head, Pipeline) else head
+
+
+def head_input(head, X: np.ndarray) -> np.ndarray:
+    """``X`` as the final estimator sees it (after the head's ``normalize`` step, if any)."""
+    return head[:-1].transform(X) if isinstance(head, Pipeline) else X
+
+
+def class_scores(head, X: np.ndarray, *, raw: bool = False) -> np.ndarray:
     """Scores ``(n, n_classes)`` of a fitted model's final steps.
 
-    Probabilities when the model has ``predict_proba``; otherwise decision
-    values, with a two-class decision ``d`` spread to ``[-d, d]`` so that the
-    predicted class has the larger score.
+    Probabilities (calibrated, for l2vision's searches) when the model has
+    ``predict_proba`` and not ``raw``; otherwise decision values, with a
+    two-class decision ``d`` spread to ``[-d, d]`` so that the predicted class
+    has the larger score.
 
     Examples
     --------
@@ -195,9 +212,17 @@ def class_scores(head, X: np.ndarray) -> np.ndarray:
     >>> class_scores(head, np.array([[1.0]])).argmax(axis=1)
     array([1])
     """
-    if hasattr(head, "predict_proba"):
+    if hasattr(head, "predict_proba") and not raw:
         return head.predict_proba(X)
     decision = head.decision_function(X)
     if decision.ndim == 1:
         decision = np.column_stack([-decision, decision])
     return decision
+
+
+def ood_scores(head, X: np.ndarray) -> np.ndarray | None:
+    """How unusual each row is (the search's ``ood_score``), or None for a model without it."""
+    clf = final_estimator(head)
+    if not hasattr(clf, "ood_score"):
+        return None
+    return clf.ood_score(head_input(head, X))

@@ -259,3 +259,11 @@ def _check_step(step, source: str) -> None:
         except ValueError as exc:
             raise ModelFileError(f"{source}: the model's parameters are not valid ({exc}); "
                                  "retrain it") from None
+    detector = vars(step).get("ood_") if hasattr(step, "__dict__") else None
+    if detector is not None:
+        from l2vision.trust.ood import OODDetector
+
+        if type(detector) is not OODDetector:
+            raise ModelFileError(f"{source}: the model's ood_ is a {type(detector).__name__}, "
+                                 "not an OODDetector; refused")
+        _check_step(detector, source)

@@ -27,6 +27,12 @@ from l2vision.report.robustness import (
     plot_robustness_heatmap,
     robustness_section,
 )
+from l2vision.report.trust import (
+    plot_ood_scores,
+    plot_reliability,
+    plot_risk_coverage,
+    trust_section,
+)
 
 __all__ = ["ReportWarning", "write_report"]
 
@@ -38,6 +44,19 @@ class ReportWarning(UserWarning):
 def _embed(png: Path) -> str:
     data = base64.b64encode(read_file_bytes(png, max_bytes=64 << 20, what="a figure")).decode()
     return f'<img alt="{html.escape(png.stem)}" src="data:image/png;base64,{data}">'
+
+
+def _trust_part(metrics: dict, figures: dict, directory: Path) -> str:
+    """The trust section with its three figures (each skipped alone if it fails)."""
+    plots = [_part("reliability diagram", plot_reliability, figures["reliability"],
+                   directory / "reliability.png", ece=metrics["calibration"]["after"]["ece"])]
+    if "risk_coverage" in metrics:
+        plots.append(_part("risk-coverage curve", plot_risk_coverage, metrics["risk_coverage"],
+                           directory / "risk_coverage.png"))
+    if "ood_scores" in figures and "ood" in metrics:
+        plots.append(_part("ood scores", plot_ood_scores, figures["ood_scores"],
+                           metrics["ood"]["threshold"], directory / "ood_scores.png"))
+    return trust_section(metrics, [p for p in plots if p is not None], _embed)
 
 
 def _part(what: str, make, *args, **kwargs):
@@ -57,7 +76,8 @@ def _part(what: str, make, *args, **kwargs):
 
 def write_report(directory: str | os.PathLike, metrics: dict, *, search: dict | None = None,
                  title: str = "l2vision report", details: dict | None = None,
-                 predictions: list[dict] | None = None, robustness: dict | None = None) -> Path:
+                 predictions: list[dict] | None = None, robustness: dict | None = None,
+                 figures: dict | None = None) -> Path:
     """Write ``metrics.json``, the PNG figures and a self-contained ``report.html``.
 
     Parameters
@@ -79,6 +99,11 @@ def write_report(directory: str | os.PathLike, metrics: dict, *, search: dict | 
         From :func:`~l2vision.workflows.robustness.robustness`: also writes
         ``robustness.json``, ``robustness_heatmap.png``, ``robustness_severity.png``
         and a section of the report.
+    figures : dict or None, default=None
+        Arrays of :func:`~l2vision.workflows.trust_metrics.trust_metrics`
+        (``reliability``, ``ood_scores``): with ``metrics["calibration"]``,
+        a trust section with ``reliability.png``, ``risk_coverage.png`` and
+        ``ood_scores.png``.
 
     Returns
     -------
@@ -88,6 +113,7 @@ def write_report(directory: str | os.PathLike, metrics: dict, *, search: dict | 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     metrics = {k: v for k, v in metrics.items() if k != "predictions"}
+    trust_arrays = figures or {}
     record = {"metrics": metrics, **({"details": details} if details else {})}
     if search:
         record["search"] = {"lambda": search["lambda"], "model": search.get("model"),
@@ -114,6 +140,8 @@ def write_report(directory: str | os.PathLike, metrics: dict, *, search: dict | 
                        directory / "robustness_severity.png")]
         section = _part("robustness section", robustness_section, robustness,
                         [p for p in plots if p is not None], _embed) or ""
+    if metrics.get("calibration") and trust_arrays:
+        section += _part("trust section", _trust_part, metrics, trust_arrays, directory) or ""
     rows = {"images evaluated": metrics["n_samples"], "accuracy": f"{metrics['accuracy']:.2%}",
             "balanced accuracy": f"{metrics['balanced_accuracy']:.2%}", **(details or {})}
     summary = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"

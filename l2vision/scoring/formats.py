@@ -68,11 +68,20 @@ class OutputFormat:
     safe : bool, default=False
         CSV: write every text cell (paths, class names, errors, the header) so
         that no spreadsheet reads it as a formula (:func:`spreadsheet_safe`).
+    ood : bool, default=False
+        An ``ood`` column: how unusual the image is (the model has a detector).
+    label_sets : bool, default=False
+        A ``label_set`` column: the prediction set, classes joined by ``|``
+        (JSON: a list).
+    unknown : bool, default=False
+        An ``unknown`` column: why the label is ``unknown`` (``ood``,
+        ``low_confidence``) or empty.
 
     Attributes
     ----------
     columns : list of str
-        ``path, label, score[, topN_label, topN_score][, prob_<class>], error``.
+        ``path, label, score[, topN_label, topN_score][, prob_<class>][, ood]
+        [, label_set][, unknown], error``.
     options : dict
         What, besides the columns, a resumed output must have been written with.
     """
@@ -80,10 +89,12 @@ class OutputFormat:
     name = ""
 
     def __init__(self, classes, *, top_k: int = 1, probs: bool = False,
-                 probabilistic: bool = True, safe: bool = False):
+                 probabilistic: bool = True, safe: bool = False, ood: bool = False,
+                 label_sets: bool = False, unknown: bool = False):
         self.classes = [str(c) for c in classes]
         self.top_k = top_k
         self.probs = probs
+        self.ood, self.label_sets, self.unknown = ood, label_sets, unknown
         self.safe = safe and self.name == "csv"  # JSON has no formulas
         self.options = {"spreadsheet_safe": True} if self.safe else {}
         self.columns = ["path", "label", "score"]
@@ -92,6 +103,8 @@ class OutputFormat:
         if probs:
             kind = "prob" if probabilistic else "score"
             self.columns += [f"{kind}_{c}" for c in self.classes]
+        self.columns += [name for name, wanted in (("ood", ood), ("label_set", label_sets),
+                                                   ("unknown", unknown)) if wanted]
         self.columns.append("error")
         self._file: TextIO | None = None
 
@@ -158,6 +171,12 @@ class CsvFormat(OutputFormat):
                         else ["", ""])
         if self.probs:
             row += [_number(v) for v in p.scores] if ok else [""] * len(self.classes)
+        if self.ood:
+            row.append(_number(p.ood) if ok and p.ood is not None else "")
+        if self.label_sets:
+            row.append("|".join(p.label_set))
+        if self.unknown:
+            row.append(p.unknown)
         row.append(p.error)
         self._row(row)
 
@@ -210,6 +229,12 @@ class JsonlFormat(OutputFormat):
             record["scores"] = ({c: float(_number(v))
                                  for c, v in zip(self.classes, p.scores, strict=True)}
                                 if ok else None)
+        if self.ood:
+            record["ood"] = float(_number(p.ood)) if ok and p.ood is not None else None
+        if self.label_sets:
+            record["label_set"] = list(p.label_set) if ok else None
+        if self.unknown:
+            record["unknown"] = p.unknown
         record["error"] = p.error
         self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
 

@@ -19,8 +19,9 @@ from threadpoolctl import threadpool_limits
 
 from l2vision.config import config_context, get_config, iterate_in_context
 from l2vision.distributed import get_client
-from l2vision.pipelines.build import class_scores, split_pipeline
+from l2vision.pipelines.build import class_scores, ood_scores, split_pipeline
 from l2vision.scoring.chunks import CHUNK_BATCHES, Chunk, iter_chunks
+from l2vision.scoring.decisions import UNKNOWN, Decider, TrustOptions, check_trust
 
 __all__ = ["Prediction", "predict_chunks", "predict_paths"]
 
@@ -35,14 +36,21 @@ class Prediction:
     label : str or None
         Predicted class name (None when the image could not be read).
     score : float or None
-        Probability of ``label`` for probabilistic models (logistic), the
-        decision value for the others (ridge).
+        The calibrated probability of the top class (models of l2vision 0.2),
+        or its decision value (``raw_scores``, or a model without probabilities).
     top_k : list of (str, float)
         The ``top_k`` best classes with their scores, best first.
     scores : ndarray of shape (n_classes,) or None
         Every class's probability (or decision value), in ``classes`` order.
     error : str
         Empty when the image was scored; otherwise what went wrong.
+    ood : float or None
+        How unusual the image is next to the training images (higher: more
+        unusual); None for a model without a detector.
+    label_set : tuple of str
+        The prediction set (with a coverage option), most probable class first.
+    unknown : str
+        Why ``label`` is ``"unknown"`` (``"ood"``, ``"low_confidence"``), or ``""``.
     """
 
     path: str
@@ -51,6 +59,9 @@ class Prediction:
     top_k: list
     scores: np.ndarray | None
     error: str = ""
+    ood: float | None = None
+    label_set: tuple = ()
+    unknown: str = ""
 
 
 def load_model(model, trusted: bool = False):
@@ -62,7 +73,8 @@ def load_model(model, trusted: bool = False):
     return model
 
 
-def predict_chunks(model, chunks: Iterable[Chunk], *, top_k: int = 1
+def predict_chunks(model, chunks: Iterable[Chunk], *, top_k: int = 1,
+                   trust: TrustOptions | None = None
                    ) -> Iterator[tuple[Chunk, list[Prediction]]]:
     """Each chunk with its predictions, in order: decoded and featurized in parallel batches.
 
@@ -75,9 +87,13 @@ def predict_chunks(model, chunks: Iterable[Chunk], *, top_k: int = 1
     in the worker's process, without isolation; the worker sends back the
     chunk's score matrix and read errors, the predictions are built here),
     the results in input order with a bounded number of chunks in flight
-    (:func:`l2vision.distributed.ordered_results`).
+    (:func:`l2vision.distributed.ordered_results`). ``trust``: prediction
+    sets, ``unknown`` and raw scores (:class:`~l2vision.scoring.decisions.TrustOptions`).
     """
     model = load_model(model)
+    trust = trust or TrustOptions()
+    check_trust(model, trust)
+    decider = Decider(model, trust)
     classes = np.asarray([str(c) for c in model.classes_])
     client = get_client()
     if client is not None:
@@ -86,40 +102,62 @@ def predict_chunks(model, chunks: Iterable[Chunk], *, top_k: int = 1
         config = get_config()
         source, ahead = itertools.tee(chunks)
         results = ordered_results(client, _predict_chunk, (list(c.paths) for c in ahead),
-                                  Shared(model), config["batch_size"], config["max_pixels"])
+                                  Shared(model), config["batch_size"], config["max_pixels"],
+                                  trust)
         for chunk in source:
             try:
-                scores, reasons = next(results)
+                scored = next(results)
             except Exception as exc:
                 raise RuntimeError(
                     f"chunk {chunk.index} (inputs {chunk.start + 1}-{chunk.start + len(chunk)}: "
                     f"{chunk.paths[0]} ... {chunk.paths[-1]}) failed on the cluster: "
                     f"{type(exc).__name__}: {exc}") from exc
-            yield chunk, _chunk_predictions(chunk, scores, reasons, classes, top_k)
+            yield chunk, _chunk_predictions(chunk, scored, classes, top_k, decider)
         return
     features, head = split_pipeline(model)
     for chunk, (X, errors) in _featurized_ahead(features, chunks):
-        scores, reasons = _chunk_scores(len(chunk), X, errors, head, len(classes))
-        yield chunk, _chunk_predictions(chunk, scores, reasons, classes, top_k)
+        scored = _chunk_scores(len(chunk), X, errors, head, len(classes), trust)
+        yield chunk, _chunk_predictions(chunk, scored, classes, top_k, decider)
 
 
-def _chunk_scores(n_paths: int, X, errors, head, n_classes: int) -> tuple[np.ndarray, dict]:
-    """The class scores of a chunk's readable images, and each unreadable one's reason.
+@dataclass(frozen=True)
+class _Scored:
+    """A chunk's results: what a Dask worker sends back (arrays and a small dict).
 
-    What a Dask worker sends back: one matrix and a small dict, cheap to
-    pickle (a list of :class:`Prediction` objects costs 20-50 ms per chunk).
+    Cheap to pickle (a list of :class:`Prediction` objects costs 20-50 ms per
+    chunk). ``proba``: calibrated probabilities when the scores are raw and a
+    decision needs them; ``ood``: None for a model without a detector.
     """
+
+    scores: np.ndarray
+    reasons: dict
+    proba: np.ndarray | None = None
+    ood: np.ndarray | None = None
+
+
+def _chunk_scores(n_paths: int, X, errors, head, n_classes: int,
+                  trust: TrustOptions) -> _Scored:
+    """The class scores of a chunk's readable images, and each unreadable one's reason."""
     ok = np.array([i for i in range(n_paths) if i not in errors], dtype=np.intp)
+    reasons = {i: error.reason for i, error in errors.items()}
+    if not len(ok):
+        return _Scored(np.empty((0, n_classes)), reasons)
     # One BLAS thread: a multi-threaded product sums in another order, and the
     # output must not depend on where the chunk ran (a Dask worker has one thread).
     with threadpool_limits(1, user_api="blas"):
-        scores = class_scores(head, X[ok]) if len(ok) else np.empty((0, n_classes))
-    return scores, {i: error.reason for i, error in errors.items()}
+        scores = class_scores(head, X[ok], raw=trust.raw_scores)
+        proba = class_scores(head, X[ok]) if trust.raw_scores and trust.needs_proba else None
+        ood = ood_scores(head, X[ok])
+    return _Scored(scores, reasons, proba, ood)
 
 
-def _chunk_predictions(chunk: Chunk, scores: np.ndarray, reasons: dict, classes,
-                       top_k: int) -> list[Prediction]:
+def _chunk_predictions(chunk: Chunk, scored: _Scored, classes, top_k: int,
+                       decider: Decider) -> list[Prediction]:
     """One Prediction per path of the chunk from its readable images' scores."""
+    scores, reasons = scored.scores, scored.reasons
+    proba = scored.proba if scored.proba is not None else scores
+    label_sets = decider.label_sets(proba)
+    unknown = decider.unknown(proba, scored.ood)
     k = max(1, min(int(top_k), len(classes)))
     # The top k of every row at once (ties: the earlier class first).
     order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
@@ -131,20 +169,24 @@ def _chunk_predictions(chunk: Chunk, scores: np.ndarray, reasons: dict, classes,
             predictions.append(Prediction(path, None, None, [], None, reasons[i]))
             continue
         names, values = top_names[row], top_scores[row]
-        predictions.append(Prediction(path, names[0], values[0],
-                                      list(zip(names, values, strict=True)), scores[row]))
+        predictions.append(Prediction(
+            path, UNKNOWN if unknown[row] else names[0], values[0],
+            list(zip(names, values, strict=True)), scores[row],
+            ood=None if scored.ood is None else float(scored.ood[row]),
+            label_set=label_sets[row], unknown=unknown[row]))
         row += 1
     return predictions
 
 
-def _predict_chunk(paths: list, model, batch_size: int, max_pixels) -> tuple[np.ndarray, dict]:
+def _predict_chunk(paths: list, model, batch_size: int, max_pixels,
+                   trust: TrustOptions) -> _Scored:
     """One chunk on a Dask worker: read, extract (this process, serially) and score."""
     features, head = split_pipeline(model)
     # The settings of this task only (the worker's threads share the model, not the context).
     with config_context(n_jobs=1, batch_size=batch_size, max_pixels=max_pixels, progress=False,
                         cache_dir=None, isolate=False, scheduler=None):
         X, errors = features.transform_with_errors(paths)
-    return _chunk_scores(len(paths), X, errors, head, len(model.classes_))
+    return _chunk_scores(len(paths), X, errors, head, len(model.classes_), trust)
 
 
 def _chunk_features(features, paths: list):
@@ -183,7 +225,7 @@ def _featurized_ahead(features, chunks: Iterable[Chunk]):
 
 
 def predict_paths(model, paths: Iterable[str | os.PathLike], *, top_k: int = 1,
-                  progress=None) -> Iterator[Prediction]:
+                  progress=None, trust: TrustOptions | None = None) -> Iterator[Prediction]:
     """Predict images lazily, in input order; unreadable images give an error result.
 
     Paths are consumed in chunks of ``batch_size * CHUNK_BATCHES`` (the
@@ -202,6 +244,9 @@ def predict_paths(model, paths: Iterable[str | os.PathLike], *, top_k: int = 1,
         Classes per result in ``Prediction.top_k``.
     progress : callable or None, default=None
         Called with the number of images done after each chunk.
+    trust : TrustOptions or None, default=None
+        Prediction sets, ``unknown`` and raw scores
+        (:class:`~l2vision.scoring.decisions.TrustOptions`).
 
     Returns
     -------
@@ -223,12 +268,12 @@ def predict_paths(model, paths: Iterable[str | os.PathLike], *, top_k: int = 1,
     [('red', ''), (None, 'file not found')]
     """
     # The settings in effect now, not where the iterator is consumed.
-    return iterate_in_context(_predict_paths(model, paths, top_k, progress))
+    return iterate_in_context(_predict_paths(model, paths, top_k, progress, trust))
 
 
-def _predict_paths(model, paths, top_k, progress) -> Iterator[Prediction]:
+def _predict_paths(model, paths, top_k, progress, trust) -> Iterator[Prediction]:
     chunks = iter_chunks(paths, get_config()["batch_size"] * CHUNK_BATCHES)
-    for chunk, predictions in predict_chunks(model, chunks, top_k=top_k):
+    for chunk, predictions in predict_chunks(model, chunks, top_k=top_k, trust=trust):
         yield from predictions
         if progress is not None:
             progress(len(chunk))

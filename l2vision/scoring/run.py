@@ -26,8 +26,9 @@ from l2vision._validation import HintedError, ParameterHint, check_int, invalid
 from l2vision.config import config_context, get_config
 from l2vision.distributed import get_client
 from l2vision.io.writing import file_sha256
-from l2vision.pipelines.build import split_pipeline
+from l2vision.pipelines.build import final_estimator, split_pipeline
 from l2vision.scoring.chunks import CHUNK_BATCHES, iter_chunks, resume_point
+from l2vision.scoring.decisions import TrustOptions, check_trust
 from l2vision.scoring.formats import FORMATS, format_for
 from l2vision.scoring.inputs import InputPaths
 from l2vision.scoring.partial import PartialOutput, ResumeError
@@ -89,7 +90,7 @@ def score_files(model, inputs: Iterable, out=None, *, manifests: Iterable = (),
                 format: str | None = None, top_k: int = 1, probs: bool = False,
                 resume: bool = False, overwrite: bool = False, fail_fast: bool = False,
                 spreadsheet_safe: bool = False, log: Callable[[str], None] | None = None,
-                trusted: bool = False) -> ScoreSummary:
+                trusted: bool = False, trust: TrustOptions | None = None) -> ScoreSummary:
     """Score image files with a saved model into a CSV or JSONL output, resumably.
 
     One row per input image, in input order (see
@@ -134,6 +135,12 @@ def score_files(model, inputs: Iterable, out=None, *, manifests: Iterable = (),
         Called with each log line: failed images, a resume, a kept partial output.
     trusted : bool, default=False
         Load the model file without the allow-list (see :func:`~l2vision.load`).
+    trust : TrustOptions or None, default=None
+        Prediction sets (a ``label_set`` column), ``unknown`` labels (an
+        ``unknown`` column saying why) and raw decision values instead of
+        calibrated probabilities (:class:`~l2vision.scoring.decisions.TrustOptions`).
+        A model with a detector of images of no class always gets an ``ood`` column.
+
     Returns
     -------
     ScoreSummary
@@ -175,11 +182,15 @@ def score_files(model, inputs: Iterable, out=None, *, manifests: Iterable = (),
     inputs, manifests = [str(i) for i in inputs], [str(m) for m in manifests]
     paths = InputPaths(inputs, manifests=manifests, path_column=path_column, stdin=stdin)
     _, head = split_pipeline(fitted)
-    fmt = FORMATS[format_for(format, out)](fitted.classes_, top_k=top_k, probs=probs,
-                                           probabilistic=hasattr(head, "predict_proba"),
-                                           safe=spreadsheet_safe)
+    trust = trust or TrustOptions()
+    check_trust(fitted, trust, str(model) if isinstance(model, (str, os.PathLike)) else "the model")
+    fmt = FORMATS[format_for(format, out)](
+        fitted.classes_, top_k=top_k, probs=probs,
+        probabilistic=hasattr(head, "predict_proba") and not trust.raw_scores,
+        safe=spreadsheet_safe, ood=hasattr(final_estimator(head), "ood_"),
+        label_sets=trust.coverage is not None, unknown=trust.reject)
     job = {"model_sha256": _model_sha256(model), "batch_size": batch_size, "inputs": inputs,
-           "manifests": manifests}
+           "manifests": manifests, **({"trust": trust.columns()} if trust.columns() else {})}
     start, scored, failed = time.perf_counter(), 0, 0
     with PartialOutput(out, fmt, job, resume=resume, overwrite=overwrite) as output:
         chunk_size = batch_size * CHUNK_BATCHES
@@ -196,7 +207,8 @@ def score_files(model, inputs: Iterable, out=None, *, manifests: Iterable = (),
                       file=sys.stderr) as bar, config_context(scheduler=client):
                 chunks = iter_chunks(itertools.chain(tail, paths), chunk_size,
                                      first_index=first)
-                for chunk, predictions in predict_chunks(fitted, chunks, top_k=top_k):
+                for chunk, predictions in predict_chunks(fitted, chunks, top_k=top_k,
+                                                         trust=trust):
                     skip = redo if chunk.index == first else 0
                     for prediction in predictions[skip:]:
                         output.write(prediction)

@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.special import softmax
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
@@ -19,7 +20,9 @@ from l2vision.corruptions.specs import parse_augmentations
 from l2vision.datasets import DatasetError, ImageSet, load_dataset
 from l2vision.distributed import get_client
 from l2vision.pipelines.build import ESTIMATORS, class_scores, make_pipeline
+from l2vision.trust import calibration_metrics, decision_to_logits
 from l2vision.workflows.evaluate import classification_metrics
+from l2vision.workflows.trust_metrics import trust_metrics
 
 __all__ = ["TooFewImagesError", "TrainResult", "check_trainable", "fingerprint", "split_images",
            "train"]
@@ -47,6 +50,10 @@ class TrainResult:
         Seconds spent extracting, searching and evaluating.
     predictions : list of dict
         The held-out images: ``image``, ``true``, ``predicted``, ``score``.
+    figures : dict
+        Arrays for the report: ``reliability`` (the calibrated probabilities'
+        reliability diagram) and ``ood_scores``, on the held-out images (the
+        out-of-fold rows with ``test_size=0``).
     """
 
     model: Pipeline
@@ -55,6 +62,7 @@ class TrainResult:
     search: dict
     timings: dict = field(default_factory=dict)
     predictions: list = field(default_factory=list)
+    figures: dict = field(default_factory=dict)
 
 
 def fingerprint(images: ImageSet) -> str:
@@ -98,7 +106,7 @@ def split_images(images: ImageSet, test_size: float, seed: int) -> tuple[ImageSe
 def train(data=None, *, features="auto", model: str = "logreg", cv: int = 5,
           lambdas=None, size=None, test_size: float = 0.2, normalize: str | None = None,
           seed: int = 0, refit: bool = True, lambda_rule: str = "best",
-          augment=None) -> TrainResult:
+          augment=None, ood: str | None = "mahalanobis") -> TrainResult:
     """Train an image classifier with λ chosen by cross-validation.
 
     Features are extracted once for the training split (and cached with the
@@ -146,6 +154,9 @@ def train(data=None, *, features="auto", model: str = "logreg", cv: int = 5,
         image in the same fold (``StratifiedGroupKFold``), so no image is
         scored by a model that saw a copy of it; held-out images are never
         augmented.
+    ood : {"mahalanobis", "knn", None}, default="mahalanobis"
+        The detector of images of no class fitted with the model (``score``'s
+        ``ood`` column and ``--reject``); None for none.
 
     Returns
     -------
@@ -180,7 +191,7 @@ def train(data=None, *, features="auto", model: str = "logreg", cv: int = 5,
 
     client = get_client()
     pipeline = make_pipeline(features, model, lambdas=lambdas, cv=cv, normalize=normalize,
-                             random_state=seed, size=size, lambda_rule=lambda_rule)
+                             random_state=seed, size=size, lambda_rule=lambda_rule, ood=ood)
     extractor, search = pipeline.named_steps["features"], pipeline.steps[-1][1]
     timings = {}
     start = time.perf_counter()
@@ -198,6 +209,18 @@ def train(data=None, *, features="auto", model: str = "logreg", cv: int = 5,
         search.fit(X, y, groups=groups)  # the folds become tasks on the cluster
     timings["search"] = time.perf_counter() - start
 
+    # Probabilities are calibrated on the out-of-fold decision values (kept
+    # only for this report: the saved model does not carry them).
+    oof = search.__dict__.pop("oof_decision_")
+    y_index = np.searchsorted(search.classes_, y)
+    calibration = {"temperature": search.temperature_,
+                   "out_of_fold": {
+                       "before": calibration_metrics(softmax(decision_to_logits(oof), axis=1),
+                                                     y_index),
+                       "after": calibration_metrics(
+                           softmax(decision_to_logits(oof) / search.temperature_, axis=1),
+                           y_index)}}
+    figures = {}
     test_metrics, predictions = None, []
     if test_set.n_images:
         start = time.perf_counter()
@@ -209,6 +232,9 @@ def train(data=None, *, features="auto", model: str = "logreg", cv: int = 5,
         scores = class_scores(search, X_test)
         predicted = search.classes_[scores.argmax(axis=1)]
         test_metrics = classification_metrics(test_set.labels, predicted, images.classes)
+        trust, figures = trust_metrics(search, X_test, test_set.labels,
+                                       [str(c) for c in search.classes_])
+        test_metrics.update(trust)
         predictions = [{"image": image, "true": str(t), "predicted": str(p), "score": float(v)}
                        for image, t, p, v in zip(test_set.images, test_set.labels, predicted,
                                                  scores.max(axis=1), strict=True)]
@@ -240,5 +266,8 @@ def train(data=None, *, features="auto", model: str = "logreg", cv: int = 5,
         "seed": seed, "test_accuracy": test_metrics and test_metrics["accuracy"],
         "augment": [f"{name}:{severity}" for name, severity in augmentations],
         "n_train_rows": int(len(y)),
+        "calibration": calibration,
+        "ood": {"method": ood, "threshold": float(search.ood_.threshold_)} if ood else None,
     }
-    return TrainResult(pipeline, metadata, test_metrics, search_info, timings, predictions)
+    return TrainResult(pipeline, metadata, test_metrics, search_info, timings, predictions,
+                       figures)
