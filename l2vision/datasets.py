@@ -231,19 +231,26 @@ def load_csv(
     ------
     DatasetError
         Missing or empty file, missing column (the message lists the columns
-        found), no rows, or a blank label (with its line number). Rows with a
-        blank path are skipped (see :func:`iter_manifest`).
+        found), no rows, a blank label or, in a labelled manifest, an image
+        listed twice (with its line numbers). Rows with a blank path are
+        skipped (see :func:`iter_manifest`).
     """
     path = Path(path)
     if not path.is_file():
         raise DatasetNotFoundError(f"{path}: manifest file not found")
     columns = () if label_column is None else (label_column,)
-    paths, labels = [], []
+    paths, labels, first_line = [], [], {}
     for line, image, values in iter_manifest(path, path_column, columns=columns, root=root):
         paths.append(image)
         if label_column is not None:
             if not values[0]:
                 raise DatasetError(f"{path}, line {line}: empty {label_column!r}")
+            if image in first_line:
+                # Twice in a labelled set: trained on twice, or in both the training
+                # and the held-out split (a leak), or under two labels.
+                raise DatasetError(f"{path}, line {line}: {image} is also on line "
+                                   f"{first_line[image]}; list each image once")
+            first_line[image] = line
             labels.append(values[0])
     if not paths:
         raise DatasetError(f"{path}: the manifest has a header but no rows with a "

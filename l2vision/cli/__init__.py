@@ -19,6 +19,7 @@ import warnings
 from l2vision._version import __version__
 from l2vision.cli.options import (
     EXIT_ERROR,
+    OneLineParser,
     add_logging_options,
     log,
     report_error,
@@ -35,7 +36,7 @@ COMMANDS = ("train", "evaluate", "score", "extract", "robustness", "study", "fea
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (tests call ``main([...])`` instead of a subprocess)."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="l2vision",
         description="Classical image classification: image features -> standardize -> "
                     "L2-regularized linear model, with lambda chosen by cross-validation.",

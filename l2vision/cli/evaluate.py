@@ -11,6 +11,7 @@ from l2vision.cli.options import (
     EXIT_SOME_FAILED,
     add_run_options,
     add_trust_option,
+    check_output_folders,
     log,
     refuse_existing,
 )
@@ -52,6 +53,7 @@ def add_parser(subparsers, common) -> None:
 def run(args) -> int:
     from l2vision.features.workers import start_decoding_workers
 
+    check_output_folders([args.out, args.report])
     if not args.overwrite:
         refuse_existing([args.out, args.report and args.report / "report.html"])
     start_decoding_workers()  # they import while this process does (see their module)

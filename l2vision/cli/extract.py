@@ -10,6 +10,7 @@ from l2vision.cli.options import (
     EXIT_OK,
     EXIT_SOME_FAILED,
     add_run_options,
+    check_output_folders,
     features_help,
     log,
     parse_size,
@@ -49,6 +50,7 @@ def add_parser(subparsers, common) -> None:
 def run(args) -> int:
     from l2vision.features.workers import start_decoding_workers
 
+    check_output_folders([args.out])
     if not args.overwrite:
         refuse_existing([args.out], other="--out")
     start_decoding_workers()  # they import while this process does (see their module)

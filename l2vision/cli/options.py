@@ -14,14 +14,15 @@ command's options: ``--test-size must be a float in [0, 1); got 1.5``.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 __all__ = [
-    "EXIT_ERROR", "EXIT_OK", "EXIT_SOME_FAILED", "EXIT_USAGE", "FEATURE_NAMES",
+    "EXIT_ERROR", "EXIT_OK", "EXIT_SOME_FAILED", "EXIT_USAGE", "FEATURE_NAMES", "OneLineParser",
     "add_logging_options", "add_run_options", "add_trust_option", "add_url_options",
-    "features_help", "flag_for",
-    "log", "parse_lambdas", "parse_size", "refuse_existing", "render", "report_error",
+    "check_output_folders", "features_help", "flag_for", "log", "parse_lambdas", "parse_size",
+    "refuse_existing", "render", "report_error",
     "run_settings", "show_warning",
 ]
 
@@ -35,6 +36,18 @@ FEATURE_NAMES = ("hog", "color", "lbp", "tiny", "cnn", "photo", "best", "kmeans"
 _OWNERS = {"train", "study", "robustness", "audit", "explain", "score_files", "predict_paths",
            "evaluate_images", "make_pipeline", "make_features", "config_context",
            "ImageFeatures", "RidgeClassifierKFoldCV", "LogisticRegressionKFoldCV"}
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with a usage error on one line: the error, and where to read the options.
+
+    argparse prints the whole usage (ten lines for ``train``) before its
+    error; the catalogue of classic mistakes wants one line that names the
+    flag (``tests/cli/test_mistakes.py``).
+    """
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
 def features_help() -> str:
@@ -101,6 +114,10 @@ def add_run_options(group, *, scheduler: bool = True, cache: bool = False,
                                 "pip install 'l2vision[dask]'")
 
 
+#: Settings of config_context whose flag has another name (its argparse dest).
+_SETTING_DESTS = {"image_timeout": "timeout", "cache_dir": "cache"}
+
+
 def run_settings(args) -> dict:
     """The settings of :func:`l2vision.config_context` that the command's flags give."""
     settings = {"progress": not args.quiet}
@@ -140,6 +157,25 @@ def refuse_existing(paths, *, what: str = "file exists", other: str | None = Non
         if path is not None and Path(path).exists():
             alternative = f" or another {other}" if other else ""
             raise FileExistsError(f"{path}: {what}; use --overwrite{alternative}")
+
+
+def check_output_folders(paths) -> None:
+    """Raise OSError unless each output's folder exists and is writable (before any work).
+
+    An output in a folder that does not exist is more often a typo than a
+    wish for a new folder: l2vision creates report folders, never the folder
+    an output is asked to go into.
+    """
+    for path in paths:
+        if path is None:
+            continue
+        folder = Path(path).parent
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{path}: the folder {str(folder)!r} does not exist; "
+                                    "create it first, or write elsewhere")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise PermissionError(f"{path}: the folder {str(folder)!r} is not writable; "
+                                  "write elsewhere")
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -236,6 +272,8 @@ def _parameter_text(exc, args) -> str | None:
     owner, name = getattr(exc, "owner", None), getattr(exc, "name", None)
     if owner not in _OWNERS or not isinstance(name, str):
         return None
+    if owner == "config_context":
+        name = _SETTING_DESTS.get(name, name)
     flag = flag_for(getattr(args, "parser", None), name)
     return exc.describe(flag) if flag else None
 

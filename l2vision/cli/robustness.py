@@ -11,6 +11,7 @@ from l2vision.cli.options import (
     EXIT_SOME_FAILED,
     add_run_options,
     add_trust_option,
+    check_output_folders,
     log,
     refuse_existing,
 )
@@ -69,6 +70,7 @@ def run(args) -> int:
     from l2vision.report.html import write_report
     from l2vision.workflows.robustness import robustness
 
+    check_output_folders([args.out, args.report])
     if not args.overwrite:
         refuse_existing([args.out, args.report and args.report / "report.html"])
     names, levels = parse_corruptions(args.corruptions), parse_severities(args.severities)

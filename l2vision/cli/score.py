@@ -12,6 +12,7 @@ from l2vision.cli.options import (
     EXIT_USAGE,
     add_run_options,
     add_trust_option,
+    check_output_folders,
     log,
 )
 
@@ -100,6 +101,7 @@ def run(args) -> int:
     if args.resume and args.out is None:
         print("l2vision score: error: --resume needs -o/--out", file=sys.stderr)
         return EXIT_USAGE
+    check_output_folders([args.out])
     stdin = sys.stdin if "-" in args.inputs else None
     if args.dry_run:
         return _dry_run(args, stdin)

@@ -10,6 +10,7 @@ from l2vision.cli.options import (
     EXIT_OK,
     EXIT_SOME_FAILED,
     add_run_options,
+    check_output_folders,
     features_help,
     log,
     parse_lambdas,
@@ -81,6 +82,7 @@ def run(args) -> int:
     from l2vision.workflows.study import study
 
     targets = [args.report / "study.json", args.report / "study.png"]
+    check_output_folders([args.report])
     if not args.overwrite:
         refuse_existing(targets, other="--report")
     penalties = [p.strip() for p in args.penalties.split(",") if p.strip()]

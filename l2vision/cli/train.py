@@ -8,6 +8,7 @@ from pathlib import Path
 from l2vision.cli.options import (
     EXIT_OK,
     add_run_options,
+    check_output_folders,
     features_help,
     log,
     parse_lambdas,
@@ -89,6 +90,7 @@ def run(args) -> int:
     from l2vision.workflows.train import train
 
     report_dir = args.report or args.out.with_name(args.out.stem + "_report")
+    check_output_folders([args.out, report_dir])
     # Refuse before any work: a failed or refused run never touches existing files.
     if not args.overwrite:
         refuse_existing([args.out], other="--out")

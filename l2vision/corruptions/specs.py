@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from l2vision._validation import invalid
 from l2vision.corruptions.catalog import CORRUPTIONS, FAMILIES, SEVERITIES, corruption_function
 
 __all__ = ["parse_augmentations", "parse_corruptions", "parse_severities"]
@@ -40,6 +41,9 @@ def parse_corruptions(spec: str | list | tuple) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+_SEVERITIES_ALLOWED = "in 1-5, as '1-5', '3' or '1,3,5'"
+
+
 def parse_severities(spec: str | int | list | tuple) -> list[int]:
     """``"1-5"``, ``"3"``, ``"1,3,5"`` (or a list of ints) as a sorted list of severities 1-5.
 
@@ -57,13 +61,12 @@ def parse_severities(spec: str | int | list | tuple) -> list[int]:
             try:
                 items.extend(range(int(low), int(high) + 1) if sep else [int(low)])
             except ValueError:
-                raise ValueError(f"severities: expected e.g. '1-5' or '1,3,5', got {spec!r}") \
-                    from None
+                raise invalid("robustness", "severities", _SEVERITIES_ALLOWED, spec) from None
     else:
         items = list(spec)
     bad = [s for s in items if s not in SEVERITIES]
     if bad or not items:
-        raise ValueError(f"severities must be in 1-5 (e.g. '1-5' or '1,3,5'); got {spec!r}")
+        raise invalid("robustness", "severities", _SEVERITIES_ALLOWED, spec)
     return sorted(set(int(s) for s in items))
 
 

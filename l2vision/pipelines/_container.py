@@ -135,8 +135,8 @@ def read_container(data: bytes, source: str) -> tuple[dict, bytes]:
         container = strict_loads(data, source)
     except UntrustedModelError as exc:  # a pickle of something else (a scikit-learn model...)
         named = str(exc).split("asks for ", 1)[-1].split(", which", 1)[0]
-        raise ModelFileError(f"{source}: not an l2vision model file (a pickle of {named}); "
-                             "train one with `l2vision train`") from None
+        raise ModelFileError(f"{source}: not an l2vision model file (it holds {named}, "
+                             "not an l2vision model); train one with `l2vision train`") from None
     if not isinstance(container, dict) or container.get("format") != FORMAT:
         raise ModelFileError(f"{source}: not an l2vision model file (no l2vision format "
                              "marker); train one with `l2vision train`")

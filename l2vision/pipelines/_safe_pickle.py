@@ -166,8 +166,17 @@ def _run(data: bytes, source: str, names: dict):
     except MemoryError:
         raise ModelFileError(f"{source}: needs more memory than a model file can") from None
     except BaseException as exc:  # pickle raises many types on damaged data, even SystemExit
-        raise ModelFileError(f"{source}: not an l2vision model file ({type(exc).__name__}: "
-                             f"{exc}); train one with `l2vision train`") from None
+        raise ModelFileError(f"{source}: not an l2vision model file ({_damage(exc, data)}); "
+                             "train one with `l2vision train`") from None
+
+
+def _damage(exc: BaseException, data: bytes) -> str:
+    """What a failed load says about the file, in the user's words (not pickle's)."""
+    if not data:
+        return "the file is empty"
+    if isinstance(exc, EOFError) or "exhausted" in str(exc) or "truncated" in str(exc):
+        return "the file ends before a model does: cut short"
+    return "its bytes are not a saved model: another kind of file, or damaged"
 
 
 def safe_loads(data: bytes, source: str, *, trusted: bool = False):

@@ -72,8 +72,8 @@ def test_a_joblib_file_of_something_else_is_refused(tmp_path, model):
         load(tmp_path / "plain.joblib")
     # A scikit-learn model pickled by another tool: named, and nothing of it is built.
     joblib.dump(DummyClassifier().fit([[0]], [0]), tmp_path / "sklearn.joblib")
-    with pytest.raises(ModelFileError, match=r"sklearn\.joblib: not an l2vision model file \(a "
-                       r"pickle of sklearn\.dummy\.DummyClassifier\)"):
+    with pytest.raises(ModelFileError, match=r"sklearn\.joblib: not an l2vision model file \(it "
+                       r"holds sklearn\.dummy\.DummyClassifier, not an l2vision model\)"):
         load(tmp_path / "sklearn.joblib")
 
 

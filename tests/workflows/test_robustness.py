@@ -85,7 +85,7 @@ def test_corrupted_copies_do_not_depend_on_workers_or_batches(fitted, digits):
 def test_bad_input_is_refused_with_clear_messages(fitted, digits):
     with pytest.raises(ValueError, match="unknown corruption 'fog'"):
         robustness(fitted.model, digits, corruptions="fog")
-    with pytest.raises(ValueError, match="severities must be in 1-5"):
+    with pytest.raises(ValueError, match="severities. parameter of robustness must be in 1-5"):
         robustness(fitted.model, digits, severities="0-6")
     other = ImageSet(digits.images[:5], np.array(["cat"] * 5, dtype=object), ("cat",), "pets")
     with pytest.raises(ValueError, match=r"pets: classes \['cat'\] are not classes of the model"):
@@ -173,8 +173,8 @@ def test_cli_robustness_writes_the_report_and_refuses_to_overwrite(fitted, folde
     assert main(argv) == 1
     assert "file exists; use --overwrite" in capsys.readouterr().err
     assert (tmp_path / "r.json").read_bytes() == before
-    assert main(["robustness", str(model), str(folder), "-s", "7"]) == 1
-    assert "severities must be in 1-5" in capsys.readouterr().err
+    assert main(["robustness", str(model), str(folder), "-s", "7"]) == 2
+    assert "--severities must be in 1-5" in capsys.readouterr().err
 
 
 def test_cli_study_writes_json_and_figure(tmp_path, capsys):
