@@ -30,7 +30,7 @@ from l2vision.cli.options import (
 __all__ = ["build_parser", "console_main", "main"]
 
 #: The command modules, in the order of the help.
-COMMANDS = ("train", "evaluate", "score", "extract", "robustness", "study", "features",
+COMMANDS = ("audit", "train", "evaluate", "score", "extract", "robustness", "study", "features",
             "networks")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 from pathlib import Path
 
 from l2vision.cli.options import (
@@ -42,6 +43,11 @@ def add_parser(subparsers, common) -> None:
                    help="image folder or CSV manifest (default: the built-in digits)")
     g.add_argument("--path-column", default="path", help="manifest column of image paths")
     g.add_argument("--label-column", default="label", help="manifest column of class names")
+    g.add_argument("--exclude", type=Path, default=None, metavar="AUDIT.csv",
+                   help="leave out the images 'l2vision audit' flagged in this file")
+    g.add_argument("--exclude-issues", default=None, metavar="LIST",
+                   help="with --exclude: the issues to leave out, comma-separated (default: "
+                        "label,exact_duplicate,near_duplicate,unreadable)")
     g = p.add_argument_group("model")
     g.add_argument("-f", "--features", default="auto",
                    help=features_help() + "; cnn layers are pooled over a 1x1 + 2x2 pyramid "
@@ -104,11 +110,24 @@ def run(args) -> int:
     else:
         images = load_dataset(args.data)
     log(args, f"data: {images.source}: {images.n_images} images, {len(images.classes)} classes")
+    excluded = []
+    if args.exclude is not None:
+        from l2vision.workflows.exclude import DEFAULT_EXCLUDED, exclude_flagged
+
+        issues = DEFAULT_EXCLUDED if args.exclude_issues is None else \
+            tuple(i.strip() for i in args.exclude_issues.split(",") if i.strip())
+        images, excluded = exclude_flagged(images, args.exclude, issues)
+        counts = Counter(e["issue"] for e in excluded)
+        print(f"left out {len(excluded)} images flagged in {args.exclude}"
+              + (f" ({', '.join(f'{k} {v}' for k, v in counts.items())})" if counts else ""))
+    elif args.exclude_issues is not None:
+        raise ValueError("--exclude-issues needs --exclude AUDIT.csv")
     result = train(images, features=args.features, model=args.model, cv=args.cv,
                    lambdas=args.lambdas, size=args.size, test_size=args.test_size,
                    normalize=args.normalize, seed=args.seed, refit=args.refit,
                    lambda_rule=args.lambda_rule, augment=args.augment)
     meta, search = result.metadata, result.search
+    meta["excluded"] = excluded
     print(f"data: {images.source} ({images.n_images} images, {len(meta['classes'])} classes; "
           f"{meta['n_train']} train, {meta['n_test']} held out)")
     if meta["augment"]:
@@ -146,7 +165,16 @@ def run(args) -> int:
                               details={"data": images.source, "features": meta["features_spec"],
                                        "model": args.model, "lambda": f"{lam:.4g}",
                                        "CV accuracy": f"{search['best_score']:.2%}",
-                                       "model file": str(args.out)},
+                                       "model file": str(args.out),
+                                       **_excluded_detail(excluded, args.exclude)},
                               predictions=result.predictions, figures=result.figures)
         print(f"report: {report}")
     return EXIT_OK
+
+
+def _excluded_detail(excluded: list, source) -> dict:
+    """The report's line about the images left out by --exclude (every path, in order)."""
+    if source is None:
+        return {}
+    names = ", ".join(f"{e['path']} ({e['issue']})" for e in excluded) or "none"
+    return {f"left out (flagged in {source})": f"{len(excluded)} images: {names}"}

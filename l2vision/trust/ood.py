@@ -207,6 +207,29 @@ class OODDetector(BaseEstimator):
             A bad parameter, a non-2-D or non-finite X, a y of the wrong
             length, or fewer rows than folds and neighbours need.
         """
+        X, y, held_out = self._held_out(X, y)
+        for name, value in self._fit_state(X, y).items():
+            setattr(self, name, value)
+        rank = min(math.ceil((len(X) + 1) * self.accept - 1e-9), len(X))
+        self.threshold_ = float(np.partition(held_out, rank - 1)[rank - 1])
+        return self
+
+    def held_out_scores(self, X, y=None) -> np.ndarray:
+        """Each row's score under a detector fitted on the other folds (``cv`` of them).
+
+        What ``fit`` sets its threshold from; also how unusual each training
+        image is among the others (``l2vision audit``'s ``outlier``), without
+        the bias of scoring a row with a detector that saw it. Leaves the
+        detector unfitted.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+        """
+        return self._held_out(X, y)[2]
+
+    def _held_out(self, X, y):
+        """``(X, y as class indices, held-out scores)``, the inputs checked."""
         self._check_params()
         X = validate_data(self, X, dtype=[np.float64, np.float32])
         y = np.zeros(len(X), dtype=np.intp) if y is None else np.asarray(y)
@@ -222,11 +245,7 @@ class OODDetector(BaseEstimator):
         for inside, outside in folds.split(X):
             state = self._fit_state(X[inside], y[inside])
             held_out[outside] = self._score(state, X[outside])
-        for name, value in self._fit_state(X, y).items():
-            setattr(self, name, value)
-        rank = min(math.ceil((len(X) + 1) * self.accept - 1e-9), len(X))
-        self.threshold_ = float(np.partition(held_out, rank - 1)[rank - 1])
-        return self
+        return X, y, held_out
 
     def _fit_state(self, X: np.ndarray, y: np.ndarray) -> dict:
         """The fitted attributes of ``self.method`` from rows X (labels y) as a dict."""

@@ -157,6 +157,16 @@ MISTAKES = {
     "robustness: --severities 0-9": ("robustness colors.joblib data --severities 0-9 -q",
                                      "--severities"),
     "robustness: a text file as the model": ("robustness text.joblib data -q", "text.joblib"),
+    # audit
+    "audit: missing folder": ("audit nope -o a -q", "nope"),
+    "audit: one class": ("audit one_class -o a -q", "only one class ('blue')"),
+    "audit: a test set of other classes": ("audit data --test foreign -o a -q", "'ants'"),
+    "audit: --cv 1": ("audit data --cv 1 -o a -q", "--cv"),
+    "audit: output folder missing": ("audit data -o nodir/a -q", "nodir"),
+    "train: --exclude of another file": ("train data --exclude taken.csv -o x.joblib -q",
+                                        "taken.csv"),
+    "train: --exclude-issues alone": ("train data --exclude-issues label -o x.joblib -q",
+                                      "--exclude"),
     # study
     "study: unknown penalty": ("study data --penalties l3 -q", "l3"),
     "study: missing test data": ("study data --test nope -q", "nope"),
