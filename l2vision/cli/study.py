@@ -97,11 +97,13 @@ def run(args) -> int:
         log(args, f"failed: {item['path']}: {item['error']}")
     print(f"data: {result['data']}: {result['n_train']} training, {result['n_test']} held-out "
           f"images; features {result['features']}; model {result['model']}")
-    print(f"{'lambda':>10}  {'CV':>6}  {'clean':>6}  {'corrupt':>7}  relative")
+    print(f"{'lambda':>10}  {'CV':>6}  {'clean':>6}  {'corrupt':>7}  relative  "
+          f"{'ECE':>5}  {'ECE c.':>6}")
     for row in result["l2_path"]:
         mark = "  <- chosen by CV" if row["lambda"] == result["chosen_lambda"] else ""
         print(f"{row['lambda']:10.4g}  {row['cv_accuracy']:6.1%}  {row['clean_accuracy']:6.1%}  "
-              f"{row['corrupted_accuracy']:7.1%}  {row['relative_robustness']:.3f}{mark}")
+              f"{row['corrupted_accuracy']:7.1%}  {row['relative_robustness']:8.3f}  "
+              f"{row['clean_ece']:5.3f}  {row['corrupted_ece']:6.3f}{mark}")
     for name, rows in result["penalties"].items():
         for row in rows:
             note = "" if row.get("converged", True) else " (did not converge)"
@@ -113,6 +115,11 @@ def run(args) -> int:
           f"{s['best_corrupted_accuracy']:.2%} at lambda {s['best_corrupted_lambda']:.4g}; "
           f"rank correlation of lambda and relative robustness "
           f"{s['lambda_vs_relative_robustness_spearman']:+.2f}")
+    print(f"lowest ECE clean {s['best_clean_ece']:.3f} at lambda {s['best_clean_ece_lambda']:.4g}, "
+          f"corrupted {s['best_corrupted_ece']:.3f} at lambda "
+          f"{s['best_corrupted_ece_lambda']:.4g}; rank correlation of lambda and ECE "
+          f"{s['lambda_vs_clean_ece_spearman']:+.2f} clean, "
+          f"{s['lambda_vs_corrupted_ece_spearman']:+.2f} corrupted")
     args.report.mkdir(parents=True, exist_ok=True)
     write_file(targets[0], json.dumps(result, indent=2))
     plot_study(result, targets[1])

@@ -23,6 +23,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from l2vision._validation import HintedError, check_int, check_option, invalid
 from l2vision.config import drop_runtime_settings
+from l2vision.linear.cv_metrics import CV_METRICS
 from l2vision.trust.calibration import decision_to_logits, fit_temperature
 from l2vision.trust.ood import OODDetector
 
@@ -57,6 +58,8 @@ class KFoldLambdaSearch(ClassifierMixin, BaseEstimator):
         state = drop_runtime_settings(type(self).__name__, dict(state),
                                       {"n_jobs": None, "progress": False})
         state.setdefault("ood", None)  # before l2vision 0.2: no detector of unknown images
+        state.setdefault("class_weight", None)
+        state.setdefault("cv_metric", "accuracy")
         super().__setstate__(state)
 
     def _check_params(self) -> None:
@@ -76,6 +79,12 @@ class KFoldLambdaSearch(ClassifierMixin, BaseEstimator):
             raise invalid(self, "cv", "an int >= 2 or a cross-validation splitter", self.cv)
         check_option(self, "lambda_rule", self.lambda_rule, ("best", "1se"))
         check_option(self, "ood", self.ood, (None, "mahalanobis", "knn"))
+        if not isinstance(self.class_weight, dict):
+            check_option(self, "class_weight", self.class_weight, (None, "balanced"),
+                         fix="Or a dict {class: weight}.")
+        metrics = CV_METRICS if self._probabilistic else CV_METRICS[:-1]
+        check_option(self, "cv_metric", self.cv_metric, metrics,
+                     fix="" if self._probabilistic else "log_loss needs the logistic model.")
 
     def _grid(self, n_samples: int) -> np.ndarray:
         """The λ values, ascending."""

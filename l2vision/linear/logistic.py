@@ -19,6 +19,7 @@ from l2vision._workers import worker_pool
 from l2vision.config import get_config
 from l2vision.distributed import get_client
 from l2vision.linear import logistic_path
+from l2vision.linear.cv_metrics import FoldScorer, by_index
 from l2vision.linear.kfold import KFoldLambdaSearch, fold_bar
 from l2vision.linear.ridge import WHOLE_GRID_SIZE
 
@@ -74,6 +75,12 @@ class LogisticRegressionKFoldCV(KFoldLambdaSearch):
         is cheap (X of at most 5 million values, e.g. 1,000 photos x 4,000
         features), so that the accuracy-vs-λ curve shows both ends, and
         stops after 3 worse λ otherwise.
+    class_weight : {None, "balanced"} or dict, default=None
+        Passed to ``LogisticRegression`` in every fold and the final fit
+        (``{class: weight}``: others weigh 1).
+    cv_metric : {"accuracy", "balanced_accuracy", "f1_macro", "log_loss"}, \
+default="accuracy"
+        What the folds score to choose λ (``log_loss`` negated: higher is better).
     ood : {None, "mahalanobis", "knn"}, default=None
         Also fit ``ood_``, an :class:`~l2vision.trust.OODDetector` of images of
         no training class on the same rows (:meth:`ood_score`).
@@ -137,9 +144,12 @@ class LogisticRegressionKFoldCV(KFoldLambdaSearch):
     _probabilistic = True  # softmax of the decision is the model's own probability
 
     def __init__(self, lambdas=20, *, cv=5, random_state=0, lambda_rule="best", max_iter=200,
-                 tol=1e-4, path_tol=1e-3, patience="auto", ood=None):
+                 tol=1e-4, path_tol=1e-3, patience="auto", ood=None, class_weight=None,
+                 cv_metric="accuracy"):
         self.lambdas = lambdas
         self.ood = ood
+        self.class_weight = class_weight
+        self.cv_metric = cv_metric
         self.cv = cv
         self.random_state = random_state
         self.lambda_rule = lambda_rule
@@ -188,7 +198,9 @@ class LogisticRegressionKFoldCV(KFoldLambdaSearch):
             shared_X = Shared(X)  # scattered once, also for an extension of the grid
 
         def evaluate(lambdas):
-            args = (y_index, lambdas, self.max_iter, self.path_tol, patience)
+            args = (y_index, lambdas, self.max_iter, self.path_tol, patience,
+                    FoldScorer(self.cv_metric, len(self.classes_), len(self.classes_) == 2),
+                    by_index(self.class_weight, self.classes_))
             if client is not None:
                 paths = ordered_results(client, logistic_path.fold_task, folds, shared_X, *args)
             else:
@@ -226,7 +238,8 @@ class LogisticRegressionKFoldCV(KFoldLambdaSearch):
         coef, intercept = start if start is not None else (self.coef_, self.intercept_)
         scaler = StandardScaler().fit(X)
         final = LogisticRegression(C=1.0 / self.lambda_, max_iter=self.max_iter, tol=self.tol,
-                                   warm_start=True)
+                                   warm_start=True,
+                                   class_weight=by_index(self.class_weight, self.classes_))
         final.coef_ = coef * scaler.scale_  # moved into this scaler's units
         final.intercept_ = intercept + coef @ scaler.mean_
         final.fit(scaler.transform(X), y_index)

@@ -21,12 +21,16 @@ from l2vision._workers import exit_with_parent
 __all__ = ["fold_path", "fold_task", "report_convergence"]
 
 
-def fold_path(X, y, train, test, lambdas, max_iter, tol, patience):
+def fold_path(X, y, train, test, lambdas, max_iter, tol, patience, scorer=None,
+              class_weight=None):
     """Test accuracy along λ (descending fits, warm-started) on one fold; NaN where stopped.
 
     Each fit starts from the straight-line extrapolation (in log λ) of the two
     previous solutions, which is closer to the next solution than the last
     one alone: about a third fewer L-BFGS iterations along a CIFAR-10 path.
+    ``scorer(decisions (n, 1, K), labels)`` scores the test rows
+    (:class:`~l2vision.linear.cv_metrics.FoldScorer`; default: accuracy);
+    ``class_weight`` is passed to ``LogisticRegression``.
     Also returns each λ's solution in the units of ``X`` (``None`` where not
     fitted), to warm-start the final fit on all rows. With no ``test`` rows,
     the whole path is fitted and the scores are NaN.
@@ -34,7 +38,8 @@ def fold_path(X, y, train, test, lambdas, max_iter, tol, patience):
     scaler = StandardScaler().fit(X[train])
     X_train = scaler.transform(X[train])
     X_test = scaler.transform(X[test]) if len(test) else None
-    model = LogisticRegression(C=1.0, warm_start=True, max_iter=max_iter, tol=tol)
+    model = LogisticRegression(C=1.0, warm_start=True, max_iter=max_iter, tol=tol,
+                               class_weight=class_weight)
     scores = np.full(len(lambdas), np.nan)
     solutions = [None] * len(lambdas)
     history = []
@@ -49,7 +54,12 @@ def fold_path(X, y, train, test, lambdas, max_iter, tol, patience):
         solutions[j] = (coef, model.intercept_ - coef @ scaler.mean_)
         if not len(test):  # the path itself is wanted (the λ study)
             continue
-        scores[j] = model.score(X_test, y[test])
+        if scorer is None:
+            scores[j] = model.score(X_test, y[test])
+        else:
+            decision = model.decision_function(X_test)
+            decision = decision.reshape(len(decision), 1, -1)
+            scores[j] = scorer(decision, y[test])[0]
         best, worse = (scores[j], 0) if scores[j] >= best else (best, worse + 1)
         if patience is not None and worse >= patience:
             break
@@ -62,11 +72,13 @@ def _is_log_uniform(lambdas) -> bool:
                                             rtol=1e-6)
 
 
-def fold_task(test, X, y_index, lambdas, max_iter, path_tol, patience):
+def fold_task(test, X, y_index, lambdas, max_iter, path_tol, patience, scorer=None,
+              class_weight=None):
     """One fold of the logistic path, the test rows first (a task per fold)."""
     exit_with_parent()  # in a worker process: never outlive the run
     train = np.setdiff1d(np.arange(X.shape[0]), test)
-    return fold_path(X, y_index, train, test, lambdas, max_iter, path_tol, patience)
+    return fold_path(X, y_index, train, test, lambdas, max_iter, path_tol, patience, scorer,
+                     class_weight)
 
 
 def report_convergence(caught) -> None:

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from l2vision._validation import check_option
+from l2vision._validation import check_option, invalid
 from l2vision.config import get_config
 from l2vision.distributed import get_client
 from l2vision.linear import ridge_modes
+from l2vision.linear.cv_metrics import FoldScorer, row_weights
 from l2vision.linear.kfold import KFoldLambdaSearch, class_targets, fold_bar
 
 __all__ = ["RidgeClassifierKFoldCV"]
@@ -66,6 +67,13 @@ class RidgeClassifierKFoldCV(KFoldLambdaSearch):
         as with the logistic path's ``patience``). ``"auto"``: ``"kernel"`` when d > n,
         else ``"gram"`` while the Grams fit in 4 GiB, else ``"gram-lowmem"``,
         or ``"blocks"`` when that would not fit in this machine's memory.
+    class_weight : {None, "balanced"} or dict, default=None
+        "balanced": each row weighs ``n / (K n_c)`` (scikit-learn's rule, from
+        all training rows); a dict: ``{class: weight}`` (others 1). The weights
+        apply in the ridge loss and the standardization; solved
+        exactly on the Gram path ("auto" then picks a Gram mode).
+    cv_metric : {"accuracy", "balanced_accuracy", "f1_macro"}, default="accuracy"
+        What the folds score to choose λ (``log_loss``: logistic model only).
     ood : {None, "mahalanobis", "knn"}, default=None
         Also fit ``ood_``, an :class:`~l2vision.trust.OODDetector` of images of
         no training class on the same rows (:meth:`ood_score`).
@@ -131,9 +139,11 @@ class RidgeClassifierKFoldCV(KFoldLambdaSearch):
     """
 
     def __init__(self, lambdas=40, *, cv=5, random_state=0, lambda_rule="best", mode="auto",
-                 ood=None):
+                 ood=None, class_weight=None, cv_metric="accuracy"):
         self.lambdas = lambdas
         self.ood = ood
+        self.class_weight = class_weight
+        self.cv_metric = cv_metric
         self.cv = cv
         self.random_state = random_state
         self.lambda_rule = lambda_rule
@@ -161,17 +171,15 @@ class RidgeClassifierKFoldCV(KFoldLambdaSearch):
         binary = len(self.classes_) == 2
         Y = class_targets(y_index, len(self.classes_)).astype(X.dtype)
         folds = self._folds(X, y, groups)
-        self.mode_ = self.mode if self.mode != "auto" else ridge_modes.choose_mode(
-            X.shape[0], X.shape[1], len(folds), X.nbytes, X.dtype.itemsize)
+        self.mode_ = self._mode(X, len(folds))
         ridge_modes.check_memory(X.shape[0], X.shape[1], len(folds), self.mode_, X.nbytes,
                                   X.dtype.itemsize)
-        sums = ridge_modes.fold_sums(X, Y, folds, self.mode_)
+        weights = self._weights(y_index)
+        sums = ridge_modes.fold_sums(X, Y, folds, self.mode_, weights)
         # The blocks mode's λ cost iterations each: on large X a fold stops past its best.
         patience = None if X.size <= WHOLE_GRID_SIZE else 3
 
-        def decide(decisions):
-            return (decisions[..., 0] > 0).astype(int) if binary else decisions.argmax(axis=-1)
-
+        decide = FoldScorer(self.cv_metric, len(self.classes_), binary)
         client = get_client()
         scored: dict = {}  # λ -> its score on every fold
 
@@ -203,10 +211,29 @@ class RidgeClassifierKFoldCV(KFoldLambdaSearch):
         self.alpha_ = self.lambda_
         return self
 
+    def _weights(self, y_index) -> np.ndarray | None:
+        """Row weights of ``class_weight`` (None: unweighted)."""
+        return row_weights(self.class_weight, self.classes_, y_index)
+
+    def _mode(self, X, n_folds: int) -> str:
+        """The mode to run: ``mode``, or what ``"auto"`` chooses (a Gram mode when weighted)."""
+        weighted = self.class_weight is not None
+        if self.mode != "auto":
+            if weighted and self.mode in ("kernel", "blocks"):
+                raise invalid(self, "mode", "'auto', 'gram' or 'gram-lowmem' with class_weight "
+                              "(the weighted path is solved from the Gram matrices)", self.mode)
+            return self.mode
+        mode = ridge_modes.choose_mode(X.shape[0], X.shape[1], n_folds, X.nbytes,
+                                       X.dtype.itemsize)
+        if weighted and mode in ("kernel", "blocks"):
+            fits = ridge_modes.fits(X.shape[0], X.shape[1], n_folds, "gram", X.nbytes,
+                                    X.dtype.itemsize)
+            mode = "gram" if fits else "gram-lowmem"
+        return mode
+
     def _fit_final(self, X, y_index) -> None:
         """The model at ``lambda_`` on all of ``X``."""
         Y = class_targets(y_index, len(self.classes_)).astype(X.dtype)
-        mode = self.mode if self.mode != "auto" else ridge_modes.choose_mode(
-            X.shape[0], X.shape[1], 1, X.nbytes, X.dtype.itemsize)
+        mode = self._mode(X, 1)
         self.coef_, self.intercept_, self.mean_, self.scale_ = \
-            ridge_modes.solution(X, Y, self.lambda_, mode)
+            ridge_modes.solution(X, Y, self.lambda_, mode, weights=self._weights(y_index))

@@ -271,7 +271,7 @@ def _block_fold_score(k, X, labels, Y, folds, lambdas, decide, patience) -> np.n
         decisions = np.vstack([data.chunk(chunk).astype(np.float64) @ W + offset
                                for chunk in _chunks(test)])
         decisions = decisions.reshape(len(test), len(group), -1)
-        scores[group] = (decide(decisions) == labels[test][:, None]).mean(axis=0)
+        scores[group] = decide(decisions, labels[test])
         for score in scores[group]:
             best, worse = (score, 0) if score >= best else (best, worse + 1)
         if patience is not None and worse >= patience:

@@ -125,11 +125,14 @@ def _size(n_bytes: int) -> str:
     return f"{n_bytes / 2**30:.1f} GiB" if n_bytes >= 2**30 / 10 else f"{n_bytes / 2**20:.1f} MiB"
 
 
-def fold_sums(X, Y, folds, mode: str):
-    """The fold sums the Gram modes start from (one pass over X); None in the others."""
+def fold_sums(X, Y, folds, mode: str, weights=None):
+    """The fold sums the Gram modes start from (one pass over X); None in the others.
+
+    ``weights``: one per row (class weights), Gram modes only.
+    """
     if mode in ("kernel", "blocks"):
         return None
-    return ridge_path.fold_sums(X, Y, folds, lowmem=mode == "gram-lowmem")
+    return ridge_path.fold_sums(X, Y, folds, lowmem=mode == "gram-lowmem", weights=weights)
 
 
 def fold_scores(mode: str, X, labels, Y, sums, folds, lambdas, decide, on_fold=None,
@@ -148,17 +151,18 @@ def fold_scores(mode: str, X, labels, Y, sums, folds, lambdas, decide, on_fold=N
     return ridge_path.fold_scores(X, labels, sums, folds, lambdas, decide, on_fold, client)
 
 
-def solution(X, Y, lam: float, mode: str, sums=None):
+def solution(X, Y, lam: float, mode: str, sums=None, weights=None):
     """``(coef, intercept, mean, scale)`` of the model at ``lam`` on all rows, in ``mode``.
 
-    ``sums``: the search's fold sums, when the Gram modes already have them.
+    ``sums``: the search's fold sums, when the Gram modes already have them;
+    ``weights``: one per row (Gram modes only).
     """
     if mode == "kernel":
         return ridge_path.kernel_solution(X, Y, lam)
     if mode == "blocks":
         return ridge_blocks.block_solution(X, Y, lam)
     if sums is None:
-        sums = ridge_path.fold_sums(X, Y, [np.arange(X.shape[0])])
+        sums = ridge_path.fold_sums(X, Y, [np.arange(X.shape[0])], weights=weights)
     return ridge_path.standardized_solution(sums, lam)
 
 

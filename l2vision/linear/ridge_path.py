@@ -77,14 +77,15 @@ class FoldSums:
     :meth:`training` needs it.
     """
 
-    def __init__(self, gram, xty, xsum, ysum, counts, center, X=None, folds=None):
+    def __init__(self, gram, xty, xsum, ysum, counts, center, X=None, folds=None,
+                 weights=None):
         self.gram = gram      # (k, d, d) or (d, d) float64: X_kᵀ X_k (globally centered X)
         self.xty = xty        # (k, d, K): X_kᵀ Y_k
         self.xsum = xsum      # (k, d): column sums of X_k
         self.ysum = ysum      # (k, K): column sums of Y_k
-        self.counts = counts  # (k,): rows per fold
+        self.counts = counts  # (k,): rows (or their summed weights) per fold
         self.center = center  # (d,): the global mean subtracted from X
-        self.X, self.folds = X, folds  # low-memory form only
+        self.X, self.folds, self.weights = X, folds, weights  # low-memory form only
 
     def training(self, k: int | None):
         """Sums over every fold but ``k`` (all folds when ``k`` is None)."""
@@ -98,23 +99,31 @@ class FoldSums:
         else:
             gram = self.gram.copy()
             if k is not None:  # in place: no second d x d float64 temporary
-                np.subtract(gram, _centered_gram(self.X, self.folds[k], self.center), out=gram)
+                np.subtract(gram, _centered_gram(self.X, self.folds[k], self.center,
+                                                 self.weights), out=gram)
+        n = self.counts[keep].sum()
         return (gram, self.xty[keep].sum(0), self.xsum[keep].sum(0),
-                self.ysum[keep].sum(0), int(self.counts[keep].sum()))
+                self.ysum[keep].sum(0), int(n) if self.counts.dtype.kind == "i" else float(n))
 
 
-def _centered_gram(X, rows, center) -> np.ndarray:
-    """``(X[rows] - center)ᵀ (X[rows] - center)`` in X's dtype."""
+def _centered_gram(X, rows, center, weights=None) -> np.ndarray:
+    """``(X[rows] - center)ᵀ W (X[rows] - center)`` in X's dtype (W: the rows' weights)."""
     Xk = X[rows]
     Xk -= center.astype(X.dtype)
+    if weights is not None:
+        Xk *= np.sqrt(weights[rows]).astype(X.dtype)[:, None]
     return Xk.T @ Xk
 
 
 def fold_sums(X: np.ndarray, Y: np.ndarray, folds: list[np.ndarray],
-              lowmem: bool = False) -> FoldSums:
+              lowmem: bool = False, weights: np.ndarray | None = None) -> FoldSums:
     """Accumulate the per-fold sums; ``folds`` are the test indices of each fold.
 
-    With ``lowmem``, keep only the total Gram (see :class:`FoldSums`).
+    With ``lowmem``, keep only the total Gram (see :class:`FoldSums`). With
+    ``weights`` (one per row), every sum is weighted: the Gram is ``Xᵀ W X``,
+    the counts are the summed weights, so the means, the scales and the ridge
+    loss of each fold are the weighted ones (``StandardScaler`` and ``Ridge``
+    with ``sample_weight``).
     """
     center = X.mean(axis=0, dtype=np.float64)
     k, d, n_targets = len(folds), X.shape[1], Y.shape[1]
@@ -125,15 +134,20 @@ def fold_sums(X: np.ndarray, Y: np.ndarray, folds: list[np.ndarray],
     for i, rows in enumerate(folds):
         Xk = X[rows]
         Xk -= center.astype(X.dtype)
+        w = np.ones(len(rows)) if weights is None else weights[rows]
+        Xw = Xk if weights is None else Xk * np.sqrt(w).astype(X.dtype)[:, None]
         if lowmem:
-            gram += Xk.T @ Xk
+            gram += Xw.T @ Xw
         else:
-            gram[i] = Xk.T @ Xk
-        xty[i] = Xk.T @ Y[rows]
-        xsum[i] = Xk.sum(axis=0, dtype=np.float64)
-        ysum[i] = Y[rows].sum(axis=0)
-    return FoldSums(gram, xty, xsum, ysum, np.array([len(f) for f in folds]), center,
-                    X if lowmem else None, folds if lowmem else None)
+            gram[i] = Xw.T @ Xw
+        xty[i] = Xk.T @ (Y[rows] * w[:, None].astype(Y.dtype))
+        xsum[i] = (Xk * w[:, None].astype(X.dtype)).sum(axis=0, dtype=np.float64) \
+            if weights is not None else Xk.sum(axis=0, dtype=np.float64)
+        ysum[i] = (Y[rows] * w[:, None]).sum(axis=0)
+    counts = np.array([len(f) for f in folds]) if weights is None else \
+        np.array([float(weights[f].sum()) for f in folds])
+    return FoldSums(gram, xty, xsum, ysum, counts, center, X if lowmem else None,
+                    folds if lowmem else None, weights if lowmem else None)
 
 
 def scale_from_var(var: np.ndarray, mean: np.ndarray, n: int) -> np.ndarray:
@@ -169,10 +183,12 @@ def _standardize(gram, xty, xsum, ysum, n):
 
 def fold_scores(X, labels, sums: FoldSums, folds, lambdas, decide, on_fold=None,
                 client=None) -> np.ndarray:
-    """Test accuracy of every λ on every fold, shape (n_folds, n_lambdas).
+    """Test score of every λ on every fold, shape (n_folds, n_lambdas).
 
-    ``decide(decisions)`` turns decision values of shape (..., K) into class
-    indices; ``labels`` are the true class indices; ``on_fold()`` is called
+    ``decide(decisions, labels)`` scores a fold's decision values of shape
+    (n, L, K) against its true class indices, one score per λ
+    (:class:`~l2vision.linear.cv_metrics.FoldScorer`); ``labels`` are the true
+    class indices; ``on_fold()`` is called
     after each fold (progress). The eigendecomposition runs
     in the dtype of X (LAPACK's divide and conquer, ``syevd``); float32 halves
     its cost, and a float32 feature matrix carries no more precision anyway.
@@ -200,7 +216,7 @@ def map_folds(function, n_folds, on_fold, client, *args) -> np.ndarray:
 
 
 def _fold_score(k, X, labels, sums, folds, lambdas, decide) -> np.ndarray:
-    """The accuracy of every λ on fold ``k`` (see :func:`fold_scores`)."""
+    """The score of every λ on fold ``k`` (see :func:`fold_scores`)."""
     rows = folds[k]
     S, b, mu, scale, ybar = _standardize(*sums.training(k))
     S = S.astype(X.dtype, copy=False)  # frees the float64 scatter of float32 input
@@ -216,7 +232,7 @@ def _fold_score(k, X, labels, sums, folds, lambdas, decide) -> np.ndarray:
     offset = ybar.reshape(1, -1).repeat(len(lambdas), 0).ravel() - (sums.center + mu) @ W_raw
     decisions = X[rows] @ W_raw.astype(X.dtype) + offset.astype(X.dtype)
     decisions = decisions.reshape(len(rows), len(lambdas), -1)
-    return (decide(decisions) == labels[rows][:, None]).mean(axis=0)
+    return decide(decisions, labels[rows])
 
 
 def standardized_solution(sums: FoldSums, lam: float, fold: int | None = None):
@@ -269,7 +285,7 @@ def _kernel_fold_score(k, X, labels, Y, folds, lambdas, decide) -> np.ndarray:
     shrunk = Q[:, None, :] / (e[:, None, None] + lambdas[None, :, None])
     decisions = A @ shrunk.reshape(len(e), -1) + np.tile(ybar, len(lambdas))
     decisions = decisions.reshape(len(test), len(lambdas), -1)
-    return (decide(decisions) == labels[test][:, None]).mean(axis=0)
+    return decide(decisions, labels[test])
 
 
 def kernel_solution(X, Y, lam: float):

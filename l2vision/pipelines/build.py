@@ -63,7 +63,8 @@ def make_features(spec: str | Sequence | ImageExtractor | ImageFeatures, *,
 
 def make_pipeline(features="auto", model: str = "logreg", *, lam: float | None = None,
                   lambdas=None, cv=5, normalize: str | None = None, random_state=0,
-                  size=None, lambda_rule="best", ood=None) -> Pipeline:
+                  size=None, lambda_rule="best", ood=None, class_weight=None,
+                  cv_metric="accuracy") -> Pipeline:
     """The l2vision pipeline as a plain scikit-learn ``Pipeline``.
 
     Steps: ``features`` (:class:`ImageFeatures`) → ``normalize``
@@ -99,6 +100,10 @@ def make_pipeline(features="auto", model: str = "logreg", *, lam: float | None =
         With ``lam=None``: the search also fits a detector of images of no
         class (:class:`~l2vision.trust.OODDetector`), for ``score``'s ``ood``
         column and ``unknown``.
+    class_weight : {None, "balanced"} or dict, default=None
+        Class weights of the model (both models; see the searches).
+    cv_metric : {"accuracy", "balanced_accuracy", "f1_macro", "log_loss"}, default="accuracy"
+        What the λ search maximizes (``log_loss``: logreg only).
 
     Returns
     -------
@@ -131,16 +136,19 @@ def make_pipeline(features="auto", model: str = "logreg", *, lam: float | None =
         steps.append(("normalize", Normalizer("l2")))
     if lam is None:
         steps.append(("clf", make_search(model, lambdas, cv=cv, random_state=random_state,
-                                         lambda_rule=lambda_rule, ood=ood)))
+                                         lambda_rule=lambda_rule, ood=ood,
+                                         class_weight=class_weight, cv_metric=cv_metric)))
     else:
         steps.append(("scale", StandardScaler()))
-        steps.append(("clf", LogisticRegression(C=1.0 / lam, max_iter=1000) if model == "logreg"
-                      else RidgeClassifier(alpha=lam)))
+        steps.append(("clf", LogisticRegression(C=1.0 / lam, max_iter=1000,
+                                                class_weight=class_weight)
+                      if model == "logreg" else RidgeClassifier(alpha=lam,
+                                                                class_weight=class_weight)))
     return Pipeline(steps)
 
 
 def make_search(model: str, lambdas=None, *, cv=5, random_state=0, lambda_rule="best",
-                ood=None):
+                ood=None, class_weight=None, cv_metric="accuracy"):
     """The λ-search estimator for ``model``: the last step of a CV pipeline.
 
     Parameters
@@ -149,7 +157,7 @@ def make_search(model: str, lambdas=None, *, cv=5, random_state=0, lambda_rule="
     lambdas : int, array-like or None, default=None
         The grid; None gives 20 values for logreg and 40 for ridge (a ridge
         path costs the same whatever the number of λ).
-    cv, random_state, lambda_rule, ood :
+    cv, random_state, lambda_rule, ood, class_weight, cv_metric :
         Passed to the estimator.
 
     Returns
@@ -164,9 +172,11 @@ def make_search(model: str, lambdas=None, *, cv=5, random_state=0, lambda_rule="
     if model == "logreg":
         return LogisticRegressionKFoldCV(20 if lambdas is None else lambdas, cv=cv,
                                          random_state=random_state, lambda_rule=lambda_rule,
-                                         ood=ood)
+                                         ood=ood, class_weight=class_weight,
+                                         cv_metric=cv_metric)
     return RidgeClassifierKFoldCV(40 if lambdas is None else lambdas, cv=cv,
-                                  random_state=random_state, lambda_rule=lambda_rule, ood=ood)
+                                  random_state=random_state, lambda_rule=lambda_rule, ood=ood,
+                                  class_weight=class_weight, cv_metric=cv_metric)
 
 
 def split_pipeline(model: Pipeline):

@@ -114,9 +114,19 @@ def plot_study(study: dict, path) -> Path:
         ax.plot([], [], color="gray", linestyle=":", label="no penalty (clean, corrupted)")
     ax.set_xlabel("λ (regularization strength)")
     ax.set_ylabel("held-out accuracy")
-    ax.set_title(plain_text(f"Accuracy and robustness vs λ ({study['model']}, "
+    ax.set_title(plain_text(f"Accuracy, robustness and calibration vs λ ({study['model']}, "
                             f"{study['features']})"))
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="best", fontsize=7)
+    handles, labels = ax.get_legend_handles_labels()
+    if "clean_ece" in path_rows[0]:
+        ece = ax.twinx()  # calibration on its own scale (lower is better)
+        ece.semilogx(lambdas, [r["clean_ece"] for r in path_rows], color="C0", linestyle="--",
+                     linewidth=1, label="L2: clean ECE (right axis)")
+        ece.semilogx(lambdas, [r["corrupted_ece"] for r in path_rows], color="C1",
+                     linestyle="--", linewidth=1, label="L2: corrupted ECE (right axis)")
+        ece.set_ylabel("expected calibration error (15 bins)")
+        more, more_labels = ece.get_legend_handles_labels()
+        handles, labels = handles + more, labels + more_labels
+    ax.legend(handles, labels, loc="best", fontsize=7)
     fig.tight_layout()
     return save_figure(fig, path)

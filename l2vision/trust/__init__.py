@@ -18,10 +18,11 @@ from l2vision.trust.calibration import (
     decision_to_logits,
     fit_temperature,
     reliability_diagram,
+    top_label_ece,
 )
 from l2vision.trust.conformal import ConformalPredictionSets
 from l2vision.trust.ood import OODDetector
 
 __all__ = ["ConformalPredictionSets", "OODDetector", "TemperatureScaling",
            "calibration_metrics", "decision_to_logits", "fit_temperature",
-           "reliability_diagram"]
+           "reliability_diagram", "top_label_ece"]

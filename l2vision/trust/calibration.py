@@ -20,7 +20,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 __all__ = ["TemperatureScaling", "calibration_metrics", "decision_to_logits",
-           "fit_temperature", "reliability_diagram"]
+           "fit_temperature", "reliability_diagram", "top_label_ece"]
 
 _LOG_T_BOUNDS = (-10.0, 10.0)   # T in [4.5e-5, 2.2e4]: ridge decision values need T << 1
 
@@ -272,6 +272,30 @@ def reliability_diagram(proba, y, *, n_bins: int = 15) -> dict[str, np.ndarray]:
         acc = np.bincount(bins, correct, minlength=n_bins) / count
     return {"edges": np.linspace(0.0, 1.0, n_bins + 1), "confidence": conf,
             "accuracy": acc, "count": count}
+
+
+def top_label_ece(confidence, correct, *, n_bins: int = 15) -> float:
+    """The ECE from each image's top-class probability and whether that class was right.
+
+    The same bins as :func:`reliability_diagram` (and so as
+    :func:`calibration_metrics`' ``"ece"``), for callers that keep only the
+    top label and its probability (the λ study, over many models at once).
+
+    Examples
+    --------
+    >>> round(top_label_ece([0.9, 0.8], [True, True]), 3)
+    0.15
+    """
+    confidence = np.asarray(confidence, dtype=np.float64)
+    correct = np.asarray(correct, dtype=np.float64)
+    if confidence.ndim != 1 or confidence.shape != correct.shape or not len(confidence):
+        raise ValueError("confidence and correct must be vectors of the same, non-zero length; "
+                         f"got shapes {confidence.shape} and {correct.shape}.")
+    bins = np.clip(np.ceil(confidence * n_bins).astype(np.intp) - 1, 0, n_bins - 1)
+    count = np.bincount(bins, minlength=n_bins)
+    gap = np.abs(np.bincount(bins, correct, minlength=n_bins)
+                 - np.bincount(bins, confidence, minlength=n_bins))
+    return float(gap.sum() / len(confidence) if count.sum() else 0.0)
 
 
 def calibration_metrics(proba, y, *, n_bins: int = 15) -> dict[str, float]:

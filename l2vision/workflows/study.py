@@ -29,14 +29,8 @@ from l2vision.distributed import get_client
 from l2vision.linear import logistic_path, ridge_path
 from l2vision.linear.kfold import class_targets
 from l2vision.pipelines.build import ESTIMATORS, make_pipeline
-from l2vision.workflows.robustness import (
-    CLEAN,
-    LinearHeads,
-    ModelHead,
-    StackedHeads,
-    check_model_classes,
-    corrupted_predictions,
-)
+from l2vision.trust import top_label_ece
+from l2vision.workflows.robustness import CLEAN, check_model_classes, corrupted_predictions
 from l2vision.workflows.train import check_trainable, split_images
 
 __all__ = ["PENALTIES", "study"]
@@ -45,6 +39,35 @@ _SKLEARN = tuple(int(part) for part in sklearn.__version__.split(".")[:2])
 
 #: The penalties a study can compare (``"l2"`` is the path of the chosen model).
 PENALTIES = ("l2", "l1", "elasticnet", "none")
+
+
+class ConfidentHeads:
+    """``predict(X)``: the top class and its probability of many linear models, (n, 2M) float32.
+
+    The first M columns are class indices, the next M the top-class
+    probabilities: column 0 the searched model (its calibrated
+    ``predict_proba``), then each path model, ``softmax(decision / T)`` with
+    its temperature T. Small and picklable: it runs in the workers.
+    """
+
+    def __init__(self, search, coef: np.ndarray, intercept: np.ndarray, temperatures):
+        self.search, self.coef, self.intercept = search, coef, intercept
+        self.temperatures = np.asarray(temperatures, dtype=np.float64)
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        proba = self.search.predict_proba(X)
+        n_models, n_targets, d = self.coef.shape
+        decisions = X @ self.coef.reshape(-1, d).T.astype(X.dtype) + self.intercept.ravel()
+        decisions = decisions.reshape(len(X), n_models, n_targets).astype(np.float64)
+        if n_targets == 1:
+            decisions = np.concatenate([-decisions / 2, decisions / 2], axis=2)
+        logits = decisions / self.temperatures[None, :, None]
+        logits -= logits.max(axis=2, keepdims=True)
+        p = np.exp(logits)
+        p /= p.sum(axis=2, keepdims=True)
+        index = np.column_stack([proba.argmax(axis=1), p.argmax(axis=2)])
+        top = np.column_stack([proba.max(axis=1), p.max(axis=2)])
+        return np.hstack([index, top]).astype(np.float32)
 
 
 def _l2_path(model: str, search, X, y_index, lambdas):
@@ -218,7 +241,12 @@ def study(data=None, *, test_data=None, features="auto", model: str = "logreg", 
     del X
 
     # Column 0: the searched model itself (train's held-out model); then every path model.
-    predict = StackedHeads([ModelHead(search), LinearHeads(coef, intercept)])
+    # Path models give probabilities at T = 1 (a logistic model's own); ridge's
+    # decisions are no probabilities: they are scaled by the searched model's
+    # temperature (fitted at the chosen λ; an approximation elsewhere on the path).
+    temperatures = [search.temperature_ if model == "ridge" and name in ("l2", "none") else 1.0
+                    for name, _, _ in models]
+    predict = ConfidentHeads(search, coef, intercept, temperatures)
     conditions = [CLEAN] + [(n, s) for n in names for s in levels]
     start = time.perf_counter()
     with config_context(scheduler=client):
@@ -227,7 +255,14 @@ def study(data=None, *, test_data=None, features="auto", model: str = "logreg", 
     timings["held_out"] = time.perf_counter() - start
     truth = np.searchsorted(classes, np.asarray(test_set.labels)[positions])
     known = np.isin(np.asarray(test_set.labels)[positions], classes)
-    correct = {c: (p == truth[:, None]) & known[:, None] for c, p in predictions.items()}
+    n_models = 1 + len(models)
+    correct = {c: (p[:, :n_models].astype(np.int64) == truth[:, None]) & known[:, None]
+               for c, p in predictions.items()}
+    confidence = {c: p[:, n_models:] for c, p in predictions.items()}
+
+    def ece(condition, column: int) -> float:
+        return top_label_ece(confidence[condition][known, column],
+                             correct[condition][known, column])
 
     def row(column: int) -> dict:
         per = {n: float(np.mean([correct[(n, s)][:, column].mean() for s in levels]))
@@ -236,6 +271,9 @@ def study(data=None, *, test_data=None, features="auto", model: str = "logreg", 
         corrupted = float(np.mean(list(per.values())))
         return {"clean_accuracy": clean, "corrupted_accuracy": corrupted,
                 "relative_robustness": corrupted / clean if clean else float("nan"),
+                "clean_ece": ece(CLEAN, column),
+                "corrupted_ece": float(np.mean([ece((n, s), column) for n in names
+                                                for s in levels])),
                 "per_corruption": per}
 
     cv_mean = search.cv_results_["mean_test_score"]
@@ -276,4 +314,19 @@ def _summary(result: dict) -> dict:
             "best_corrupted_lambda": float(lambdas[int(np.argmax(corrupted))]),
             "best_corrupted_accuracy": float(corrupted.max()),
             "relative_robustness_range": [float(relative.min()), float(relative.max())],
-            "lambda_vs_relative_robustness_spearman": trend}
+            "lambda_vs_relative_robustness_spearman": trend,
+            **_calibration_summary(rows, lambdas)}
+
+
+def _calibration_summary(rows: list, lambdas: np.ndarray) -> dict:
+    """Where the ECE is lowest along λ, clean and corrupted (the article's question for
+    calibration: does more L2 give better calibrated probabilities?)."""
+    out = {}
+    for kind in ("clean", "corrupted"):
+        ece = np.array([r[f"{kind}_ece"] for r in rows])
+        out[f"best_{kind}_ece_lambda"] = float(lambdas[int(np.argmin(ece))])
+        out[f"best_{kind}_ece"] = float(ece.min())
+        ranks = np.argsort(np.argsort(ece))
+        out[f"lambda_vs_{kind}_ece_spearman"] = float(
+            np.corrcoef(np.arange(len(rows)), ranks)[0, 1]) if len(rows) > 2 else 0.0
+    return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import time
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -24,12 +25,33 @@ from l2vision.trust import calibration_metrics, decision_to_logits
 from l2vision.workflows.evaluate import classification_metrics
 from l2vision.workflows.trust_metrics import trust_metrics
 
-__all__ = ["TooFewImagesError", "TrainResult", "check_trainable", "fingerprint", "split_images",
-           "train"]
+__all__ = ["IMBALANCE_RATIO", "ImbalanceWarning", "TooFewImagesError", "TrainResult",
+           "check_trainable", "fingerprint", "split_images", "train", "warn_imbalance"]
 
 
 class TooFewImagesError(HintedError, DatasetError):
     """A class has too few images for the folds (and the held-out split) asked for."""
+
+
+class ImbalanceWarning(HintedError, UserWarning):
+    """The largest class has more than :data:`IMBALANCE_RATIO` times the images of the smallest."""
+
+
+#: Class counts further apart than this ratio get an :class:`ImbalanceWarning`.
+IMBALANCE_RATIO = 3.0
+
+
+def warn_imbalance(images: ImageSet, class_weight) -> None:
+    """Warn when the classes are imbalanced and no class weights are asked for."""
+    counts = Counter(map(str, images.labels))
+    (big, n_big), (small, n_small) = max(counts.items(), key=lambda kv: kv[1]), \
+        min(counts.items(), key=lambda kv: kv[1])
+    if class_weight is None and n_big > IMBALANCE_RATIO * n_small:
+        warnings.warn(ImbalanceWarning(
+            f"{images.source}: class {big!r} has {n_big} training images, {n_big / n_small:.0f}x "
+            f"the {n_small} of {small!r}; the model will favor the large classes. Weigh them "
+            "with {class_weight} (and choose lambda by {cv_metric})",
+            class_weight="balanced", cv_metric="balanced_accuracy"), stacklevel=3)
 
 
 @dataclass
@@ -106,7 +128,8 @@ def split_images(images: ImageSet, test_size: float, seed: int) -> tuple[ImageSe
 def train(data=None, *, features="auto", model: str = "logreg", cv: int = 5,
           lambdas=None, size=None, test_size: float = 0.2, normalize: str | None = None,
           seed: int = 0, refit: bool = True, lambda_rule: str = "best",
-          augment=None, ood: str | None = "mahalanobis") -> TrainResult:
+          augment=None, ood: str | None = "mahalanobis", class_weight=None,
+          cv_metric: str = "accuracy") -> TrainResult:
     """Train an image classifier with λ chosen by cross-validation.
 
     Features are extracted once for the training split (and cached with the
@@ -157,6 +180,12 @@ def train(data=None, *, features="auto", model: str = "logreg", cv: int = 5,
     ood : {"mahalanobis", "knn", None}, default="mahalanobis"
         The detector of images of no class fitted with the model (``score``'s
         ``ood`` column and ``--reject``); None for none.
+    class_weight : {None, "balanced"} or dict, default=None
+        Weigh the classes in the model's loss ("balanced": inversely to their
+        image counts). Without it, a training set whose largest class has more
+        than 3x the images of the smallest gets an :class:`ImbalanceWarning`.
+    cv_metric : {"accuracy", "balanced_accuracy", "f1_macro", "log_loss"}, default="accuracy"
+        What the λ search maximizes (``log_loss``: logreg only).
 
     Returns
     -------
@@ -190,8 +219,10 @@ def train(data=None, *, features="auto", model: str = "logreg", cv: int = 5,
     train_set, test_set = split_images(images, test_size, seed)
 
     client = get_client()
+    warn_imbalance(train_set, class_weight)
     pipeline = make_pipeline(features, model, lambdas=lambdas, cv=cv, normalize=normalize,
-                             random_state=seed, size=size, lambda_rule=lambda_rule, ood=ood)
+                             random_state=seed, size=size, lambda_rule=lambda_rule, ood=ood,
+                             class_weight=class_weight, cv_metric=cv_metric)
     extractor, search = pipeline.named_steps["features"], pipeline.steps[-1][1]
     timings = {}
     start = time.perf_counter()
@@ -266,7 +297,7 @@ def train(data=None, *, features="auto", model: str = "logreg", cv: int = 5,
         "seed": seed, "test_accuracy": test_metrics and test_metrics["accuracy"],
         "augment": [f"{name}:{severity}" for name, severity in augmentations],
         "n_train_rows": int(len(y)),
-        "calibration": calibration,
+        "calibration": calibration, "class_weight": class_weight, "cv_metric": cv_metric,
         "ood": {"method": ood, "threshold": float(search.ood_.threshold_)} if ood else None,
     }
     return TrainResult(pipeline, metadata, test_metrics, search_info, timings, predictions,
