@@ -173,6 +173,8 @@ def run(args) -> int:
                               details={"data": images.source, "features": meta["features_spec"],
                                        "model": args.model, "lambda": f"{lam:.4g}",
                                        "CV score": cv_score,
+                                       **({"features compared by CV": meta["features_choice"]}
+                                          if meta.get("features_candidates") else {}),
                                        "model file": str(args.out),
                                        **_excluded_detail(excluded, args.exclude)},
                               predictions=result.predictions, figures=result.figures)

@@ -17,7 +17,7 @@ from l2vision.io.decode import as_image
 from l2vision.io.errors import ImageReadError
 from l2vision.io.header import read_header
 
-__all__ = ["PHOTO_LAYERS", "SMALL_SIDE", "choose_features", "photo_spec"]
+__all__ = ["PHOTO_LAYERS", "PHOTO_SPEC", "SMALL_SIDE", "choose_features", "photo_spec"]
 
 #: Below this short side (median over a sample, pixels), hand-crafted features are chosen.
 SMALL_SIDE = 16

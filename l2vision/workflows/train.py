@@ -20,8 +20,10 @@ from l2vision.corruptions.augment import augmented_rows
 from l2vision.corruptions.specs import parse_augmentations
 from l2vision.datasets import DatasetError, ImageSet, load_dataset
 from l2vision.distributed import get_client
+from l2vision.features.auto import PHOTO_SPEC, choose_features
 from l2vision.pipelines.build import ESTIMATORS, class_scores, make_pipeline
 from l2vision.trust import calibration_metrics, decision_to_logits
+from l2vision.workflows.auto_select import select_photo_features
 from l2vision.workflows.evaluate import classification_metrics
 from l2vision.workflows.trust_metrics import trust_metrics
 
@@ -94,6 +96,19 @@ def fingerprint(images: ImageSet) -> str:
         h.update(item.tobytes() if isinstance(item, np.ndarray) else str(item).encode())
         h.update(b"\0" + str(label).encode() + b"\n")
     return h.hexdigest()
+
+
+def _measured_auto(features, size, images: ImageSet) -> bool:
+    """Whether ``auto`` measures the photo candidates: photos, at their own size."""
+    if not (isinstance(features, str) and features == "auto") or size is not None:
+        return False
+    return choose_features(images.images)[0] == PHOTO_SPEC
+
+
+def _selection_reason(selection) -> str:
+    """One line: the winner and every candidate's CV accuracy."""
+    scores = ", ".join(f"{c['name']} {c['cv_accuracy']:.2%}" for c in selection.candidates)
+    return f"photos: best of {len(selection.candidates)} candidates by CV ({scores})"
 
 
 def check_trainable(images: ImageSet, *, cv: int, test_size: float) -> None:
@@ -226,8 +241,16 @@ def train(data=None, *, features="auto", model: str = "logreg", cv: int = 5,
     extractor, search = pipeline.named_steps["features"], pipeline.steps[-1][1]
     timings = {}
     start = time.perf_counter()
+    selection = None
     with config_context(scheduler=client):  # one client for the whole run
-        X = extractor.fit_transform(train_set.images)
+        if _measured_auto(features, size, train_set):
+            # Photos: the candidates are extracted at once and compared by CV.
+            selection = select_photo_features(train_set.images, train_set.labels, cv=cv,
+                                              seed=seed)
+            extractor, X = selection.extractor, selection.X
+            pipeline.steps[0] = ("features", extractor)
+        else:
+            X = extractor.fit_transform(train_set.images)
         y, groups = np.asarray(train_set.labels), None
         if augmentations:
             X, y, groups = augmented_rows(extractor, train_set.images, X, train_set.labels,
@@ -283,9 +306,12 @@ def train(data=None, *, features="auto", model: str = "logreg", cv: int = 5,
     metadata = {
         "classes": list(map(str, search.classes_)),
         "features": repr(extractor),
-        "features_spec": getattr(extractor, "features_spec_", None)
+        "features_spec": selection.chosen if selection else
+        getattr(extractor, "features_spec_", None)
         or (features if isinstance(features, str) else repr(features)),
-        "features_choice": getattr(extractor, "features_reason_", None),
+        "features_choice": _selection_reason(selection) if selection
+        else getattr(extractor, "features_reason_", None),
+        "features_candidates": selection.candidates if selection else None,
         "feature_names_out": len(extractor.get_feature_names_out()),
         "learned_on_images": int(getattr(extractor, "n_fit_images_", 0)),
         "model": model, "lambda": search.lambda_, "cv_accuracy": search.best_score_,

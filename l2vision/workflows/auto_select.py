@@ -1,0 +1,144 @@
+"""``auto`` for photos: measure the candidate feature sets by cross-validation, keep the best.
+
+The rule of :func:`~l2vision.features.auto.choose_features` (image size)
+decides between hand-crafted features (thumbnails) and the CNN recipes
+(photos). For photos, which recipe is best depends on the data: the plain
+MobileNet V2 embedding, the photo recipe (its blocks 12, 13, 16 and the
+embedding), the same with MobileNet V1 0.25's layers, each with or without
+color histograms. :func:`select_photo_features` extracts all of them in one
+pass (each network runs once per image, keeping every layer a candidate
+needs), scores each candidate's columns with the exact ridge λ path on the
+same folds (cheap: one kernel or Gram eigendecomposition per fold), and
+returns the winner's extractor, whose features are exactly the winner's
+columns (the losers' are dropped: the saved model extracts only what it uses).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from l2vision.config import config_context
+from l2vision.features.auto import PHOTO_LAYERS
+from l2vision.features.cnn import CNNEmbedding
+from l2vision.features.color import ColorHistogram
+from l2vision.features.driver import ImageFeatures
+from l2vision.linear import RidgeClassifierKFoldCV
+
+__all__ = ["CANDIDATES", "V1_LAYERS", "Selection", "select_photo_features"]
+
+#: The MobileNet V1 0.25 layers of the "+v1" candidates (pyramid-pooled, flip-averaged).
+V1_LAYERS = ("conv9", "conv11", "conv13")
+
+_PHOTO = tuple(f"v2:{layer}" for layer in PHOTO_LAYERS)
+_V1 = tuple(f"v1:{layer}" for layer in V1_LAYERS)
+
+#: Candidate name -> the column groups it uses, simplest first (ties go to the earlier).
+CANDIDATES = {
+    "embedding": ("v2:embedding",),
+    "photo": _PHOTO,
+    "embedding+color": ("v2:embedding", "color"),
+    "photo+color": (*_PHOTO, "color"),
+    "photo+v1": (*_PHOTO, *_V1),
+    "photo+v1+color": (*_PHOTO, *_V1, "color"),
+}
+
+
+@dataclass
+class Selection:
+    """What :func:`select_photo_features` measured and kept.
+
+    Attributes
+    ----------
+    chosen : str
+        The winning candidate's name.
+    extractor : ImageFeatures
+        Fitted; extracts the winner's features only.
+    X : ndarray
+        The training images' features for ``extractor`` (already extracted).
+    candidates : list of dict
+        ``name``, ``n_features``, ``cv_accuracy`` (mean over the folds) and
+        ``cv_std`` of every candidate, in :data:`CANDIDATES` order.
+    """
+
+    chosen: str
+    extractor: ImageFeatures
+    X: np.ndarray
+    candidates: list = field(default_factory=list)
+
+
+def _network(model: str, layers) -> CNNEmbedding:
+    return CNNEmbedding(model, output=list(layers), pooling="pyramid", crop=1.0,
+                        flip_average=True)
+
+
+def _extractors(groups) -> list:
+    """The extractors of a set of column groups, in the superset's order."""
+    v2 = [g.split(":")[1] for g in groups if g.startswith("v2:")]
+    v1 = [g.split(":")[1] for g in groups if g.startswith("v1:")]
+    out = []
+    if v2:
+        out.append(_network("mobilenet_v2_1.0", v2))
+    if v1:
+        out.append(_network("mobilenet_v1_0.25", v1))
+    if "color" in groups:
+        out.append(ColorHistogram())
+    return out
+
+
+def _group_of(name: str) -> str:
+    """``cnnembedding-1__block12:g1r0c0:3`` -> ``v2:block12``; ``colorhistogram__...`` -> color."""
+    extractor, rest = name.split("__", 1)
+    if extractor.startswith("colorhistogram"):
+        return "color"
+    network = "v2" if extractor.endswith("-1") else "v1"
+    return f"{network}:{rest.split(':', 1)[0]}"
+
+
+def select_photo_features(images, labels, *, cv: int = 5, seed: int = 0) -> Selection:
+    """Extract every candidate at once, score each by CV (ridge path), keep the best.
+
+    Parameters
+    ----------
+    images : sequence
+        The training images (paths or arrays).
+    labels : array-like
+        Their labels.
+    cv, seed : int
+        The folds of the comparison (the same for every candidate, and the
+        same as ``train``'s λ search).
+
+    Returns
+    -------
+    Selection
+
+    Raises
+    ------
+    ImageReadError
+        An image cannot be read (as ``train``).
+    """
+    superset = ImageFeatures(_extractors(CANDIDATES["photo+v1+color"])).fit()
+    X = superset.transform(images)
+    groups = np.array([_group_of(n) for n in superset.get_feature_names_out()])
+    labels = np.asarray(labels)
+    scored = []
+    for name, wanted in CANDIDATES.items():
+        columns = np.flatnonzero(np.isin(groups, wanted))
+        search = RidgeClassifierKFoldCV(cv=cv, random_state=seed)
+        with warnings.catch_warnings(), config_context(progress=False):
+            warnings.simplefilter("ignore")  # an edge λ is fine for a comparison
+            search.fit(X[:, columns], labels)
+        best = search.best_index_
+        scored.append({"name": name, "n_features": int(len(columns)),
+                       "cv_accuracy": float(search.best_score_),
+                       "cv_std": float(search.cv_results_["std_test_score"][best]),
+                       "columns": columns})
+    winner = max(scored, key=lambda c: (round(c["cv_accuracy"], 10),
+                                        -list(CANDIDATES).index(c["name"])))
+    extractor = ImageFeatures(_extractors(CANDIDATES[winner["name"]])).fit()
+    chosen_X = X[:, winner["columns"]]
+    for item in scored:
+        del item["columns"]
+    return Selection(winner["name"], extractor, chosen_X, scored)
