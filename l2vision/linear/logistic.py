@@ -208,11 +208,14 @@ default="accuracy"
                     delayed(logistic_path.fold_task)(test, X, *args) for test in folds)
             scores, solutions = [], []
             with fold_bar(get_config()["progress"], len(folds)) as bar:
-                for fold_scores, fold_solutions in paths:
+                for fold_scores, fold_solutions, unconverged in paths:
                     scores.append(fold_scores)
                     solutions.append(list(fold_solutions))
+                    counted[0] += unconverged
                     bar.update()
             return np.array(scores), solutions
+
+        counted = [0]  # fits of the folds that stopped at max_iter
 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)
@@ -223,7 +226,7 @@ default="accuracy"
             coef = np.mean([fold[self.best_index_][0] for fold in solutions], axis=0)
             intercept = np.mean([fold[self.best_index_][1] for fold in solutions], axis=0)
             self._fit_final(X, y_index, (coef, intercept))
-        logistic_path.report_convergence(caught)
+        logistic_path.report_convergence(caught, counted[0])
         decision = np.empty((X.shape[0], len(coef)))
         for test, fold in zip(folds, solutions, strict=True):
             fold_coef, fold_intercept = fold[self.best_index_]

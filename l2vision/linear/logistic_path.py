@@ -74,20 +74,40 @@ def _is_log_uniform(lambdas) -> bool:
 
 def fold_task(test, X, y_index, lambdas, max_iter, path_tol, patience, scorer=None,
               class_weight=None):
-    """One fold of the logistic path, the test rows first (a task per fold)."""
+    """One fold of the logistic path, the test rows first (a task per fold).
+
+    Returns ``(scores, solutions, n_unconverged)``: the solver's convergence
+    warnings are counted here, in whatever process runs the fold, so that the
+    parent reports them once (a worker would print each to its own stderr,
+    past the command line's ``-q``).
+    """
     exit_with_parent()  # in a worker process: never outlive the run
     train = np.setdiff1d(np.arange(X.shape[0]), test)
-    return fold_path(X, y_index, train, test, lambdas, max_iter, path_tol, patience, scorer,
-                     class_weight)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        scores, solutions = fold_path(X, y_index, train, test, lambdas, max_iter, path_tol,
+                                      patience, scorer, class_weight)
+    unconverged = sum(issubclass(w.category, ConvergenceWarning) for w in caught)
+    for w in caught:
+        if not issubclass(w.category, ConvergenceWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return scores, solutions, unconverged
 
 
-def report_convergence(caught) -> None:
-    """Re-emit the path's convergence warnings as one, and any other warning as is."""
+def report_convergence(caught, unconverged: int = 0) -> None:
+    """Re-emit the path's convergence warnings as one l2vision line, any other warning as is.
+
+    ``unconverged``: fits of the folds (counted by :func:`fold_task`).
+    """
     convergence = [w for w in caught if issubclass(w.category, ConvergenceWarning)]
     for w in caught:
         if not issubclass(w.category, ConvergenceWarning):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    if convergence:
-        warnings.warn(f"{len(convergence)} logistic fit(s) on the λ path stopped at max_iter "
-                      "before converging (usually the weakest λ); raise max_iter if the "
-                      "chosen λ is among them.", ConvergenceWarning, stacklevel=3)
+    total = len(convergence) + unconverged
+    if total:
+        warnings.warn(f"{total} logistic fit(s) on the lambda path stopped at their iteration "
+                      "limit before converging (usually at the smallest lambdas, past the best "
+                      "accuracy): the lambda chosen and the model are still usable, slightly "
+                      "less exact. With many features (thousands per image), the ridge model "
+                      "(--model ridge) solves the whole path exactly, without iterations.",
+                      ConvergenceWarning, stacklevel=3)

@@ -111,3 +111,22 @@ def test_sklearn_digits_known_answer_unchanged_without_weights():
     reference = make_pipeline(StandardScaler(), RidgeClassifier(alpha=300.0)).fit(X, y)
     np.testing.assert_allclose(model.decision_function(X), reference.decision_function(X),
                                rtol=1e-6, atol=1e-8)
+
+
+def test_solver_warnings_of_the_folds_are_one_l2vision_line_even_from_workers(capfd):
+    """The folds' ConvergenceWarnings (in joblib workers with n_jobs=2) come back counted."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    from l2vision import config_context
+
+    X, y = make_classification(400, 30, n_informative=10, n_classes=3, random_state=0)
+    with warnings.catch_warnings(record=True) as caught, config_context(n_jobs=2):
+        warnings.simplefilter("always")
+        LogisticRegressionKFoldCV(lambdas=[1e-3, 1e-2], cv=3, max_iter=2).fit(X, y)
+    ours = [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+    assert len(ours) == 1
+    assert "stopped at their iteration limit" in str(ours[0].message)
+    assert "--model ridge" in str(ours[0].message)
+    assert "lbfgs failed to converge" not in capfd.readouterr().err  # nothing from the workers
