@@ -36,6 +36,10 @@ Examples:
 """
 
 
+#: Below this CV accuracy, label findings are mostly the model's own mistakes.
+WEAK_MODEL = 0.8
+
+
 def add_parser(subparsers, common) -> None:
     p = subparsers.add_parser("audit", parents=[common],
                               help="find mislabeled, duplicate, leaked and bad images",
@@ -46,7 +50,9 @@ def add_parser(subparsers, common) -> None:
     p.add_argument("--test", default=None, metavar="DATA",
                    help="a test set to check for leaks (and duplicates and quality)")
     p.add_argument("-f", "--features", default="auto",
-                   help=features_help() + " (default: auto, as train)")
+                   help=features_help() + " (default: auto: hand-crafted features for "
+                        "thumbnails, the photo recipe for photos; train's auto also compares "
+                        "the other photo candidates)")
     p.add_argument("-m", "--model", choices=("logreg", "ridge"), default="logreg",
                    help="the model of the out-of-fold probabilities (default: logreg)")
     p.add_argument("--cv", type=int, default=5, help="cross-validation folds (default 5)")
@@ -56,7 +62,7 @@ def add_parser(subparsers, common) -> None:
     p.add_argument("-o", "--out", type=Path, default=Path("audit"), metavar="DIR",
                    help="output folder (default: audit)")
     p.add_argument("--overwrite", action="store_true", help="replace the files of DIR")
-    add_run_options(p.add_argument_group("run"), cache=True)
+    add_run_options(p.add_argument_group("run"))
     p.set_defaults(run=run, parser=p)
 
 
@@ -81,6 +87,11 @@ def run(args) -> int:
         print("no findings")
     for issue, count in s["counts"].items():
         print(f"  {issue:>16}: {count}")
+    labels = s["counts"].get("label", 0)
+    if s.get("cv_accuracy") is not None and s["cv_accuracy"] < WEAK_MODEL:
+        print(f"note: the model's CV accuracy is {s['cv_accuracy']:.1%}, so the {labels} label "
+              "findings include many images it simply gets wrong; trust the top of the list "
+              "(highest scores), or audit with stronger features")
     report = write_audit(args.out, result, overwrite=args.overwrite)
     log(args, f"findings: {args.out / 'audit.csv'}; report: {report}")
     return EXIT_OK

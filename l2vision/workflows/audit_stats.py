@@ -2,8 +2,8 @@
 
 :class:`ImageAuditStats` is an extractor like the others, so the images are
 decoded in the crash-isolated workers (or on the Dask cluster) of
-:func:`l2vision.config_context`, unreadable ones are reported rather than
-raised, and the cache applies. Its "features" are the ten
+:func:`l2vision.config_context`, and unreadable ones are reported rather than
+raised. Its "features" are the ten
 :func:`~l2vision.audit.image_stats` of the image at its own size, then its
 64-bit perceptual hash and the first 64 bits of its pixel hash, each as four
 16-bit pieces (exact in float32); :func:`split_stats` takes them apart.
