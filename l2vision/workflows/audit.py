@@ -10,9 +10,9 @@ are extracted (the same extractors ``train`` would use); then:
   ``near_duplicate``: :func:`~l2vision.audit.near_duplicates` of the features
   within a set (helped by the perceptual hash); ``leak``: a test image equal or
   near to a training image.
-- ``outlier``: the held-out Mahalanobis score of
-  :class:`~l2vision.trust.OODDetector` far above the set's (a robust z of its
-  logarithm above :data:`OUTLIER_Z`).
+- ``outlier``: the held-out k-nearest-neighbour distance of
+  :class:`~l2vision.trust.OODDetector` (``method="knn"``, k = 5) far above
+  the set's (a robust z of the log squared distance above :data:`OUTLIER_Z`).
 - ``blurry``, ``dark``, ``light``, ``low_information``, ``odd_size``,
   ``grayscale``: :func:`~l2vision.audit.flag_quality`, relative to the set.
 - ``unreadable``: the image could not be decoded (the audit goes on).
@@ -55,7 +55,7 @@ AUDIT_ISSUES = ("unreadable", "label", "exact_duplicate", "near_duplicate", "lea
 #: Robust z (median and MAD of the log held-out score) past which an image is an outlier.
 OUTLIER_Z = 3.5
 #: The smallest spread of the log scores used for that z.
-MIN_LOG_SPREAD = 0.35
+MIN_LOG_SPREAD = 0.25
 
 
 @dataclass
@@ -197,19 +197,23 @@ def _label_issues(X, labels, names, model, cv, lambdas, seed) -> tuple[list, dic
 
 
 def _outliers(X, labels, names, cv, seed) -> list:
-    """``outlier`` rows: held-out Mahalanobis scores far above the set's."""
+    """``outlier`` rows: held-out nearest-neighbour distances far above the set's."""
     if len(X) < 4 * cv:
         return []
-    raw = OODDetector(cv=cv, random_state=seed).held_out_scores(X, labels)
+    # k-NN, not Mahalanobis: with fewer images than features (photos) a
+    # covariance is degenerate and scores ordinary images as far away.
+    # Squared, so that its log scale is that of a (squared) distance.
+    raw = OODDetector("knn", n_neighbors=5, cv=cv, random_state=seed).held_out_scores(
+        X, labels) ** 2
     # The floor keeps log finite where a degenerate feature set scores 0; the
-    # smallest spread (0.35 in log units) keeps a tight set from flagging
-    # images barely 3x as far as the median.
+    # smallest spread (0.25 in log units) keeps a tight set from flagging
+    # images barely 2.4x as far (squared) as the median.
     scores = np.log(raw + max(float(np.mean(raw)) * 1e-3, 1e-12))
     median = np.median(scores)
     spread = max(1.4826 * np.median(np.abs(scores - median)), MIN_LOG_SPREAD)
     z = (scores - median) / spread
     return [_row(names[i], "outlier", 1 - np.exp(-(z[i] - OUTLIER_Z)),
-                 detail=f"robust z {z[i]:.1f} of the log distance to the class means")
+                 detail=f"robust z {z[i]:.1f} of the log distance to its 5th nearest image")
             for i in np.flatnonzero(z > OUTLIER_Z)]
 
 

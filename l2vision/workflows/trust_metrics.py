@@ -82,7 +82,8 @@ def trust_metrics(head, X: np.ndarray, truth, classes, coverages=COVERAGES) -> t
     if not hasattr(clf, "predict_proba") or not known.any():
         return {}, {}
     Xt = head_input(head, X[known])
-    y = np.searchsorted(np.asarray(classes, dtype=str), np.asarray(truth, dtype=str)[known])
+    index = {str(c): i for i, c in enumerate(classes)}  # not searchsorted: '10' < '2' as text
+    y = np.array([index[str(t)] for t in np.asarray(truth)[known]], dtype=np.intp)
     after = clf.predict_proba(Xt)
     before = softmax(decision_to_logits(clf.decision_function(Xt)), axis=1)
     metrics = {"calibration": {"before": calibration_metrics(before, y),

@@ -36,7 +36,7 @@ def planted(tmp_path_factory):
     data, test = root / "train", root / "test"
     rng = np.random.default_rng(3)
     for name, channel in COLORS.items():
-        for i in range(14):
+        for i in range(24):
             write_image(data / name / f"{i:02d}.png", _image(rng, channel))
         for i in range(4):
             write_image(test / name / f"t{i}.png", _image(rng, channel))
@@ -49,6 +49,11 @@ def planted(tmp_path_factory):
     write_image(data / "red" / "blurry.png", cv2.GaussianBlur(_image(rng, 2), (15, 15), 6))
     write_image(data / "green" / "wide.png", _image(rng, 1, size=(480, 60)))
     (data / "blue" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    light = np.clip(_image(rng, 0).astype(int) * 0.1 + 235, 0, 255).astype(np.uint8)
+    write_image(data / "blue" / "light.png", light)
+    write_image(data / "red" / "gray.png", cv2.cvtColor(_image(rng, 2), cv2.COLOR_BGR2GRAY))
+    board = (np.indices((96, 96)).sum(axis=0) // 8 % 2 * 255).astype(np.uint8)
+    write_image(data / "green" / "checkerboard.png", np.dstack([board] * 3))  # unlike any
     shutil.copy(data / "blue" / "03.png", test / "blue" / "leaked_03.png")     # a leak
     return data, test
 
@@ -69,6 +74,9 @@ def test_each_planted_fault_is_found(found):
     assert ("dark.png", "dark") in rows
     assert ("blurry.png", "blurry") in rows
     assert ("wide.png", "odd_size") in rows
+    assert ("light.png", "light") in rows
+    assert ("gray.png", "grayscale") in rows
+    assert ("checkerboard.png", "outlier") in rows
     assert rows[("broken.png", "unreadable")]["detail"]
     leak = rows[("leaked_03.png", "leak")]
     assert leak["related_path"].endswith("blue/03.png") and leak["score"] == 1.0
@@ -82,10 +90,13 @@ def test_rows_are_sorted_scored_and_few_false_alarms(found):
         scores = [r["score"] for r in result.rows if r["issue"] == issue]
         assert scores == sorted(scores, reverse=True) and all(0 <= s <= 1 for s in scores)
     planted = {"copy_of_00.png", "resized_01.jpg", "mislabeled.png", "dark.png", "blurry.png",
-               "wide.png", "broken.png", "leaked_03.png", "00.png", "01.png", "03.png"}
+               "wide.png", "broken.png", "leaked_03.png", "00.png", "01.png", "03.png",
+               "light.png", "gray.png", "checkerboard.png"}
     others = {Path(r["path"]).name for r in result.rows} - planted
-    assert len(others) <= 4, sorted(others)  # of 62 ordinary images
-    assert result.summary["class_balance"] == {"blue": 16, "green": 17, "red": 16}
+    flagged = [(Path(r["path"]).name, r["issue"]) for r in result.rows
+               if Path(r["path"]).name in others]
+    assert len(others) <= 4, flagged  # of 92 ordinary images
+    assert result.summary["class_balance"] == {"blue": 27, "green": 28, "red": 27}
 
 
 def test_the_command_writes_csv_json_report_and_train_excludes(planted, tmp_path, capsys):
