@@ -30,8 +30,8 @@ from l2vision.cli.options import (
 __all__ = ["build_parser", "console_main", "main"]
 
 #: The command modules, in the order of the help.
-COMMANDS = ("audit", "train", "evaluate", "score", "extract", "robustness", "study", "features",
-            "networks")
+COMMANDS = ("audit", "train", "evaluate", "score", "explain", "extract", "robustness", "study",
+            "features", "networks")
 
 
 def build_parser() -> argparse.ArgumentParser:

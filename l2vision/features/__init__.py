@@ -11,7 +11,10 @@
 - :mod:`~l2vision.features.registry`: spec names (``hog:64``) to extractors,
   built-ins and plugins; :mod:`~l2vision.features.auto`: the ``auto`` choice;
 - the batch engine: :mod:`~l2vision.features.driver` (:class:`ImageFeatures`),
-  with its batches, crash isolation and cache in private modules.
+  with its batches, crash isolation and cache in private modules;
+- where features come from in the image: each extractor's ``_locate``, with
+  the tools of :mod:`~l2vision.features.location`, run over images by
+  :mod:`~l2vision.features.locate` (occlusion for extractors without it).
 
 Names are imported lazily (the extractors load OpenCV and scikit-learn).
 

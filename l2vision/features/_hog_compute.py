@@ -7,7 +7,7 @@ import functools
 import cv2
 import numpy as np
 
-__all__ = ["hog_descriptors"]
+__all__ = ["hog_descriptors", "hog_gradients", "hog_tables"]
 
 _F = np.float32
 _COLORS = ("gray", "max", "per-channel")
@@ -135,6 +135,35 @@ def hog_descriptors(images, *, cell_size=(4, 4), block_size=(2, 2), block_stride
         _describe(dx, dy, tables, work, out[start:start + len(chunk)])
     pool.append(work)
     return out
+
+
+def hog_tables(height, width, cell_size, block_size, block_stride, orientations, signed):
+    """The constants of one geometry (axis weights ``wy_t``, ``wx_t``, ``blocks``, ``cells``,
+    bin tables), built once; :func:`hog_descriptors` validates the arguments first.
+
+    Examples
+    --------
+    >>> hog_tables(32, 32, (4, 4), (2, 2), (1, 1), 9, False).blocks
+    (7, 7)
+    """
+    return _tables(height, width, tuple(cell_size), tuple(block_size), tuple(block_stride),
+                   int(orientations), bool(signed))
+
+
+def hog_gradients(image, tables, *, gamma_correction=False, color="gray"):
+    """The (x, y) derivatives (H, W) float32 of one image, as :func:`hog_descriptors` bins them.
+
+    Examples
+    --------
+    >>> ramp = np.repeat(np.arange(0, 80, 10, dtype=np.uint8)[:, None], 8, axis=1)
+    >>> dx, dy = hog_gradients(ramp, hog_tables(8, 8, (4, 4), (2, 2), (1, 1), 9, False))
+    >>> float(dx.max()), float(dy[3, 3])
+    (0.0, 20.0)
+    """
+    lut = np.sqrt(np.arange(256, dtype=_F)) if gamma_correction else None
+    work = _Workspace(1, image.shape[0], image.shape[1], 1 if color == "gray" else 3, tables)
+    dx, dy = _gradients(image[None], lut, work)
+    return np.ascontiguousarray(dx[:, 0]), np.ascontiguousarray(dy[:, 0])
 
 
 class _Tables:

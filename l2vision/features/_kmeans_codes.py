@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["response_blocks", "soft_threshold_codes", "triangle_codes", "triangle_product"]
+__all__ = ["patch_codes", "response_blocks", "soft_threshold_codes", "triangle_codes",
+           "triangle_product"]
 
 
 def response_blocks(centroids, whitening, patch_mean, step: int
@@ -88,3 +89,30 @@ def triangle_codes(patches, augmented, pool, m: int, patch_mean, whitening) -> n
     np.subtract(mu_pooled[:, :, None], pooled, out=pooled)
     np.maximum(pooled, 0, out=pooled)  # rounding: a sum of max(0, .) is never below 0
     return pooled
+
+
+def patch_codes(patches, centroids, whitening, patch_mean, *, encoding: str,
+                alpha: float) -> np.ndarray:
+    """Every patch's code before pooling, float64: (P, 2K) soft threshold, (P, K) triangle.
+
+    The soft threshold's columns are ``max(0, s - alpha)`` for the K
+    centroids, then ``max(0, -s - alpha)``, the order of the pooled features.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> c, w = rng.normal(size=(3, 4)).astype(np.float32), np.eye(4, dtype=np.float32)
+    >>> patch_codes(rng.normal(size=(5, 4)), c, w, np.zeros(4), encoding="soft_threshold",
+    ...             alpha=0.25).shape
+    (5, 6)
+    """
+    patches = np.asarray(patches, np.float64)
+    if encoding == "triangle":
+        white = (patches - patch_mean) @ np.asarray(whitening, np.float64)
+        c = np.asarray(centroids, np.float64)
+        dist = np.sqrt(np.maximum((white * white).sum(axis=1)[:, None] - 2 * white @ c.T
+                                  + (c * c).sum(axis=1), 0))
+        return np.maximum(dist.mean(axis=1, keepdims=True) - dist, 0)
+    (projection, offset), = response_blocks(centroids, whitening, patch_mean, len(centroids))
+    responses = patches @ projection.astype(np.float64) - offset
+    return np.hstack([np.maximum(responses - alpha, 0), np.maximum(-responses - alpha, 0)])

@@ -31,8 +31,8 @@ from l2vision.features._net_files import (
     read_net,
 )
 
-__all__ = ["ENGINES", "Network", "OnnxRuntimeNetwork", "OpenCVNetwork", "load_network",
-           "onnx_tensor", "onnxruntime_ready", "resolve_engine"]
+__all__ = ["ENGINES", "Network", "OnnxRuntimeNetwork", "OpenCVNetwork", "average_source",
+           "load_network", "onnx_tensor", "onnxruntime_ready", "resolve_engine"]
 
 #: The inference engines; "auto" is ONNX Runtime for ONNX files when it is installed.
 ENGINES = ("auto", "opencv", "onnxruntime")
@@ -93,6 +93,29 @@ def onnx_tensor(model, name: str, outputs: list[str]) -> str:
     raise KeyError(name)
 
 
+def average_source(model, tensor: str) -> str | None:
+    """The tensor whose spatial mean is ``tensor`` (a global average pool, maybe flattened).
+
+    Lets a caller read the spatial maps behind an embedding such as
+    MobileNet's ``embedding`` (``Flatten(GlobalAveragePool(maps))``) in the
+    same forward pass; None when ``tensor`` is not such a mean.
+
+    Examples
+    --------
+    >>> from onnx import helper
+    >>> nodes = [helper.make_node("GlobalAveragePool", ["maps"], ["pooled"]),
+    ...          helper.make_node("Flatten", ["pooled"], ["embedding"])]
+    >>> model = helper.make_model(helper.make_graph(nodes, "g", [], []))
+    >>> average_source(model, "embedding"), average_source(model, "maps")
+    ('maps', None)
+    """
+    producers = {out: node for node in model.graph.node for out in node.output}
+    node = producers.get(tensor)
+    while node is not None and node.op_type in ("Flatten", "Reshape", "Squeeze", "Identity"):
+        node = producers.get(node.input[0])
+    return node.input[0] if node is not None and node.op_type == "GlobalAveragePool" else None
+
+
 class Network:
     """A loaded network: which names it has, and a forward pass returning named outputs."""
 
@@ -111,6 +134,10 @@ class Network:
     def forward(self, blob: np.ndarray, names: list[str], threads: int | None) -> list:
         """The outputs ``names`` for an NCHW float32 blob."""
         raise NotImplementedError
+
+    def average_source(self, name: str) -> str | None:
+        """The spatial maps whose mean is output ``name`` (:func:`average_source`), or None."""
+        return None
 
 
 class OpenCVNetwork(Network):
@@ -159,6 +186,14 @@ class OpenCVNetwork(Network):
 
     def classifier_input(self) -> str:
         return classifier_input(self.net, self.weights)
+
+    def average_source(self, name):
+        if self._onnx is None:
+            return None
+        try:
+            return average_source(self._onnx, self._tensor(name))
+        except KeyError:
+            return None
 
     def forward(self, blob, names, threads):
         previous = cv2.getNumThreads()
@@ -224,6 +259,12 @@ class OnnxRuntimeNetwork(Network):
                 return node.input[0]
         raise ModelLoadError(f"{self.weights}: no fully connected layer to take the embedding "
                              "before; name the embedding layer with output=")
+
+    def average_source(self, name):
+        try:
+            return average_source(self._onnx_model(), self._tensor(name))
+        except (KeyError, ImportError):
+            return None
 
     def _session(self, extra: tuple, threads: int, dynamic: bool = False):
         """A session returning the graph outputs plus the tensors ``extra``.

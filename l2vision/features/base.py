@@ -62,9 +62,12 @@ class ImageExtractor(TransformerMixin, BaseEstimator):
     """Base class of the image feature extractors (stateless transformers).
 
     Subclasses implement ``_check_params``, ``_input_spec``, ``_n_features``,
-    ``_feature_names`` and ``_extract``. ``transform`` accepts a sequence of
-    images: ``uint8`` arrays in BGR order (``(H, W, 3)``) or gray (``(H, W)``),
-    paths, or encoded bytes, and returns float32 ``(n_images, n_features)``.
+    ``_feature_names`` and ``_extract``, and may implement ``_locate`` (where
+    the features come from in the image, :mod:`~l2vision.features.location`;
+    without it, explanations measure the extractor by occlusion). ``transform``
+    accepts a sequence of images: ``uint8`` arrays in BGR order (``(H, W, 3)``)
+    or gray (``(H, W)``), paths, or encoded bytes, and returns float32
+    ``(n_images, n_features)``.
     """
 
     # -- the contract subclasses fill in ------------------------------------
@@ -87,6 +90,18 @@ class ImageExtractor(TransformerMixin, BaseEstimator):
     def _extract(self, images: list[np.ndarray]) -> np.ndarray:
         """Features of prepared images (already at ``_input_spec``), float32."""
         raise NotImplementedError
+
+    def _locate(self, images: list[np.ndarray], weights: np.ndarray, offsets: np.ndarray):
+        """Where the features of prepared images come from; None if the extractor can't say.
+
+        ``weights`` and ``offsets`` are (K, n_features). Returns a
+        :class:`~l2vision.features.location.Located`: the features, and per
+        image K evidence maps at the view's size (each sums to ``weights[k] @
+        features``) and K support maps (``offsets[k]`` spread over the pixels
+        of each feature). The default, None, makes
+        :func:`~l2vision.features.locate.locate_images` fall back to occlusion.
+        """
+        return None
 
     def _decode_size(self) -> tuple | None:
         """The smallest ``(width, height)`` the decoded image must cover; None: full size.

@@ -41,6 +41,7 @@ from l2vision._validation import (
     spec_int,
     spec_option,
 )
+from l2vision.features._bovw_locate import locate_words
 from l2vision.features.base import grid_cell_names
 from l2vision.features.learned import (
     LearnedExtractor,
@@ -147,6 +148,11 @@ class BagOfVisualWords(LearnedExtractor):
     # -- descriptors ------------------------------------------------------------
     def _descriptors(self, image: np.ndarray):
         """RootSIFT descriptors of the dense grid, and their relative positions in [0, 1)."""
+        desc, points, (h, w) = self._dense_sift(image)
+        return desc, np.clip(points[:, :2] / (w, h), 0, 1 - 1e-9)
+
+    def _dense_sift(self, image: np.ndarray):
+        """RootSIFT descriptors, their keypoints ``(x, y, width in px)`` and the resized (H, W)."""
         height, width = image.shape[:2]
         ratio = self.side / max(height, width)
         size = (max(1, round(width * ratio)), max(1, round(height * ratio)))
@@ -163,12 +169,12 @@ class BagOfVisualWords(LearnedExtractor):
             keypoints += [cv2.KeyPoint(float(x), float(y), size) for y in ys for x in xs]
         keypoints, desc = _sift().compute(image, keypoints)
         if desc is None:
-            return np.empty((0, 128), np.float32), np.empty((0, 2))
+            return np.empty((0, 128), np.float32), np.empty((0, 3)), (h, w)
         desc = desc.astype(np.float32)
         desc /= desc.sum(axis=1, keepdims=True) + np.float32(1e-7)
         np.sqrt(desc, out=desc)
-        where = np.array([(k.pt[0] / w, k.pt[1] / h) for k in keypoints]).reshape(-1, 2)
-        return desc, np.clip(where, 0, 1 - 1e-9)
+        points = np.array([(k.pt[0], k.pt[1], 6 * k.size) for k in keypoints]).reshape(-1, 3)
+        return desc, points, (h, w)
 
     # -- learning ---------------------------------------------------------------
     def _fit(self, images, y=None, progress: bool = False) -> None:
@@ -205,6 +211,23 @@ class BagOfVisualWords(LearnedExtractor):
             out[i] = self._vlad(desc, nearest) if self.encoding == "vlad" \
                 else self._pyramid(nearest, where)
         return out
+
+    def _locate(self, images, weights, offsets):
+        """Histograms: each descriptor's words' shares on its square (approximate: square root);
+        VLAD: None (occlusion). See :func:`~l2vision.features._bovw_locate.locate_words`."""
+        if self.encoding == "vlad":
+            return None
+        words = self.vocabulary_
+        word_norms = (words * words).sum(axis=1)
+
+        def described(image):
+            desc, points, shape = self._dense_sift(image)
+            nearest = np.argmin(word_norms - 2 * desc @ words.T, axis=1) if len(desc) else \
+                np.empty(0, int)
+            return nearest, points, shape
+
+        return locate_words(images, weights, offsets, described=described, grid=self.grid,
+                            n_words=self.n_clusters)
 
     def _pyramid(self, nearest, where) -> np.ndarray:
         k = self.n_clusters

@@ -15,6 +15,7 @@ from l2vision._validation import (
     invalid,
 )
 from l2vision.config import get_config
+from l2vision.features._cnn_locate import locate_cnn
 from l2vision.features._net import ENGINES, Network, load_network, resolve_engine
 from l2vision.features._net_files import FORMATS, ModelLoadError, model_files
 from l2vision.features._preprocess import Preprocessing, make_blob
@@ -356,6 +357,17 @@ class CNNEmbedding(ImageExtractor):
             norms = np.linalg.norm(features, axis=1, keepdims=True)
             features = features / np.where(norms > 0, norms, 1)
         return features.astype(np.float32, copy=False)
+
+    def _locate(self, images, weights, offsets):
+        """Class activation maps of the pooled layers, the network run once (exact; see
+        :func:`~l2vision.features._cnn_locate.locate_cnn`); None for an unpooled dense output."""
+        net, weights_file = self._net()
+        config = get_config()
+        return locate_cnn(net, self._output_names(net, weights_file), self._settings().pre,
+                          images, weights, offsets, pooling=self.pooling,
+                          flip_average=self.flip_average, l2_normalize=self.l2_normalize,
+                          batch_size=config["inference_batch_size"],
+                          threads=config["inference_threads"])
 
 
 def from_spec(*network: str) -> list:

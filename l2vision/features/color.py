@@ -22,6 +22,12 @@ from l2vision.features.base import (
     grid_cells,
     pyramid_histograms,
 )
+from l2vision.features.location import (
+    Located,
+    cell_support,
+    pyramid_evidence,
+    share_gain,
+)
 from l2vision.io.decode import limit_side
 
 __all__ = ["ColorHistogram"]
@@ -179,6 +185,34 @@ class ColorHistogram(ImageExtractor):
                 out[i] = (self._joint_histograms(image[None]) if self.mode == "joint" else
                           pyramid_histograms(self._bin_index(image), self.grid, n_bins))
         return np.sqrt(out) if self.sqrt else out
+
+    def _pixel_bins(self, image: np.ndarray) -> np.ndarray:
+        """Each pixel's bin in its cell's histogram: (H, W) joint, (3, H, W) per channel."""
+        if self.mode == "per-channel":
+            return self._bin_index(image)
+        converted = cv2.cvtColor(image, _SPACES[self.space][0])
+        b, tables = self._bins3(), self._bin_tables()
+        return (tables[0][converted[:, :, 0]] * (b[1] * b[2])
+                + tables[1][converted[:, :, 1]] * b[2] + tables[2][converted[:, :, 2]])
+
+    def _locate(self, images, weights, offsets) -> Located:
+        """Each pixel carries its bins' weights over its cells' counts (exact without ``sqrt``).
+
+        With ``sqrt``, a bin's contribution ``w sqrt(h)`` is shared equally by
+        its pixels (the proportional rule: approximate).
+        """
+        features = self._extract(images)
+        n_bins, evidence, support = self._bins_per_cell(), [], []
+        offsets = np.asarray(offsets, np.float64).reshape(len(offsets), -1, n_bins).sum(axis=2)
+        for image, row in zip(images, features, strict=True):
+            shown = limit_side(image, self.max_side) if self.max_side is not None else image
+            index = self._pixel_bins(shown)
+            gain = share_gain(row, pyramid_histograms(index, self.grid, n_bins)) \
+                if self.sqrt else 1.0
+            cells = grid_cells(*shown.shape[:2], self.grid)
+            evidence.append(pyramid_evidence(index, self.grid, n_bins, weights * gain))
+            support.append(cell_support(offsets, cells, shown.shape[:2]))
+        return Located(features, evidence, support, "approximate" if self.sqrt else "exact")
 
 
 def from_spec(space: str = "hsv") -> ColorHistogram:

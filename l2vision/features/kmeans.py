@@ -78,11 +78,13 @@ from l2vision._validation import (
     spec_option,
 )
 from l2vision.features._kmeans_codes import (
+    patch_codes,
     response_blocks,
     soft_threshold_codes,
     triangle_codes,
     triangle_product,
 )
+from l2vision.features._kmeans_locate import locate_codes
 from l2vision.features.base import grid_cell_names, grid_cells
 from l2vision.features.learned import (
     LearnedExtractor,
@@ -328,6 +330,21 @@ class KMeansFeatures(LearnedExtractor):
             pooled = code(self._normalized_patches(windows), product, pool, len(stack))
             out[start:start + len(stack)] = pooled.reshape(len(stack), -1)
         return out
+
+    def _locate(self, images, weights, offsets):
+        """Patch codes in the cells that pool them (exact at ``power=1``; see
+        :func:`~l2vision.features._kmeans_locate.locate_codes`)."""
+        p = self.patch_size
+
+        def codes(image):
+            windows = sliding_window_view(image[None], (p, p), axis=(1, 2))
+            coded = patch_codes(self._normalized_patches(windows), self.centroids_,
+                                self.whitening_, self.patch_mean_, encoding=self.encoding,
+                                alpha=self.alpha)
+            return coded.reshape(*self._positions(), -1)
+
+        return locate_codes(images, weights, offsets, codes=codes, grid=self.grid, patch=p,
+                            flip_average=self.flip_average, power=self.power)
 
     #: Centroids the soft threshold handles per pass over a group's patches (see
     #: :func:`~l2vision.features._kmeans_codes.response_blocks`).

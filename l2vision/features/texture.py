@@ -15,7 +15,13 @@ from l2vision._validation import (
     spec_int,
     spec_real,
 )
-from l2vision.features.base import ImageExtractor, grid_cell_names, pyramid_histograms
+from l2vision.features.base import (
+    ImageExtractor,
+    grid_cell_names,
+    grid_cells,
+    pyramid_histograms,
+)
+from l2vision.features.location import Located, cell_support, pyramid_evidence
 from l2vision.io.decode import limit_side
 
 __all__ = ["LBP"]
@@ -122,6 +128,20 @@ class LBP(ImageExtractor):
         for i, image in enumerate(images):
             out[i] = pyramid_histograms(self._codes(image), self.grid, n_codes)
         return out
+
+    def _locate(self, images, weights, offsets) -> Located:
+        """Each pixel carries its code's weight over its cells' pixel counts (exact)."""
+        n_codes, features, evidence, support = self._n_codes(), [], [], []
+        offsets = np.asarray(offsets, np.float64).reshape(len(offsets), -1, n_codes).sum(axis=2)
+        for image in images:
+            shown = limit_side(image, self.max_side) if self.max_side is not None else image
+            codes = self._codes(shown)
+            features.append(pyramid_histograms(codes, self.grid, n_codes))
+            evidence.append(pyramid_evidence(codes, self.grid, n_codes, weights))
+            support.append(cell_support(offsets, grid_cells(*codes.shape, self.grid),
+                                        codes.shape))
+        return Located(np.asarray(features, np.float32).reshape(len(images), -1), evidence,
+                       support, "exact")
 
 
 def from_spec(points: str = "8", radius: str = "1") -> LBP:

@@ -6,6 +6,7 @@ import numpy as np
 
 from l2vision._validation import check_bool, check_option, check_pair, spec_int
 from l2vision.features.base import ImageExtractor
+from l2vision.features.location import Located
 
 __all__ = ["TinyImage"]
 
@@ -69,6 +70,29 @@ class TinyImage(ImageExtractor):
             norms = np.linalg.norm(out, axis=1, keepdims=True)
             out /= np.where(norms > 0, norms, 1)
         return out
+
+    def _locate(self, images, weights, offsets) -> Located:
+        """Each tiny pixel carries its weights times its value (exact).
+
+        With ``normalize``, ``w · (x - mean(x)) / norm = Σ x_i (w_i - mean(w)) / norm``:
+        pixel ``i`` gets ``x_i (w_i - mean(w)) / norm``, the image's norm a constant.
+        """
+        features = self._extract(images)
+        weights, offsets = np.asarray(weights, np.float64), np.asarray(offsets, np.float64)
+        shape = (len(weights), self.size[1], self.size[0], -1)
+        evidence, support = [], []
+        for image in images:
+            pixels = image.reshape(-1).astype(np.float64) / 255
+            if self.normalize:
+                centred = pixels - pixels.mean()
+                norm = np.linalg.norm(centred)
+                scaled = (weights - weights.mean(axis=1, keepdims=True)) / (norm if norm > 0
+                                                                             else np.inf)
+            else:
+                scaled = weights
+            evidence.append((scaled * pixels).reshape(shape).sum(axis=3))
+            support.append(offsets.reshape(shape).sum(axis=3))
+        return Located(features, evidence, support, "exact")
 
 
 def from_spec(size: str = "16") -> TinyImage:

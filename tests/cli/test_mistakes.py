@@ -167,6 +167,12 @@ MISTAKES = {
                                         "taken.csv"),
     "train: --exclude-issues alone": ("train data --exclude-issues label -o x.joblib -q",
                                       "--exclude"),
+    # explain
+    "explain: a class the model does not know": (
+        "explain colors.joblib data/blue/00.png -o why --class nope -q", "'nope'"),
+    "explain: a text file as the model": ("explain text.joblib data -o why -q", "text.joblib"),
+    "explain: output folder missing": ("explain colors.joblib data -o nodir/why -q", "nodir"),
+    "explain: --top-k 0": ("explain colors.joblib data -o why --top-k 0 -q", "--top-k"),
     # study
     "study: unknown penalty": ("study data --penalties l3 -q", "l3"),
     "study: missing test data": ("study data --test nope -q", "nope"),
