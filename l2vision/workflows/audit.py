@@ -127,6 +127,7 @@ def audit(data=None, *, test_data=None, features="auto", model: str = "logreg", 
     (1797, ['label', 'low_information'])
     """
     check_int("audit", "cv", cv, low=2)
+    check_int("audit", "seed", seed, low=0)
     images = data if isinstance(data, ImageSet) else load_dataset(data)
     check_trainable(images, cv=cv, test_size=0)
     test = None

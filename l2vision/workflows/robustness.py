@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from l2vision._validation import check_int
 from l2vision.config import config_context
 from l2vision.corruptions.augment import CLEAN, CorruptionViews
 from l2vision.corruptions.specs import parse_corruptions, parse_severities
@@ -150,6 +151,7 @@ def robustness(model, images, *, corruptions="all", severities="1-5", seed: int 
     """
     names = parse_corruptions(corruptions)
     levels = parse_severities(severities)
+    check_int("robustness", "seed", seed, low=0)
     if images.labels is None:
         raise ValueError(f"{images.source}: no labels; robustness needs labelled images")
     classes = np.asarray([str(c) for c in model.classes_], dtype=object)

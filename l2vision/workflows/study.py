@@ -21,7 +21,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from l2vision._validation import check_int, check_option
+from l2vision._validation import check_int, check_option, check_real
 from l2vision.config import config_context
 from l2vision.corruptions.specs import parse_corruptions, parse_severities
 from l2vision.datasets import ImageSet, load_dataset
@@ -186,6 +186,9 @@ def study(data=None, *, test_data=None, features="auto", model: str = "logreg", 
         ``penalties`` (``{name: [rows]}``), ``summary``, and the settings.
     """
     check_option("study", "model", model, ESTIMATORS)
+    check_int("study", "seed", seed, low=0)
+    check_int("study", "cv", cv, low=2)
+    check_real("study", "test_size", test_size, low=0, high=1, high_open=True)
     check_int("study", "penalty_points", penalty_points, low=1)
     unknown = [p for p in penalties if p not in PENALTIES]
     if unknown:

@@ -227,6 +227,7 @@ def train(data=None, *, features="auto", model: str = "logreg", cv: int = 5,
     """
     check_option("train", "model", model, ESTIMATORS)
     check_int("train", "cv", cv, low=2)
+    check_int("train", "seed", seed, low=0)
     check_real("train", "test_size", test_size, low=0, high=1, high_open=True)
     augmentations = parse_augmentations(augment)
     images = data if isinstance(data, ImageSet) else load_dataset(data)
