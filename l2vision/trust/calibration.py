@@ -19,6 +19,8 @@ from scipy.special import logsumexp, softmax
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from l2vision.trust.checks import check_labels, check_proba
+
 __all__ = ["TemperatureScaling", "calibration_metrics", "decision_to_logits",
            "fit_temperature", "reliability_diagram", "top_label_ece"]
 
@@ -61,41 +63,6 @@ def decision_to_logits(decision) -> np.ndarray:
         raise ValueError("The decision values hold NaN or infinity "
                          f"(row {int(np.argwhere(~np.isfinite(z))[0, 0])}).")
     return z
-
-
-def _check_labels(y, n_samples: int, n_classes: int) -> np.ndarray:
-    """Class indices in [0, n_classes) as an int array of length n_samples, or ValueError."""
-    y = np.asarray(y)
-    if y.ndim != 1 or len(y) != n_samples:
-        raise ValueError(f"y must be a vector of {n_samples} class indices (one per row of "
-                         f"the scores); got shape {y.shape}.")
-    if not np.issubdtype(y.dtype, np.integer):
-        raise ValueError(f"y must hold integer class indices 0..{n_classes - 1}; got dtype "
-                         f"{y.dtype}. Encode labels with numpy.unique(labels, "
-                         "return_inverse=True).")
-    bad = (y < 0) | (y >= n_classes)
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise ValueError(f"y must hold class indices in [0, {n_classes - 1}] (the score "
-                         f"columns); got {y[i]} at row {i}.")
-    return y.astype(np.intp)
-
-
-def _check_proba(proba) -> np.ndarray:
-    """A (n, K) matrix of probabilities (rows summing to 1), float32 or float64, or ValueError."""
-    p = np.asarray(proba)
-    p = p if p.dtype == np.float32 else p.astype(np.float64)
-    if p.ndim != 2 or p.shape[1] < 2 or p.shape[0] == 0:
-        raise ValueError("proba must have shape (n_samples, n_classes) with n_classes >= 2; "
-                         f"got shape {p.shape}.")
-    sums = p.sum(axis=1)
-    bad = ~np.isfinite(sums) | (np.abs(sums - 1) > 1e-4) | (p.min(axis=1) < 0)
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise ValueError("proba must hold probabilities (values in [0, 1], rows summing to "
-                         f"1); row {i} sums to {sums[i]:.6g}. Pass predict_proba's output "
-                         "or TemperatureScaling.predict_proba(decision values).")
-    return p
 
 
 def _nll(logits: np.ndarray, y: np.ndarray, temperature: float) -> float:
@@ -141,7 +108,7 @@ def fit_temperature(logits, y) -> float:
     1.75
     """
     z = decision_to_logits(logits)
-    y = _check_labels(y, len(z), z.shape[1])
+    y = check_labels(y, len(z), z.shape[1])
     result = minimize_scalar(lambda log_t: _nll(z, y, np.exp(log_t)), bounds=_LOG_T_BOUNDS,
                              method="bounded", options={"xatol": 1e-10})
     rows = np.arange(len(y))
@@ -217,7 +184,7 @@ class TemperatureScaling(BaseEstimator):
         self : TemperatureScaling
         """
         z = decision_to_logits(logits)
-        y = _check_labels(y, len(z), z.shape[1])
+        y = check_labels(y, len(z), z.shape[1])
         self.temperature_ = fit_temperature(z, y)
         self.n_classes_ = z.shape[1]
         self.nll_ = _nll(z, y, self.temperature_)
@@ -258,8 +225,8 @@ def reliability_diagram(proba, y, *, n_bins: int = 15) -> dict[str, np.ndarray]:
     >>> reliability_diagram(proba, [0, 1, 1], n_bins=5)["accuracy"]
     array([nan, nan,  1.,  0.,  1.])
     """
-    p = _check_proba(proba)
-    y = _check_labels(y, len(p), p.shape[1])
+    p = check_proba(proba)
+    y = check_labels(y, len(p), p.shape[1])
     if not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
         raise ValueError(f"The 'n_bins' parameter of reliability_diagram must be an int >= 1. "
                          f"Got {n_bins!r}.")
@@ -354,8 +321,8 @@ def calibration_metrics(proba, y, *, n_bins: int = 15) -> dict[str, float]:
     >>> round(m["ece"], 3), round(m["nll"], 4), round(m["brier"], 3)
     (0.15, 0.1643, 0.05)
     """
-    p = _check_proba(proba)
-    y = _check_labels(y, len(p), p.shape[1])
+    p = check_proba(proba)
+    y = check_labels(y, len(p), p.shape[1])
     diagram = reliability_diagram(p, y, n_bins=n_bins)
     filled = diagram["count"] > 0
     ece = np.sum(diagram["count"][filled] / len(p)

@@ -19,46 +19,11 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from l2vision.trust.checks import check_labels, check_proba
+
 __all__ = ["ConformalPredictionSets"]
 
 _METHODS = ("aps", "raps")
-
-
-def _check_proba(proba, n_classes: int | None = None) -> np.ndarray:
-    """A (n, K) float64 probability matrix (rows summing to 1), or ValueError."""
-    p = np.asarray(proba, dtype=np.float64)
-    if p.ndim != 2 or p.shape[1] < 2 or p.shape[0] == 0:
-        raise ValueError("proba must have shape (n_samples, n_classes) with n_classes >= 2; "
-                         f"got shape {p.shape}.")
-    if n_classes is not None and p.shape[1] != n_classes:
-        raise ValueError(f"proba has {p.shape[1]} columns but ConformalPredictionSets was "
-                         f"fitted with {n_classes} classes.")
-    sums = p.sum(axis=1)
-    bad = ~np.isfinite(sums) | (np.abs(sums - 1) > 1e-4) | (p.min(axis=1) < 0)
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise ValueError("proba must hold probabilities (values in [0, 1], rows summing to "
-                         f"1); row {i} sums to {sums[i]:.6g}. Calibrate decision values "
-                         "first (TemperatureScaling.predict_proba).")
-    return p
-
-
-def _check_labels(y, n_samples: int, n_classes: int) -> np.ndarray:
-    """Class indices in [0, n_classes) of length n_samples, or ValueError."""
-    y = np.asarray(y)
-    if y.ndim != 1 or len(y) != n_samples:
-        raise ValueError(f"y must be a vector of {n_samples} class indices (one per row of "
-                         f"proba); got shape {y.shape}.")
-    if not np.issubdtype(y.dtype, np.integer):
-        raise ValueError(f"y must hold integer class indices 0..{n_classes - 1}; got dtype "
-                         f"{y.dtype}. Encode labels with numpy.unique(labels, "
-                         "return_inverse=True).")
-    bad = (y < 0) | (y >= n_classes)
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise ValueError(f"y must hold class indices in [0, {n_classes - 1}] (the columns of "
-                         f"proba); got {y[i]} at row {i}.")
-    return y.astype(np.intp)
 
 
 class ConformalPredictionSets(BaseEstimator):
@@ -230,8 +195,8 @@ class ConformalPredictionSets(BaseEstimator):
             labels out of range.
         """
         self._check_params()
-        p = _check_proba(proba)
-        y = _check_labels(y, len(p), p.shape[1])
+        p = check_proba(proba).astype(np.float64)
+        y = check_labels(y, len(p), p.shape[1])
         s = self._scores(p, _row_uniforms(p, self.random_state))[np.arange(len(y)), y]
         groups = ([y == c for c in range(p.shape[1])] if self.class_conditional
                   else [np.ones(len(y), dtype=bool)])
@@ -267,7 +232,7 @@ class ConformalPredictionSets(BaseEstimator):
             unless ``allow_empty``.
         """
         check_is_fitted(self)
-        p = _check_proba(proba, self.n_classes_)
+        p = check_proba(proba, self.n_classes_, "ConformalPredictionSets").astype(np.float64)
         u = _row_uniforms(p, self.random_state) if self.randomized else np.zeros(len(p))
         sets = self._scores(p, u) <= self.quantile_[None, :]
         if not self.allow_empty:
