@@ -187,6 +187,11 @@ MISTAKES = {
     "study: --seed -1": ("study data --seed -1 -q", "--seed"),
     "audit: --n-jobs 0": ("audit data --n-jobs 0 -o a -q", "--n-jobs"),
     "audit: --seed -1": ("audit data --seed -1 -o a -q", "--seed"),
+    "extract: --timeout -1": ("extract data -o f.npz --timeout -1 -q", "--timeout"),
+    "study: --lambdas 1:0:x": ("study data --lambdas 1:0:x -q", "--lambdas"),
+    "study: --n-jobs 0": ("study data --n-jobs 0 -q", "--n-jobs"),
+    "study: --size 0x0": ("study data --size 0x0 -q", "--size"),
+    "audit: --lambdas 1:0:x": ("audit data --lambdas 1:0:x -o a -q", "--lambdas"),
     "explain: --n-jobs 0": ("explain colors.joblib data -o why --n-jobs 0 -q", "--n-jobs"),
     # study
     "study: unknown penalty": ("study data --penalties l3 -q", "l3"),
