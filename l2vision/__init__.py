@@ -10,8 +10,10 @@ l2vision`` is fast and loads neither scikit-learn nor OpenCV until needed.
 Subpackages: :mod:`l2vision.io` (reading images), :mod:`l2vision.features`,
 :mod:`l2vision.linear` (the λ searches), :mod:`l2vision.pipelines` (build,
 save, load), :mod:`l2vision.workflows` (train, evaluate, robustness, study),
-:mod:`l2vision.scoring`, :mod:`l2vision.corruptions`, :mod:`l2vision.report`,
-:mod:`l2vision.cli`; how work runs is :mod:`l2vision.config`.
+:mod:`l2vision.scoring`, :mod:`l2vision.trust` (calibration, prediction sets,
+images of no class), :mod:`l2vision.audit` (label errors, duplicates, image
+quality), :mod:`l2vision.explain` (heatmaps), :mod:`l2vision.corruptions`,
+:mod:`l2vision.report`, :mod:`l2vision.cli`; how work runs is :mod:`l2vision.config`.
 """
 
 from l2vision._lazy import lazy_exports
@@ -42,6 +44,8 @@ _EXPORTS = {
     "make_pipeline": "l2vision.pipelines.build",
     "load": "l2vision.pipelines.persist",
     "save": "l2vision.pipelines.persist",
+    "explain_images": "l2vision.explain.explain",
+    "write_explanations": "l2vision.explain.output",
     "evaluate_images": "l2vision.workflows.evaluate",
     "robustness": "l2vision.workflows.robustness",
     "study": "l2vision.workflows.study",

@@ -12,7 +12,6 @@ from l2vision.cli.options import (
     add_trust_option,
     check_output_folders,
     log,
-    refuse_existing,
 )
 
 HELP = """\
@@ -72,24 +71,12 @@ def add_parser(subparsers, common) -> None:
     p.set_defaults(run=run, parser=p)
 
 
-def _check_folder(out: Path, overwrite: bool) -> None:
-    """Refuse (before any work) a DIR that is a file, or holds an earlier run's files."""
-    check_output_folders([out])
-    if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"{out}: exists and is not a folder; give a folder with -o")
-    if overwrite or not out.is_dir():
-        return
-    refuse_existing([out / "index.csv"], other="-o DIR")
-    earlier = sorted(p.name for p in out.iterdir()
-                     if p.suffix in (".png", ".npy") and p.name[:4].isdigit())
-    if earlier:
-        raise FileExistsError(f"{out}: holds heatmaps of an earlier run ({earlier[0]}...); "
-                              "use --overwrite or another -o DIR")
-
-
 def run(args) -> int:
-    _check_folder(args.out, args.overwrite)
-    from l2vision.explain.explain import choose_rows, iter_explanations
+    from l2vision.explain.output import check_explain_folder, write_explanations
+
+    check_output_folders([args.out])
+    check_explain_folder(args.out, args.overwrite, option="-o DIR")
+    from l2vision.explain.explain import choose_rows
     from l2vision.explain.linear import linear_head
     from l2vision.pipelines.build import split_pipeline
     from l2vision.pipelines.persist import load
@@ -98,53 +85,10 @@ def run(args) -> int:
     model = load(args.model, trusted=args.trusted)
     choose_rows(linear_head(split_pipeline(model)[1]), args.classes, args.top_k)  # checked early
     paths = list(InputPaths(args.inputs))
-    args.out.mkdir(exist_ok=True)
     log(args, f"explaining {len(paths)} images with {args.model} into {args.out}")
-    rows, failed = [], 0
-    for e in iter_explanations(model, paths, classes=args.classes, top_k=args.top_k,
-                               baseline=args.baseline):
-        if e.error is not None:
-            failed += 1
-            log(args, f"failed: {e.error}")
-            rows.append([e.index, e.source, "", "", "", "", "", "", e.error])
-            continue
-        for rank, c in enumerate(e.classes, start=1):
-            stem = f"{e.index:04d}" + ("" if rank == 1 else f"-{rank}")
-            _write_maps(args.out / stem, e.image, c.heatmap, args.overwrite)
-            score = c.score if c.probability is None else c.probability
-            rows.append([e.index, e.source, rank, c.label, f"{score:.6g}", f"{c.score:.6g}",
-                         f"{c.evidence:.6g}", c.kind, ""])
-    index = _write_index(args.out / "index.csv", rows, args.overwrite)
-    explained = len({row[0] for row in rows}) - failed
-    print(f"explained {explained} images{f', {failed} failed' if failed else ''}: {index}")
-    return EXIT_SOME_FAILED if failed else EXIT_OK
-
-
-def _write_maps(stem: Path, image, heatmap, overwrite: bool) -> None:
-    """``STEM.npy`` (the raw float32 heatmap) and ``STEM.png`` (the overlay), each atomically."""
-    import io
-
-    import numpy as np
-
-    from l2vision.explain.drawing import encode_png, overlay
-    from l2vision.io.writing import write_file
-
-    buffer = io.BytesIO()
-    np.save(buffer, np.asarray(heatmap, np.float32), allow_pickle=False)
-    write_file(stem.with_suffix(".npy"), buffer.getvalue(), overwrite=overwrite)
-    write_file(stem.with_suffix(".png"), encode_png(overlay(image, heatmap)), overwrite=overwrite)
-
-
-def _write_index(path: Path, rows: list, overwrite: bool) -> Path:
-    """``index.csv``: one row per image and class explained (error rows for unreadable images)."""
-    import csv
-    import io
-
-    from l2vision.io.writing import write_file
-
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(["index", "path", "rank", "label", "score", "decision", "evidence", "kind",
-                     "error"])
-    writer.writerows(rows)
-    return write_file(path, text.getvalue(), overwrite=overwrite)
+    done = write_explanations(model, paths, args.out, classes=args.classes, top_k=args.top_k,
+                              baseline=args.baseline, overwrite=args.overwrite,
+                              log=lambda message: log(args, message))
+    print(f"explained {done.explained} images"
+          f"{f', {done.failed} failed' if done.failed else ''}: {done.index}")
+    return EXIT_SOME_FAILED if done.failed else EXIT_OK

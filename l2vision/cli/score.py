@@ -37,6 +37,12 @@ INPUT is any mix of image files, folders (recursive, sorted), glob patterns
 Output goes to stdout, or with -o to OUT.partial, renamed to OUT when the run
 completes; --resume continues an interrupted run from OUT.partial.
 
+--explain DIR then writes, as 'l2vision explain' does, where in each image
+the evidence for its label lies: DIR/NNNN.png (the heatmap over the image),
+DIR/NNNN.npy (the raw heatmap) and DIR/index.csv, NNNN being the image's row
+in the output (from 0); --explain-top N only for the N least confident images
+(lowest score), the ones to review first.
+
 Exit codes: 0 all scored, 3 some images failed, 1 the run stopped, 2 usage.
 
 Examples:
@@ -45,6 +51,7 @@ Examples:
   find /data -name '*.png' | l2vision score model.joblib - --probs > preds.csv
   l2vision score model.joblib --manifest todo.csv -o preds.csv --resume
   l2vision score model.joblib inbox/ -o preds.csv --coverage 0.9 --reject --min-confidence 0.5
+  l2vision score model.joblib inbox/ -o preds.csv --explain why/ --explain-top 50
 """
 
 
@@ -72,6 +79,11 @@ def add_parser(subparsers, common) -> None:
                         "(starting with = + - @), e.g. file or class names written by others")
     g.add_argument("--raw-scores", action="store_true",
                    help="scores are the model's decision values, not calibrated probabilities")
+    g.add_argument("--explain", type=Path, default=None, metavar="DIR",
+                   help="also write heatmaps of each image's evidence for its label to DIR "
+                        "(created if missing), as 'l2vision explain' does")
+    g.add_argument("--explain-top", type=int, default=None, metavar="N",
+                   help="with --explain: only the N least confident images (lowest score)")
     g = p.add_argument_group("decisions")
     g.add_argument("--coverage", type=float, default=None, metavar="C",
                    help="add a label_set column: the classes holding the true one with "
@@ -85,7 +97,9 @@ def add_parser(subparsers, common) -> None:
     g = p.add_argument_group("resuming")
     g.add_argument("--resume", action="store_true",
                    help="continue an interrupted run from OUT.partial")
-    g.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    g.add_argument("--overwrite", action="store_true",
+                   help="replace an existing OUT (and, with --explain, an earlier run's "
+                        "files in DIR)")
     g = p.add_argument_group("run")
     add_run_options(g, batch_size=True, timeout=True)
     g.add_argument("--fail-fast", action="store_true", help="stop at the first unreadable image")
@@ -101,7 +115,10 @@ def run(args) -> int:
     if args.resume and args.out is None:
         print("l2vision score: error: --resume needs -o/--out", file=sys.stderr)
         return EXIT_USAGE
-    check_output_folders([args.out])
+    if args.explain_top is not None and args.explain is None:
+        print("l2vision score: error: --explain-top needs --explain DIR", file=sys.stderr)
+        return EXIT_USAGE
+    check_output_folders([args.out, args.explain])
     stdin = sys.stdin if "-" in args.inputs else None
     if args.dry_run:
         return _dry_run(args, stdin)
@@ -119,13 +136,19 @@ def run(args) -> int:
                           overwrite=args.overwrite, fail_fast=args.fail_fast,
                           spreadsheet_safe=args.spreadsheet_safe,
                           log=lambda message: log(args, message), trusted=args.trusted,
-                          trust=trust)
+                          trust=trust, explain=args.explain, explain_top=args.explain_top)
     s = summary
     log(args, f"scored {s.scored}, failed {s.failed}, {s.seconds:.1f} s, "
               f"{s.images_per_second:.0f} images/s"
               + (f" (plus {s.resumed} rows, {s.resumed_failed} failed, from the interrupted run)"
                  if s.resumed else "")
               + (f"; output: {args.out}" if args.out else ""))
+    if s.explained is not None:
+        e = s.explained
+        log(args, f"explained {e.explained} images"
+                  f"{f', {e.failed} failed' if e.failed else ''}: {e.index}")
+        if e.failed:
+            return EXIT_SOME_FAILED
     return EXIT_SOME_FAILED if s.failed or s.resumed_failed else EXIT_OK
 
 

@@ -117,7 +117,9 @@ class OutputFormat:
         raise NotImplementedError
 
     def records(self, f: BinaryIO) -> Iterator[tuple[int, tuple | None]]:
-        """``(end offset, (path, error))`` of each complete record of an output, in order.
+        """``(end offset, (path, error, score))`` of each complete record of an output, in order.
+
+        ``score`` is the record's score column as a float (None on an error row).
 
         Stops at a torn last record. A header yields ``(end offset, None)``.
 
@@ -200,7 +202,7 @@ class CsvFormat(OutputFormat):
                     raise ValueError("header does not match the columns")
                 yield offset, None
             else:
-                yield offset, (fields[0], fields[-1])
+                yield offset, (fields[0], fields[-1], float(fields[2]) if fields[2] else None)
 
 
 class JsonlFormat(OutputFormat):
@@ -245,7 +247,7 @@ class JsonlFormat(OutputFormat):
                 return
             offset += len(line)
             row = json.loads(line.decode("utf-8", "surrogateescape"))
-            yield offset, (row["path"], row["error"])
+            yield offset, (row["path"], row["error"], row["score"])
 
 
 #: Output formats by name.

@@ -289,8 +289,8 @@ class PartialOutput:
         except (ValueError, KeyError) as exc:
             raise ResumeError(f"{self.partial}: {exc}") from None
 
-    def recorded_rows(self) -> Iterator[tuple[str, str]]:
-        """``(path, error)`` of every record of the (recovered) partial output, streaming."""
+    def recorded_rows(self) -> Iterator[tuple[str, str, float | None]]:
+        """``(path, error, score)`` of every record of the (recovered) partial output, streaming."""
         with os.fdopen(self._regular_partial(os.O_RDONLY), "rb") as f:
             for _, record in self._records(f):
                 if record is not None:

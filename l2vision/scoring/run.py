@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from l2vision._validation import HintedError, ParameterHint, check_int, invalid
 from l2vision.config import config_context, get_config
@@ -33,6 +34,10 @@ from l2vision.scoring.formats import FORMATS, format_for
 from l2vision.scoring.inputs import InputPaths
 from l2vision.scoring.partial import PartialOutput, ResumeError
 from l2vision.scoring.predict import Prediction, load_model, predict_chunks, predict_paths
+from l2vision.scoring.selection import ExplainSelection
+
+if TYPE_CHECKING:
+    from l2vision.explain.output import ExplainedFolder
 
 __all__ = ["FailFastError", "OutputWriteError", "Prediction", "ScoreSummary", "predict_chunks",
            "predict_paths", "score_files"]
@@ -59,6 +64,10 @@ class ScoreSummary:
     resumed, resumed_failed : int
         Rows (and failed rows among them) kept from an interrupted run.
     seconds : float
+        Scoring time (the explanations' excluded).
+    explained : ExplainedFolder or None
+        With ``explain``: the folder's index and counts
+        (:class:`~l2vision.explain.output.ExplainedFolder`).
     """
 
     out: Path | None
@@ -67,6 +76,7 @@ class ScoreSummary:
     resumed: int
     resumed_failed: int
     seconds: float
+    explained: ExplainedFolder | None = None
 
     @property
     def images_per_second(self) -> float:
@@ -90,7 +100,8 @@ def score_files(model, inputs: Iterable, out=None, *, manifests: Iterable = (),
                 format: str | None = None, top_k: int = 1, probs: bool = False,
                 resume: bool = False, overwrite: bool = False, fail_fast: bool = False,
                 spreadsheet_safe: bool = False, log: Callable[[str], None] | None = None,
-                trusted: bool = False, trust: TrustOptions | None = None) -> ScoreSummary:
+                trusted: bool = False, trust: TrustOptions | None = None,
+                explain=None, explain_top: int | None = None) -> ScoreSummary:
     """Score image files with a saved model into a CSV or JSONL output, resumably.
 
     One row per input image, in input order (see
@@ -140,6 +151,14 @@ def score_files(model, inputs: Iterable, out=None, *, manifests: Iterable = (),
         ``unknown`` column saying why) and raw decision values instead of
         calibrated probabilities (:class:`~l2vision.scoring.decisions.TrustOptions`).
         A model with a detector of images of no class always gets an ``ood`` column.
+    explain : str, os.PathLike or None, default=None
+        A folder (created if missing) for heatmaps of where the evidence for
+        each image's label lies, written as ``l2vision explain`` writes them
+        (:func:`~l2vision.explain.output.write_explanations`; ``NNNN`` is the
+        image's row in the output, from 0) once every row is written.
+    explain_top : int or None, default=None
+        With ``explain``: only the ``explain_top`` images with the lowest
+        score (the least confident), instead of every image scored.
 
     Returns
     -------
@@ -171,6 +190,15 @@ def score_files(model, inputs: Iterable, out=None, *, manifests: Iterable = (),
         An input matches no image.
     """
     check_int("score_files", "top_k", top_k, low=1)
+    if explain_top is not None and explain is None:
+        raise invalid("score_files", "explain_top", "None without explain (the folder the "
+                      "heatmaps go to)", explain_top)
+    selection = ExplainSelection(explain_top) if explain is not None else None
+    if explain is not None:
+        from l2vision.explain.output import check_explain_folder
+
+        # A resumed job's explanations come from the same model and inputs: it may redo them.
+        check_explain_folder(explain, overwrite or resume, option="--explain DIR")
     if resume and out is None:
         raise invalid("score_files", "resume", "False when out is None (standard output "
                       "cannot be resumed)", resume)
@@ -195,7 +223,7 @@ def score_files(model, inputs: Iterable, out=None, *, manifests: Iterable = (),
     with PartialOutput(out, fmt, job, resume=resume, overwrite=overwrite) as output:
         chunk_size = batch_size * CHUNK_BATCHES
         first, redo = resume_point(output.done, chunk_size)
-        tail, failed_before = _check_resumed_rows(output, paths, redo)
+        tail, failed_before = _check_resumed_rows(output, paths, redo, selection)
         if output.done:
             log(f"resuming after {output.done} rows already in {output.partial}")
         # The inputs are walked once: the bar counts rows as they come (no total).
@@ -210,8 +238,11 @@ def score_files(model, inputs: Iterable, out=None, *, manifests: Iterable = (),
                 for chunk, predictions in predict_chunks(fitted, chunks, top_k=top_k,
                                                          trust=trust):
                     skip = redo if chunk.index == first else 0
-                    for prediction in predictions[skip:]:
+                    for row, prediction in enumerate(predictions[skip:], chunk.start + skip):
                         output.write(prediction)
+                        if selection is not None:
+                            selection.add(row, prediction.path,
+                                          None if prediction.error else prediction.score)
                         if not prediction.error:
                             scored += 1
                             continue
@@ -238,15 +269,31 @@ def score_files(model, inputs: Iterable, out=None, *, manifests: Iterable = (),
             raise
         if output.done + scored + failed == 0:
             raise ValueError("no images to score in the given inputs")
+    seconds = time.perf_counter() - start
+    explained = None
+    if selection is not None:
+        explained = _explain_rows(fitted, selection, explain, overwrite or resume, log)
     return ScoreSummary(None if out is None else Path(out), scored, failed, output.done,
-                        failed_before, time.perf_counter() - start)
+                        failed_before, seconds, explained)
 
 
-def _check_resumed_rows(output: PartialOutput, paths: Iterator, redo: int):
+def _explain_rows(model, selection: ExplainSelection, folder, overwrite: bool, log):
+    """Explain the selected rows' images into ``folder`` (after the predictions are complete)."""
+    from l2vision.explain.output import write_explanations
+
+    rows = selection.chosen()
+    log(f"explaining {len(rows)} images into {folder}")
+    return write_explanations(model, [path for _, path in rows], folder,
+                              indices=[row for row, _ in rows], overwrite=overwrite, log=log)
+
+
+def _check_resumed_rows(output: PartialOutput, paths: Iterator, redo: int,
+                        selection: ExplainSelection | None = None):
     """Check that the partial output's rows are the first inputs.
 
     Consumes that many paths; returns the last ``redo`` of them (the start of
-    the chunk to predict again) and how many of the rows were errors.
+    the chunk to predict again) and how many of the rows were errors. The
+    rows go to ``selection`` too (a resumed job explains them as well).
     """
     tail = collections.deque(maxlen=redo)
     failed_before = 0
@@ -254,8 +301,10 @@ def _check_resumed_rows(output: PartialOutput, paths: Iterator, redo: int):
         return tail, 0
     pairs = itertools.zip_longest(itertools.islice(paths, output.done), output.recorded_rows())
     for i, (given, row) in enumerate(pairs):
-        recorded, error = row if row is not None else (None, "")
+        recorded, error, score = row if row is not None else (None, "", None)
         failed_before += bool(error)
+        if selection is not None:
+            selection.add(i, recorded, None if error else score)
         if given != recorded:
             raise ResumeError(f"{output.partial}: row {i + 1} is {recorded!r} but input {i + 1} "
                               f"is {given!r}; resume with the same inputs, or use {{overwrite}}",

@@ -135,6 +135,13 @@ MISTAKES = {
     "score: --coverage 1.5": ("score colors.joblib data --coverage 1.5", "--coverage"),
     "score: --min-confidence 2": ("score colors.joblib data --reject --min-confidence 2",
                                   "--min-confidence"),
+    "score: --explain-top without --explain": ("score colors.joblib data --explain-top 3",
+                                               "--explain-top needs --explain"),
+    "score: --explain-top 0": ("score colors.joblib data --explain why --explain-top 0",
+                               "--explain-top"),
+    "score: --explain a file": ("score colors.joblib data --explain taken.csv", "taken.csv"),
+    "score: --explain folder missing": ("score colors.joblib data --explain nodir/why",
+                                        "nodir"),
     # evaluate
     "evaluate: classes the model does not know": ("evaluate colors.joblib foreign -q",
                                                   "none of its classes ['ants', 'bees']"),

@@ -96,10 +96,11 @@ def test_existing_outputs_are_never_overwritten_without_the_flag(setup, tmp_path
     assert main(args) == 0
     before = (out / "0000.npy").read_bytes()
     assert main(args) == 1
-    assert "index.csv: file exists; use --overwrite or another -o DIR" in capsys.readouterr().err
+    assert ("holds the files of an earlier run (0000.npy...); use --overwrite or another -o DIR"
+            in capsys.readouterr().err)
     (out / "index.csv").unlink()
     assert main(args) == 1
-    assert "holds heatmaps of an earlier run (0000.npy...)" in capsys.readouterr().err
+    assert "holds the files of an earlier run (0000.npy...)" in capsys.readouterr().err
     assert (out / "0000.npy").read_bytes() == before
     assert main(args + ["--overwrite"]) == 0 and (out / "index.csv").exists()
     (tmp_path / "file").write_text("x")

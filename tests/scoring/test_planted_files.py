@@ -167,4 +167,4 @@ def test_spreadsheet_safe_output_defuses_formulas_and_resumes(tmp_path):
     for row in csv.reader(io.StringIO(text)):
         assert not any(cell.startswith(("=", "+", "-", "@")) for cell in row)
     records = list(fmt.records(io.BytesIO(text.encode())))
-    assert records[1][1] == ("@evil.png", "")
+    assert records[1][1] == ("@evil.png", "", 0.9)
