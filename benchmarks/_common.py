@@ -8,6 +8,7 @@ that code), the machine, the library versions and the exact command.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -119,6 +120,14 @@ def library_versions() -> dict:
     return versions
 
 
+def file_sha256(path: Path) -> str | None:
+    """Hex sha256 of a file's bytes, or None when it does not exist."""
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return None
+
+
 def target(value: float, goal: float, *, at_least: bool = True, unit: str = "") -> dict:
     """One target: the measured value, the goal, and whether it is met."""
     met = value >= goal if at_least else value <= goal
@@ -141,6 +150,8 @@ def write_results(name: str, figures: dict, targets: dict, *, measures: list[str
     measures : list of str
         The files (relative to the repository) whose code the figures measure:
         a later change to any of them marks the result as older than the code.
+        Their sha256 at measurement time is recorded as ``measures_sha256``, so
+        ``render.py`` can tell without the git history.
     notes : str, default=""
         What a reader should know (the machine was loaded, a subset was used...).
     """
@@ -151,6 +162,7 @@ def write_results(name: str, figures: dict, targets: dict, *, measures: list[str
         "commit": _git("rev-parse", "HEAD"),
         "dirty": bool(_git("status", "--porcelain", "--", *measures)),
         "measures": measures,
+        "measures_sha256": {path: file_sha256(ROOT / path) for path in measures},
         "machine": machine_info(),
         "versions": library_versions(),
         "command": " ".join(["python", *[os.path.relpath(sys.argv[0], ROOT)], *sys.argv[1:]]),
