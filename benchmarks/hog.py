@@ -12,28 +12,23 @@ rounds and taking medians. Images: uniform noise plus the CIFAR-10 test JPEGs
 Targets: ``hog_descriptors`` at least as fast (ratio >= 1.0, wall clock) and
 equal to 1e-5 (max absolute difference) in every configuration. The rates in
 CPU time are printed too: on a shared machine they are less disturbed by other
-processes. Writes ``benchmarks/results/hog.json``.
+processes. Writes ``benchmarks/results/hog.json`` (through ``write_results``:
+one ratio target per configuration and one for the largest difference).
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
-import os
-import platform
-import subprocess
 import sys
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
-from _common import CIFAR, cifar_paths, machine
+from _common import CIFAR, cifar_paths, machine, target, write_results
 
 from l2vision.features._hog_compute import hog_descriptors
 
-RESULTS = Path(__file__).resolve().parent / "results" / "hog.json"
+MEASURES = ["l2vision/features/_hog_compute.py"]
 BATCH = 256
 TARGET = {"ratio_min": 1.0, "max_abs_diff_max": 1e-5}
 
@@ -120,24 +115,6 @@ def measure(name: str, size, kw: dict, args) -> dict:
     return row
 
 
-def environment() -> dict:
-    """Date, commit, machine and versions for the results file."""
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                                cwd=Path(__file__).parent, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = None
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "commit": commit,
-            "machine": {"cores": os.cpu_count(), "memory_gib": round(memory, 1),
-                        "processor": platform.processor() or platform.machine(),
-                        "load_average_1min": round(os.getloadavg()[0], 2)},
-            "versions": {"python": platform.python_version(), "numpy": np.__version__,
-                         "opencv": cv2.__version__},
-            "command": " ".join(["python", *sys.argv])}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-random", type=int, default=2048, help="noise images (default 2048)")
@@ -145,7 +122,6 @@ def main() -> None:
                         help="CIFAR-10 test images, if ../shared has them (default 2048)")
     parser.add_argument("--repeats", type=int, default=5,
                         help="rounds of both variants, alternated; medians are reported")
-    parser.add_argument("--out", type=Path, default=RESULTS, help=f"default {RESULTS}")
     args = parser.parse_args()
     if not hasattr(cv2, "HOGDescriptor"):
         sys.exit(f"OpenCV {cv2.__version__} has no cv2.HOGDescriptor to compare with; "
@@ -160,15 +136,17 @@ def main() -> None:
         print(f"{name:48s} {row['opencv_images_per_s']:9d} {row['ours_images_per_s']:9d} "
               f"{row['ratio']:6.2f} {row['cpu_ratio']:9.2f} {row['max_abs_diff']:9.1e}"
               f"{'' if row['met'] else '  (target missed)'}")
-    report = {"benchmark": "hog", **environment(),
-              "target": {**TARGET, "clock": "wall, medians of alternated rounds"},
-              "images": {"random": args.n_random,
-                         "cifar10_test": rows[0]["images"] - args.n_random, "batch": BATCH},
-              "configs": rows, "met": all(row["met"] for row in rows)}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"target (ratio >= 1.0, max diff <= 1e-5) {'met' if report['met'] else 'missed'}; "
-          f"wrote {args.out}")
+    figures = {"clock": "wall, medians of alternated rounds",
+               "images": {"random": args.n_random,
+                          "cifar10_test": rows[0]["images"] - args.n_random, "batch": BATCH},
+               "configs": rows}
+    targets = {f"ratio_{row['config'].split()[0]}": target(row["ratio"], TARGET["ratio_min"],
+                                                          unit="x") for row in rows}
+    targets["max_abs_diff"] = target(max(row["max_abs_diff"] for row in rows),
+                                     TARGET["max_abs_diff_max"], at_least=False)
+    path = write_results("hog", figures, targets, measures=MEASURES)
+    met = all(t["met"] for t in targets.values())
+    print(f"target (ratio >= 1.0, max diff <= 1e-5) {'met' if met else 'missed'}; wrote {path}")
 
 
 if __name__ == "__main__":
