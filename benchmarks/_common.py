@@ -89,8 +89,12 @@ def _git(*args: str) -> str:
         return ""
 
 
+#: The 1-minute load average when the benchmark started (when this module was imported).
+_LOAD_AT_START = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+
+
 def machine_info() -> dict:
-    """Cores, memory, processor and the load when the run started."""
+    """Cores, memory, processor, and the 1-minute load average at the start and now (the end)."""
     memory = None
     try:
         memory = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
@@ -99,6 +103,8 @@ def machine_info() -> dict:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     return {"cores": os.cpu_count(), "memory_gib": memory,
             "processor": platform.processor() or platform.machine(),
+            "load_average_1min_start": None if _LOAD_AT_START is None
+            else round(_LOAD_AT_START, 2),
             "load_average_1min": None if load is None else round(load, 2)}
 
 

@@ -21,7 +21,7 @@ the machine, the library versions, the command, and the sha256 of each file whos
 code it measures. A result is **up to date** when those files are unchanged today;
 otherwise its section says which files changed since it ran. A missed target is
 reported as missed. Times depend on the machine and on what else ran on it: each
-section gives the cores, the memory and the load average when the run started.
+section gives the cores, the memory and the load average of its run.
 
 Regenerate a result with the command in its section, then this page with
 `python benchmarks/render.py` (`--check` only compares).
@@ -95,8 +95,11 @@ def _machine(record: dict) -> str:
              f"{memory} GiB memory" if memory not in (MISSING, None) else None,
              m.get("processor")]
     text = ", ".join(p for p in parts if p) or "not recorded"
-    if m.get("load_average_1min") is not None:
-        text += f"; load average {m['load_average_1min']} (1 min) at the start"
+    start, end = m.get("load_average_1min_start"), m.get("load_average_1min")
+    if start is not None and end is not None:
+        text += f"; load average (1 min) {start} at the start, {end} at the end"
+    elif end is not None:
+        text += f"; load average (1 min) {end} when the results were written"
     return text
 
 

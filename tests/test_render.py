@@ -65,6 +65,7 @@ def repo(tmp_path):
         "delta": _record("delta", date="2026-12-04T09:00:00+00:00", targets={},
                          measures=["lib/a.py"], hashes=None),
     }
+    records["gamma"]["machine"]["load_average_1min_start"] = 3.0
     for name, record in records.items():
         (results / f"{name}.json").write_text(json.dumps(record))
     (tmp_path / "README.md").write_text(
@@ -107,8 +108,10 @@ def test_sections_give_targets_staleness_machine_versions_and_command(render, re
     assert "with uncommitted changes to the code it measures" in gamma
     assert "the measured files are unchanged since that commit" in gamma
     assert "- Date: 2026-12-02 11:30 UTC; commit `abc1234`" in lines
-    assert "- Machine: 2 cores, 8.0 GiB memory, x86_64; load average 0.5 (1 min) at the start" \
-        in lines
+    assert ("- Machine: 2 cores, 8.0 GiB memory, x86_64; load average (1 min) 0.5 when the "
+            "results were written") in lines
+    assert ("- Machine: 2 cores, 8.0 GiB memory, x86_64; load average (1 min) 3.0 at the "
+            "start, 0.5 at the end") in lines
     assert "- Versions: python 3.11.7, numpy 2.4.6" in lines
     assert "- Regenerate: `python benchmarks/beta.py --quick`" in lines
     assert "Alpha: how fast lib/a.py is." in lines          # no spec: the script's docstring
@@ -188,3 +191,4 @@ def test_write_results_records_the_hashes_of_the_measured_files(monkeypatch, tmp
     path = common.write_results("demo", {"n": 1}, {}, measures=["lib/a.py", "lib/gone.py"])
     record = json.loads(path.read_text())
     assert record["measures_sha256"] == {"lib/a.py": _sha("A = 1\n"), "lib/gone.py": None}
+    assert {"load_average_1min_start", "load_average_1min"} <= set(record["machine"])
