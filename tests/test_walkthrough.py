@@ -68,7 +68,9 @@ def test_reports_show_the_images_and_the_whole_lambda_curve(walkthrough, report)
     assert len(pictures) >= 3 and all(p is not None and p.size for p in pictures)
     assert "Correct examples" in html and html.count("<figure") >= 4
     thumbs = [p for p in pictures if max(p.shape[:2]) <= 128]
-    assert len(thumbs) == html.count("<figure")  # every gallery image decodes
+    overlays = html.count('alt="why ')  # the heatmaps beside each image: 2 for a mistake
+    assert html.count("<figure") <= overlays <= 2 * html.count("<figure")
+    assert len(thumbs) == html.count("<figure") + overlays  # every gallery image decodes
     metrics = (folder / report / "metrics.json").read_text()
     assert "predictions" not in metrics
     import json

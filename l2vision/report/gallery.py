@@ -46,7 +46,12 @@ def pick_examples(predictions: list[dict], per_class: int = _PER_CLASS) -> tuple
 
 
 def gallery_html(predictions: list[dict]) -> str:
-    """The HTML of the gallery: confident mistakes, then correct examples per class."""
+    """The HTML of the gallery: confident mistakes, then correct examples per class.
+
+    A prediction with ``"overlays"`` (``[(class, base64 JPEG)]``, from
+    :func:`~l2vision.workflows.report_explanations.explain_examples`) shows
+    them beside its image: where the evidence for each class lies.
+    """
     mistakes, correct = pick_examples(predictions)
     correct.sort(key=lambda p: p["true"])
     budget, parts = MAX_GALLERY_BYTES, []
@@ -57,12 +62,24 @@ def gallery_html(predictions: list[dict]) -> str:
             if data is None or len(data) > budget:
                 continue
             budget -= len(data)
-            mark = "" if p["true"] == p["predicted"] else " class=\"wrong\""
+            overlays = list(p.get("overlays", ()))
+            if sum(len(o) for _, o in overlays) > budget:
+                overlays = []  # the report stays small: the image alone
+            budget -= sum(len(o) for _, o in overlays)
+            classes = ["wrong"] if p["true"] != p["predicted"] else []
+            classes += ["explained"] if overlays else []
+            mark = f' class="{" ".join(classes)}"' if classes else ""
+            pictures = "".join(
+                f'<img alt="why {html.escape(label)}" title="evidence for {html.escape(label)}: '
+                f'red for, blue against" src="data:image/jpeg;base64,{o}">'
+                for label, o in overlays)
+            why = ("<br>why: " + ", ".join(html.escape(label) for label, _ in overlays)
+                   if overlays else "")
             figures.append(
-                f'<figure{mark}><img alt="{html.escape(p["true"])}" '
-                f'src="data:image/jpeg;base64,{data}"><figcaption>true: '
+                f'<figure{mark}><div><img alt="{html.escape(p["true"])}" '
+                f'src="data:image/jpeg;base64,{data}">{pictures}</div><figcaption>true: '
                 f'{html.escape(p["true"])}<br>predicted: {html.escape(p["predicted"])} '
-                f'({p["score"]:.3g})</figcaption></figure>')
+                f'({p["score"]:.3g}){why}</figcaption></figure>')
         if figures:
             parts.append(f"<h2>{title}</h2><div class=\"gallery\">{''.join(figures)}</div>")
     return "".join(parts)

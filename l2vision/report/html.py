@@ -1,9 +1,9 @@
 """The self-contained HTML report of a training or evaluation run.
 
 The report is one HTML file with everything embedded: the summary, the
-accuracy-vs-λ curve, the confusion matrix, the per-class table, and a gallery
-of the most confident mistakes and of correct examples per class (small JPEG
-thumbnails, base64), its size capped
+accuracy-vs-λ curve, the confusion matrix, the evidence per extractor, the
+per-class table, and a gallery of the most confident mistakes and of correct
+examples per class with their heatmaps (small JPEG thumbnails, base64), its size capped
 (:data:`~l2vision.report.gallery.MAX_GALLERY_BYTES`).
 """
 
@@ -21,7 +21,7 @@ import numpy as np
 from l2vision.io.files import read_file_bytes
 from l2vision.io.writing import write_file
 from l2vision.report.gallery import gallery_html
-from l2vision.report.plots import plot_confusion_matrix, plot_lambda_curve
+from l2vision.report.plots import plot_confusion_matrix, plot_evidence_split, plot_lambda_curve
 from l2vision.report.robustness import (
     plot_robustness_curves,
     plot_robustness_heatmap,
@@ -103,7 +103,9 @@ def write_report(directory: str | os.PathLike, metrics: dict, *, search: dict | 
         Arrays of :func:`~l2vision.workflows.trust_metrics.trust_metrics`
         (``reliability``, ``ood_scores``): with ``metrics["calibration"]``,
         a trust section with ``reliability.png``, ``risk_coverage.png`` and
-        ``ood_scores.png``.
+        ``ood_scores.png``. ``evidence_split``
+        (:func:`~l2vision.workflows.report_explanations.evidence_figure`):
+        ``evidence_split.png``, each extractor's part of each class's score.
 
     Returns
     -------
@@ -131,6 +133,9 @@ def write_report(directory: str | os.PathLike, metrics: dict, *, search: dict | 
     figures.append(_part("confusion matrix", plot_confusion_matrix,
                          metrics["confusion_matrix"], metrics["classes"],
                          directory / "confusion_matrix.png"))
+    if trust_arrays.get("evidence_split"):
+        figures.append(_part("evidence bars", plot_evidence_split,
+                             trust_arrays["evidence_split"], directory / "evidence_split.png"))
     figures = [f for f in figures if f is not None]
     section = ""
     if robustness:
@@ -156,6 +161,7 @@ def write_report(directory: str | os.PathLike, metrics: dict, *, search: dict | 
 table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:.3em .6em;
 text-align:left}}img{{max-width:100%}}.gallery{{display:flex;flex-wrap:wrap;gap:.6em}}
 figure{{margin:0;width:140px;font-size:.8em}}figure img{{display:block;margin:auto}}
+figure.explained{{width:auto}}figure.explained div{{display:flex;gap:2px}}
 figure.wrong figcaption{{color:#b00}}</style></head><body>
 <h1>{html.escape(title)}</h1>
 <table>{summary}</table>

@@ -1,4 +1,4 @@
-"""The figures of a training or evaluation report: the λ curve and the confusion matrix."""
+"""The figures of a training or evaluation report: λ curve, confusion matrix, evidence bars."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 
 from l2vision.report._plotting import plain_text, pyplot, save_figure
 
-__all__ = ["plot_confusion_matrix", "plot_lambda_curve"]
+__all__ = ["plot_confusion_matrix", "plot_evidence_split", "plot_lambda_curve"]
 
 
 def plot_lambda_curve(cv_results: dict, best_lambda: float, path, *, model: str = "",
@@ -60,5 +60,32 @@ def plot_confusion_matrix(matrix, classes, path) -> Path:
                 ax.text(j, i, int(matrix[i, j]), ha="center", va="center", fontsize=7,
                         color="white" if matrix[i, j] > threshold else "black")
     ax.set_title("Confusion matrix")
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_evidence_split(split: dict, path) -> Path:
+    """Per class, a bar per extractor: its average part of the class's score.
+
+    ``split`` is :func:`~l2vision.explain.split.class_split`'s dict, averaged
+    over the images predicted as each class: how much of the score that
+    made them that class came from HOG, color, each CNN layer...
+    """
+    plt = pyplot()
+    mean = np.asarray(split["mean"], dtype=float)
+    classes, names = split["classes"], split["extractors"]
+    n, k = mean.shape
+    height = 0.8 / max(k, 1)
+    fig, ax = plt.subplots(figsize=(6.4, min(1.2 + 0.35 * n * max(k, 2) / 2, 14)), dpi=110)
+    for e, name in enumerate(names):
+        ax.barh(np.arange(n) + (e - (k - 1) / 2) * height, np.nan_to_num(mean[:, e]), height,
+                label=plain_text(name), color=f"C{e % 10}")
+    ax.set_yticks(range(n), [plain_text(c) for c in classes])
+    ax.invert_yaxis()
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_xlabel("average part of the class's score (images predicted as the class)")
+    ax.set_title("Where each class's score comes from")
+    ax.grid(True, axis="x", alpha=0.3)
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
     fig.tight_layout()
     return save_figure(fig, path)

@@ -15,6 +15,7 @@ from sklearn.metrics import (
 from l2vision._validation import check_real
 from l2vision.io.decode import image_name
 from l2vision.pipelines.build import class_scores, split_pipeline
+from l2vision.workflows.report_explanations import report_reasons
 from l2vision.workflows.trust_metrics import COVERAGES, trust_metrics
 
 __all__ = ["classification_metrics", "evaluate_images"]
@@ -70,7 +71,9 @@ def evaluate_images(model, images, *, keep_predictions: bool = False,
     Unreadable images are left out of the metrics and listed under
     ``"failed"`` (``[{"path": ..., "error": ...}]``). With ``keep_predictions``,
     ``"predictions"`` lists every readable image's ``image`` (path or array),
-    ``true`` and ``predicted`` class and ``score`` (for the report's gallery).
+    ``true`` and ``predicted`` class and ``score`` (for the report's gallery;
+    its examples get heatmaps, and ``"figures"`` each extractor's part of each
+    class's score: :func:`~l2vision.workflows.report_explanations.report_reasons`).
     A model of l2vision 0.2 also gets ``calibration`` (ECE, NLL, Brier before
     and after calibration), ``prediction_sets`` (coverage and mean size at
     each level of ``coverages``), ``ood`` and ``risk_coverage``
@@ -123,6 +126,8 @@ def evaluate_images(model, images, *, keep_predictions: bool = False,
             {"image": images.images[i], "true": str(t), "predicted": str(p), "score": float(s)}
             for i, t, p, s, m in zip(ok, truth, predicted, scores.max(axis=1), mine,
                                      strict=True) if m]
+        reasons = report_reasons(model, X[ok][mine], predicted[mine], metrics["predictions"])
+        metrics.setdefault("figures", {}).update(reasons)
     metrics["failed"] = [{"path": image_name(images.images[i], i), "error": errors[i].reason}
                          for i in sorted(errors)]
     return metrics

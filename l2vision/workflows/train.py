@@ -25,6 +25,7 @@ from l2vision.pipelines.build import ESTIMATORS, class_scores, make_pipeline
 from l2vision.trust import calibration_metrics, decision_to_logits
 from l2vision.workflows.auto_select import select_photo_features
 from l2vision.workflows.evaluate import classification_metrics
+from l2vision.workflows.report_explanations import report_reasons
 from l2vision.workflows.trust_metrics import trust_metrics
 
 __all__ = ["IMBALANCE_RATIO", "ImbalanceWarning", "TooFewImagesError", "TrainResult",
@@ -293,6 +294,11 @@ def train(data=None, *, features="auto", model: str = "logreg", cv: int = 5,
         predictions = [{"image": image, "true": str(t), "predicted": str(p), "score": float(v)}
                        for image, t, p, v in zip(test_set.images, test_set.labels, predicted,
                                                  scores.max(axis=1), strict=True)]
+        # The report's heatmaps and bars: the model that made these predictions, before
+        # the refit below learns from the held-out images too.
+        start = time.perf_counter()
+        figures.update(report_reasons(pipeline, X_test, predicted, predictions))
+        timings["explain_report"] = time.perf_counter() - start
         if refit:
             # The held-out rows measured the model; the one to ship learns from them too.
             start = time.perf_counter()

@@ -30,8 +30,8 @@ def test_train_evaluate_extract(color_folder, tmp_path, capsys):
     assert "held-out accuracy: 100.00%" in out and "lambda = " in out and err == ""
     report = tmp_path / "m_report"
     assert sorted(p.name for p in report.iterdir()) == [
-        "confusion_matrix.png", "lambda_curve.png", "metrics.json", "ood_scores.png",
-        "reliability.png", "report.html", "risk_coverage.png"]
+        "confusion_matrix.png", "evidence_split.png", "lambda_curve.png", "metrics.json",
+        "ood_scores.png", "reliability.png", "report.html", "risk_coverage.png"]
     assert read_metadata(model)["classes"] == ["blue", "green", "red"]
 
     code, out, _ = run(capsys, "evaluate", model, color_folder, "--out", tmp_path / "e.json", "-q")
