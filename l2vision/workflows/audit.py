@@ -1,8 +1,8 @@
 """One audit of a labelled image set (and a test set): the findings ``l2vision audit`` writes.
 
-Every image is decoded for its quality statistics and hashes
+Every image is decoded once, for its quality statistics and hashes
 (:class:`~l2vision.workflows.audit_stats.ImageAuditStats`) and its features
-are extracted (the same extractors ``train`` would use); then:
+(the same extractors ``train`` would use); then:
 
 - ``label``: confident learning on the out-of-fold probabilities of the λ
   search (calibrated by its temperature), :func:`~l2vision.audit.find_label_issues`.
@@ -43,7 +43,7 @@ from l2vision.features.driver import ImageFeatures
 from l2vision.io.decode import image_name
 from l2vision.pipelines.build import make_features, make_search
 from l2vision.trust import OODDetector, decision_to_logits
-from l2vision.workflows.audit_stats import ImageAuditStats, split_stats
+from l2vision.workflows.audit_stats import STATS_WIDTH, ImageAuditStats, split_stats
 from l2vision.workflows.train import check_trainable
 
 __all__ = ["AUDIT_ISSUES", "OUTLIER_Z", "AuditResult", "audit"]
@@ -78,6 +78,23 @@ class AuditResult:
     rows: list
     summary: dict
     images: dict = field(default_factory=dict)
+
+
+def _stats_and_features(extractor, items) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Every image's quality statistics and hashes, and its features, from one decode.
+
+    The statistics need the image at its decoded size: with a working
+    ``size`` (every image resized right after decoding) they take a pass of
+    their own. Returns ``(stats, features, {index: error})``.
+    """
+    stats_extractor = ("audit_stats", ImageAuditStats())
+    if extractor.size is not None:
+        stats, stat_errors = ImageFeatures([stats_extractor]).fit() \
+            .transform_with_errors(items)
+        X, errors = extractor.transform_with_errors(items)
+        return stats, X, {**errors, **stat_errors}
+    both, errors = extractor.with_extractors([stats_extractor]).transform_with_errors(items)
+    return both[:, :STATS_WIDTH], both[:, STATS_WIDTH:], errors
 
 
 def _row(path, issue, score, related="", suggested="", detail="") -> dict:
@@ -143,10 +160,8 @@ def audit(data=None, *, test_data=None, features="auto", model: str = "logreg", 
     n_train = images.n_images
     names = [image_name(item, i) for i, item in enumerate(items)]
 
-    stats, stat_errors = ImageFeatures([ImageAuditStats()]).fit().transform_with_errors(items)
     extractor = make_features(features).fit(images.images)
-    X, feature_errors = extractor.transform_with_errors(items)
-    errors = {**feature_errors, **stat_errors}
+    stats, X, errors = _stats_and_features(extractor, items)
     ok = np.array([i not in errors for i in range(len(items))])
     rows = [_row(names[i], "unreadable", 1.0, detail=errors[i].reason) for i in sorted(errors)]
     quality, phash, pixels = split_stats(stats)

@@ -16,9 +16,12 @@ import numpy as np
 from l2vision.audit import STATS, image_stats, perceptual_hash, pixel_hash
 from l2vision.features.base import ImageExtractor
 
-__all__ = ["ImageAuditStats", "split_stats"]
+__all__ = ["STATS_WIDTH", "ImageAuditStats", "split_stats"]
 
 _PIECES = 4  # 16-bit pieces of a 64-bit hash
+
+#: The columns of :class:`ImageAuditStats`: the statistics, then the two hashes' pieces.
+STATS_WIDTH = len(STATS) + 2 * _PIECES
 
 
 def _pieces(value: int) -> list[int]:
@@ -58,7 +61,7 @@ class ImageAuditStats(ImageExtractor):
         return None  # the full size: size and sharpness are measured on it
 
     def _n_features(self) -> int:
-        return len(STATS) + 2 * _PIECES
+        return STATS_WIDTH
 
     def _feature_names(self) -> list[str]:
         return list(STATS) + [f"phash{k}" for k in range(_PIECES)] \

@@ -39,6 +39,28 @@ def test_each_image_is_decoded_once(paths, monkeypatch):
     assert calls == paths
 
 
+def test_extractors_added_to_a_fitted_driver_share_its_decode(paths, monkeypatch):
+    from l2vision.features import KMeansFeatures, _batches
+
+    kmeans = KMeansFeatures(n_clusters=8, patch_size=4, size=(16, 16), n_patches=2000)
+    learned = ImageFeatures([kmeans, ("gray", TinyImage(color="gray"))]).fit(paths)
+    both = learned.with_extractors([("first", ColorHistogram()), LBP()])
+    assert [n.split("__")[0] for n in dict.fromkeys(
+        both.get_feature_names_out())][:1] == ["first"]
+    calls = []
+    real = _batches.as_image
+    monkeypatch.setattr(_batches, "as_image",
+                        lambda item, **kw: calls.append(item) or real(item, **kw))
+    with config_context(n_jobs=1, isolate=False):
+        X, errors = both.transform_with_errors(paths)
+    assert calls == paths and errors == {}  # one decode per image for all four
+    expected = np.hstack([ColorHistogram().transform(paths), LBP().transform(paths),
+                          learned.transform(paths)])  # the dictionary was not fitted again
+    np.testing.assert_allclose(X, expected, rtol=1e-6)
+    with pytest.raises(ValueError, match="kmeansfeatures learns from images"):
+        learned.with_extractors([KMeansFeatures(n_clusters=4)])
+
+
 def test_serial_equals_parallel_and_batching_does_not_matter(paths):
     extractors = [HOG(color="max"), ColorHistogram("lab"), LBP(radius=2)]
     features = ImageFeatures(extractors)
