@@ -294,8 +294,8 @@ SPECS = {
 HEADLINES = (
     ("accuracy_clothing", Text(
         "**{acc}** accuracy on clothing10 photos (10 classes, `val/`) with the defaults of "
-        "`l2vision train`, which took {secs} end to end",
-        {"acc": (("test_accuracy",), "pct"), "secs": (("train_seconds",), "s")})),
+        "`l2vision train` (`auto` chose `{spec}`)",
+        {"acc": (("test_accuracy",), "pct"), "spec": (("features_spec",), "text")})),
     ("accuracy_cnn2", Text(
         "**{acc}** accuracy on the 10,000 CIFAR-10 test images with the photo recipe",
         {"acc": (("test_accuracy",), "pct")})),
