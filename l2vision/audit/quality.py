@@ -101,8 +101,11 @@ def image_stats(image: np.ndarray) -> np.ndarray:
     scale = _WORK_SIZE / max(h, w)
     work = cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))),
                       interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-    laplacian = cv2.Laplacian(work, cv2.CV_32F)
-    sharpness = np.log10(laplacian.var() + 1e-2) - 2 * np.log10(max(highlight, 0.1))
+    # 16-bit integers hold a uint8 Laplacian exactly; OpenCV's one-pass variance in
+    # float64: 4x faster than float32 and ndarray.var (it was most of an audit's time).
+    laplacian = cv2.Laplacian(work, cv2.CV_16S)
+    variance = float(cv2.meanStdDev(laplacian)[1][0, 0]) ** 2
+    sharpness = np.log10(variance + 1e-2) - 2 * np.log10(max(highlight, 0.1))
     color_range = 0.0
     if array.ndim == 3:
         b, g, r = cv2.split(array)  # cv2's max/min: 500x faster than ndarray.max(axis=2)
