@@ -108,3 +108,21 @@ def test_the_saved_model_is_refit_on_all_images(color_folder):
     # float32 Gram sums in another order: equal to about 1e-4
     np.testing.assert_allclose(refit.model[-1].coef_, full.model[-1].coef_, rtol=2e-3, atol=1e-5)
     assert not np.allclose(kept.model[-1].coef_, full.model[-1].coef_)
+
+
+def test_wide_features_with_the_logistic_model_name_the_ridge_flag(color_folder, tmp_path,
+                                                                   capsys):
+    from l2vision.cli import main
+
+    # tiny:40 in color: 4,800 features, past WIDE_FEATURES.
+    assert main(["train", str(color_folder), "--features", "tiny:40", "--cv", "3",
+                 "-o", str(tmp_path / "m.joblib")]) == 0
+    err = capsys.readouterr().err
+    assert ("l2vision: warning: 4,800 features: the logistic model's λ search fits every λ of "
+            "every fold iteratively and is slow at this width; --model ridge searches") in err
+    assert main(["train", str(color_folder), "--features", "tiny:40", "--cv", "3", "--model",
+                 "ridge", "-o", str(tmp_path / "r.joblib")]) == 0
+    assert "features: the logistic" not in capsys.readouterr().err
+    assert main(["train", str(color_folder), "--features", "tiny:16", "--cv", "3",
+                 "-o", str(tmp_path / "n.joblib")]) == 0  # 768 features: no advice
+    assert "features: the logistic" not in capsys.readouterr().err
