@@ -53,7 +53,7 @@ def fmt(value, kind: str = "g") -> str:
     }
     if isinstance(value, int) and kind == "g":
         return f"{value:,}"
-    return formats.get(kind, lambda v: f"{v:.4g}")(value)
+    return formats.get(kind, lambda v: f"{v:,.0f}" if abs(v) >= 1e4 else f"{v:.4g}")(value)
 
 
 @dataclass(frozen=True)
@@ -251,6 +251,26 @@ SPECS = {
             "r": (("ratio",), "x")})),
         ("same label both ways", one(("same_label_fraction",), "pct1")),
     ), Text("{r} faster with reduced decoding", {"r": (("ratio",), "x")})),
+    "robustness_": Spec(Text(
+        "Accuracy of `{f}` + ridge (trained on {n} CIFAR-10 images) on {t} test images under "
+        "corruptions (noise, blur, brightness, contrast, saturation, JPEG, pixelation, "
+        "rotation, crop, flip, occlusion) at severities 1-5; the λ study; and the time of a "
+        "corruption pass.",
+        {"f": (("features",), "text"), "n": (("n_train",), "int"), "t": (("n_test",), "int")}), (
+        ("clean accuracy", one(("robustness", "clean_accuracy"), "pct")),
+        ("mean accuracy under corruptions", one(("robustness", "mean_corruption_accuracy"), "pct")),
+        ("relative robustness (corrupted / clean)",
+         one(("robustness", "relative_robustness"), "f3")),
+        ("by severity 1 / 2 / 3 / 4 / 5", Text("{a} / {b} / {c} / {d} / {e}", {
+            k: (("robustness", "per_severity", str(i)), "pct1")
+            for i, k in enumerate("abcde", 1)})),
+        ("λ chosen (CV) / best under corruptions", Text("{a} / {b}", {
+            "a": (("lambda",), "g"), "b": (("study", "summary", "best_corrupted_lambda"), "g")})),
+        ("a corruption pass / `evaluate_images`",
+         one(("pass_times", "corruption_pass_vs_evaluate_images"), "x")),
+    ), Text("clean {c}, under corruptions {m}", {
+        "c": (("robustness", "clean_accuracy"), "pct"),
+        "m": (("robustness", "mean_corruption_accuracy"), "pct")})),
     "score": Spec(Text(
         "`l2vision score` on 10,000 and 100,000 CIFAR-10 files with a HOG + color ridge "
         "model ({j} job, crash-isolated decoding): images/s and peak memory, next to "
