@@ -192,3 +192,14 @@ def test_write_results_records_the_hashes_of_the_measured_files(monkeypatch, tmp
     record = json.loads(path.read_text())
     assert record["measures_sha256"] == {"lib/a.py": _sha("A = 1\n"), "lib/gone.py": None}
     assert {"load_average_1min_start", "load_average_1min"} <= set(record["machine"])
+
+
+def test_key_figure_paths_select_list_items_and_a_missing_figure_drops_its_line(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    keyfigures = importlib.import_module("_keyfigures")
+    figures = {"rows": [{"pair": "a", "auroc": 0.5}, {"pair": "b", "auroc": 0.91234}]}
+    text = keyfigures.Text("AUROC {v}", {"v": (("rows", {"pair": "b"}, "auroc"), "f3")})
+    assert text.render(figures) == "AUROC 0.912"
+    assert keyfigures.one(("rows", {"pair": "c"}, "auroc")).render(figures) is None
+    assert keyfigures.one(("rows", 5, "auroc")).render(figures) is None
+    assert keyfigures.fmt(0.8856, "pct") == "88.56%" and keyfigures.fmt(21877.4) == "21,877"
