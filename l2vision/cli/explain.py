@@ -67,7 +67,8 @@ def add_parser(subparsers, common) -> None:
                         "image's score (default) or the model's intercept")
     g.add_argument("--overwrite", action="store_true",
                    help="replace the files of an earlier run in DIR")
-    add_run_options(p.add_argument_group("run"), scheduler=False)
+    # One image at a time in this process (the network keeps its spatial maps): no -j.
+    add_run_options(p.add_argument_group("run"), scheduler=False, jobs=False)
     p.set_defaults(run=run, parser=p)
 
 

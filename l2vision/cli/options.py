@@ -49,6 +49,19 @@ class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
+    def parse_args(self, args=None, namespace=None):
+        """As argparse's, but a flag the command does not have is the command's error.
+
+        argparse reports unrecognized arguments from the top parser
+        (``l2vision: error: ...``); the command's own parser says it, with
+        its own ``--help``.
+        """
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            owner = getattr(parsed, "parser", self)
+            owner.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed
+
 
 def features_help() -> str:
     """The ``--features`` option's help (without importing the registry)."""
@@ -84,15 +97,17 @@ def add_trust_option(group) -> None:
 
 
 def add_run_options(group, *, scheduler: bool = True, cache: bool = False,
-                    batch_size: bool = False, timeout: bool = False) -> None:
+                    batch_size: bool = False, timeout: bool = False, jobs: bool = True) -> None:
     """The flags that set how work runs (:func:`l2vision.config_context`), never the result.
 
     Also the remote-URL policy (:func:`add_url_options`): every command that
-    reads images takes it.
+    reads images takes it. ``jobs=False`` for a command that runs in its own
+    process only (no ``-j`` it would ignore).
     """
     add_url_options(group)
-    group.add_argument("-j", "--n-jobs", type=int, default=None,
-                       help="parallel jobs (-1: all cores)")
+    if jobs:
+        group.add_argument("-j", "--n-jobs", type=int, default=None,
+                           help="parallel jobs (-1: all cores)")
     if batch_size:
         group.add_argument("--batch-size", type=int, default=256,
                            help="images per batch (default 256)")

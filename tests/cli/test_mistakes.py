@@ -199,7 +199,8 @@ MISTAKES = {
     "study: --n-jobs 0": ("study data --n-jobs 0 -q", "--n-jobs"),
     "study: --size 0x0": ("study data --size 0x0 -q", "--size"),
     "audit: --lambdas 1:0:x": ("audit data --lambdas 1:0:x -o a -q", "--lambdas"),
-    "explain: --n-jobs 0": ("explain colors.joblib data -o why --n-jobs 0 -q", "--n-jobs"),
+    "explain: --n-jobs (it runs in its own process)": (
+        "explain colors.joblib data -o why --n-jobs 2 -q", "--n-jobs"),
     # study
     "study: unknown penalty": ("study data --penalties l3 -q", "l3"),
     "study: missing test data": ("study data --test nope -q", "nope"),
