@@ -1,7 +1,8 @@
 """The docs' code examples, run so that they cannot rot.
 
-- Python: every ``>>>`` example of every page under ``docs/`` runs as a doctest (the
-  globals hold ``tmp_path``, a fresh folder).
+- Python: every ``>>>`` example of every page under ``docs/`` runs as a doctest, in a
+  copy of the sample workspace (below); the globals hold ``tmp_path``, a fresh folder.
+  A ```` ```python ```` block without ``>>>`` needs ``<!-- test: skip REASON -->``.
 - Shell: every ```` ```console ```` block carries a marker on the line before it:
   ``<!-- test: shell -->`` runs its ``$`` commands in a copy of the tiny sample workspace
   (``conftest.py``: ``photos/``, ``test_photos/``, ``new/``, ``model.joblib``);
@@ -71,22 +72,6 @@ def run_command(command: str, cwd: Path) -> None:
     assert done.returncode == 0, f"{command!r} exited with {done.returncode}: {done.stderr}"
 
 
-PYTHON_PAGES = [p for p in PAGES if ">>> " in python_text(p)]
-
-
-@pytest.mark.parametrize("page", PYTHON_PAGES, ids=_name)
-def test_python_examples(page, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    test = doctest.DocTestParser().get_doctest(python_text(page), {"tmp_path": tmp_path},
-                                               _name(page), str(page), 0)
-    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    runner.run(test)
-    assert runner.failures == 0, f"{runner.failures} doctest failure(s) in {_name(page)}"
-
-
-SHELL_PAGES = [p for p in PAGES if shell_blocks(p)]
-
-
 def _stop_decoding_workers() -> None:
     """Stop l2vision's crash-isolation worker pool, so that the next command starts one in its
     own folder: a pool started by an earlier test keeps that test's current folder, where the
@@ -98,6 +83,22 @@ def _stop_decoding_workers() -> None:
     if holder[0] is not None:
         holder[0].shutdown(wait=True, kill_workers=True)
         holder[0] = None
+
+
+PYTHON_PAGES = [p for p in PAGES if ">>> " in python_text(p)]
+
+
+@pytest.mark.parametrize("page", PYTHON_PAGES, ids=_name)
+def test_python_examples(page, workspace, tmp_path):
+    _stop_decoding_workers()
+    test = doctest.DocTestParser().get_doctest(python_text(page), {"tmp_path": tmp_path},
+                                               _name(page), str(page), 0)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    runner.run(test)
+    assert runner.failures == 0, f"{runner.failures} doctest failure(s) in {_name(page)}"
+
+
+SHELL_PAGES = [p for p in PAGES if shell_blocks(p)]
 
 
 @pytest.mark.parametrize("page", SHELL_PAGES, ids=_name)
@@ -119,6 +120,16 @@ def test_shell_examples(page, request, tmp_path, monkeypatch, capsys):
     for _, commands in runnable:
         for command in commands:
             run_command(command, cwd)
+
+
+_PYTHON_BLOCK = re.compile(r"(?:<!-- test: ([^>]*?) -->\n)?```python\n(.*?)```", re.DOTALL)
+
+
+def test_every_python_block_runs_or_says_why_not():
+    """A ```python block is a doctest (``>>>``), or its marker gives the reason it cannot run."""
+    for page in PAGES:
+        for marker, body in _PYTHON_BLOCK.findall(page.read_text(encoding="utf-8")):
+            assert ">>> " in body or marker.startswith("skip "), f"{_name(page)}: {body[:60]!r}"
 
 
 def test_every_console_block_is_marked():
