@@ -140,6 +140,25 @@ def public_names(module_name: str) -> dict[str, str | None]:
     return out
 
 
+def _constant(value) -> str:
+    """A constant's value for a table cell: short, and free of memory addresses."""
+    if isinstance(value, dict):
+        keys = ", ".join(f"`{k}`" for k in list(value)[:6])
+        more = f", ... ({len(value)} keys)" if len(value) > 6 else ""
+        return f"a dict of {keys}{more}"
+    text = repr(value)
+    text = text if len(text) <= 70 else text[:67] + "..."
+    return "`" + text.replace("|", "\\|") + "`"
+
+
+def _intro(module) -> str:
+    """A package docstring's text before its Examples, with Sphinx roles made code spans."""
+    text = inspect.getdoc(module) or ""
+    text = re.split(r"\n(?:Examples|Notes|See Also)\n-+\n", text)[0].strip()
+    text = re.sub(r":\w+:`~[\w.]*?(\w+)`", r"`\1`", text)
+    return re.sub(r":\w+:`([^`]+)`", r"`\1`", text)
+
+
 def api_assignment() -> dict[str, str]:
     """``{dotted path: page}``: the one page that documents each public class or function."""
     owner: dict[str, str] = {}
@@ -159,14 +178,12 @@ def render_api(module_name: str) -> str:
     blocks, elsewhere, constants = [], [], []
     for name, path in sorted(names.items(), key=lambda item: item[0].lower()):
         if path is None:
-            value = repr(getattr(module, name))
-            value = value if len(value) <= 70 else value[:67] + "..."
-            constants.append(f"| `{name}` | `{_cell(value)}` |")
+            constants.append(f"| `{name}` | {_constant(getattr(module, name))} |")
         elif owner[path] == page:
             blocks.append(f"::: {path}")
         else:
             elsewhere.append(f"[`{name}`][{path}]")
-    parts = []
+    parts = [_intro(module)] if module_name != "l2vision" else []
     if elsewhere:
         parts.append(f"Also exported by `{module_name}` (documented on their own pages): "
                      + ", ".join(elsewhere) + ".")
