@@ -9,6 +9,7 @@ does not see the caller's :func:`~l2vision.config_context`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -51,6 +52,10 @@ class Decoding:
     settings : tuple of (str, object)
         The :data:`~l2vision.config.WORKER_SETTINGS` in effect where the work
         was asked for, set again around the batch in the worker.
+    cwd : str or None
+        The caller's working folder, made the worker's before the batch: a
+        pool's processes keep the folder they started in, and relative paths
+        are the caller's (None on a Dask cluster: its machines have their own).
     """
 
     size: tuple | None
@@ -60,6 +65,7 @@ class Decoding:
     single_thread: bool = False
     image_timeout: float | None = None
     settings: tuple = ()
+    cwd: str | None = None
 
 
 def _decode_one(item, index: int, decoding: Decoding) -> np.ndarray:
@@ -93,7 +99,7 @@ def decode_batch(specs, items, start: int, decoding: Decoding):
     color. Failed images are left out and reported (``on_error="record"``),
     or the first failure is raised.
     """
-    exit_with_parent()
+    _start_worker(decoding)
     views = {spec: [] for spec in specs}
     sizes = list(dict.fromkeys(spec[0] for spec in specs))
     ok_rows, errors = [], {}
@@ -127,6 +133,8 @@ def _extract(named, views: dict, n_rows: int, ok_rows: list) -> np.ndarray:
 
 def _start_worker(decoding: Decoding) -> None:
     exit_with_parent()  # in a worker process: never outlive the run
+    if decoding.cwd is not None and os.getcwd() != decoding.cwd:
+        os.chdir(decoding.cwd)  # relative paths are the caller's
     if decoding.single_thread:
         cv2.setNumThreads(1)  # joblib already uses the cores; avoid oversubscription
     if decoding.image_timeout:

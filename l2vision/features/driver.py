@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import numpy as np
@@ -391,7 +392,7 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
         decode_size = self._decode_size(named) if self.reduced_decoding else None
         return Decoding(size, config["max_pixels"], decode_size, on_error, n_jobs > 1,
                         config["image_timeout"] if isolated else None,
-                        tuple((name, config[name]) for name in WORKER_SETTINGS))
+                        tuple((name, config[name]) for name in WORKER_SETTINGS), os.getcwd())
 
     def _run(self, images, on_error):
         check_is_fitted(self)

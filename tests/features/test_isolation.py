@@ -181,3 +181,24 @@ def test_workers_exit_soon_after_their_parent_is_killed(folder_and_model, tmp_pa
     for p in alive:
         os.kill(p, signal.SIGKILL)
     assert alive == []
+
+
+@pytest.mark.parametrize("settings", [{"isolate": True}, {"isolate": False, "n_jobs": 2}])
+def test_relative_paths_follow_the_callers_working_folder(tmp_path, monkeypatch, settings):
+    """A pool's processes keep the folder they started in; each batch uses the caller's."""
+    from l2vision.features import ColorHistogram, ImageFeatures
+
+    rng = np.random.default_rng(2)
+    arrays = {}
+    for folder in ("one", "two"):
+        arrays[folder] = rng.integers(0, 255, (12, 12, 3), dtype=np.uint8)
+        for i in range(3):
+            write_image(tmp_path / folder / f"{i}.png", arrays[folder])
+    features = ImageFeatures([ColorHistogram()]).fit()
+    names = [f"{i}.png" for i in range(3)]
+    with config_context(batch_size=1, **settings):
+        for folder in ("one", "two", "one"):  # the same workers, another folder each time
+            monkeypatch.chdir(tmp_path / folder)
+            X, errors = features.transform_with_errors(names)
+            assert errors == {}
+            np.testing.assert_allclose(X, features.transform([arrays[folder]] * 3), rtol=1e-6)
