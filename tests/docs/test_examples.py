@@ -72,25 +72,11 @@ def run_command(command: str, cwd: Path) -> None:
     assert done.returncode == 0, f"{command!r} exited with {done.returncode}: {done.stderr}"
 
 
-def _stop_decoding_workers() -> None:
-    """Stop l2vision's crash-isolation worker pool, so that the next command starts one in its
-    own folder: a pool started by an earlier test keeps that test's current folder, where the
-    pages' relative paths do not resolve (a process runs one command, so the command line
-    never meets this)."""
-    from l2vision.features import _isolation
-
-    holder = getattr(_isolation, "_OWN_EXECUTOR", [None])
-    if holder[0] is not None:
-        holder[0].shutdown(wait=True, kill_workers=True)
-        holder[0] = None
-
-
 PYTHON_PAGES = [p for p in PAGES if ">>> " in python_text(p)]
 
 
 @pytest.mark.parametrize("page", PYTHON_PAGES, ids=_name)
 def test_python_examples(page, workspace, tmp_path):
-    _stop_decoding_workers()
     test = doctest.DocTestParser().get_doctest(python_text(page), {"tmp_path": tmp_path},
                                                _name(page), str(page), 0)
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
@@ -116,7 +102,6 @@ def test_shell_examples(page, request, tmp_path, monkeypatch, capsys):
         monkeypatch.chdir(cwd)
     else:
         cwd = request.getfixturevalue("workspace")
-    _stop_decoding_workers()
     for _, commands in runnable:
         for command in commands:
             run_command(command, cwd)
