@@ -110,19 +110,28 @@ def test_the_saved_model_is_refit_on_all_images(color_folder):
     assert not np.allclose(kept.model[-1].coef_, full.model[-1].coef_)
 
 
-def test_wide_features_with_the_logistic_model_name_the_ridge_flag(color_folder, tmp_path,
-                                                                   capsys):
+def test_a_large_wide_matrix_with_the_logistic_model_gets_one_line_of_advice():
+    import l2vision.workflows.train as workflow
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        workflow.warn_wide("logreg", 4160, 1435)  # the photo recipe on clothing10: the default
+        workflow.warn_wide("ridge", 16_000, 50_000)  # already the ridge model
+    with pytest.warns(workflow.WideFeaturesWarning,
+                      match="10,000 images x 6,400 features: the logistic model's λ search"):
+        workflow.warn_wide("logreg", 6400, 10_000)  # kmeans on 10,000 CIFAR-10 images
+
+
+def test_the_advice_names_the_flag_on_the_command_line(tmp_path, capsys, monkeypatch):
+    import l2vision.workflows.train as workflow
     from l2vision.cli import main
 
-    # tiny:40 in color: 4,800 features, past WIDE_FEATURES.
-    assert main(["train", str(color_folder), "--features", "tiny:40", "--cv", "3",
-                 "-o", str(tmp_path / "m.joblib")]) == 0
-    err = capsys.readouterr().err
-    assert ("l2vision: warning: 4,800 features: the logistic model's λ search fits every λ of "
-            "every fold iteratively and is slow at this width; --model ridge searches") in err
-    assert main(["train", str(color_folder), "--features", "tiny:40", "--cv", "3", "--model",
-                 "ridge", "-o", str(tmp_path / "r.joblib")]) == 0
-    assert "features: the logistic" not in capsys.readouterr().err
-    assert main(["train", str(color_folder), "--features", "tiny:16", "--cv", "3",
-                 "-o", str(tmp_path / "n.joblib")]) == 0  # 768 features: no advice
-    assert "features: the logistic" not in capsys.readouterr().err
+    monkeypatch.setattr(workflow, "WIDE_FEATURES", 192)  # tiny:8 of the digits: 192 features
+    monkeypatch.setattr(workflow, "MANY_IMAGES", 1000)  # 1,437 training images
+    args = ["train", "--features", "tiny:8", "--cv", "3", "--lambdas", "1:100:2"]
+    assert main([*args, "-o", str(tmp_path / "m.joblib")]) == 0
+    assert ("l2vision: warning: 1,437 images x 192 features: the logistic model's λ search fits "
+            "every λ of every fold iteratively and is slow at this size; --model ridge "
+            "searches the whole λ path exactly") in capsys.readouterr().err
+    assert main([*args, "--model", "ridge", "-o", str(tmp_path / "r.joblib")]) == 0
+    assert "λ search fits" not in capsys.readouterr().err
