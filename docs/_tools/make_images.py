@@ -4,7 +4,8 @@
 
 Trains on data/clothes/train, evaluates on data/clothes/val, explains two photos,
 and copies the report's figures and gallery, the heatmaps and the λ-study figures
-(benchmarks/figures/, when present) into docs/img/.
+(benchmarks/figures/, when present) into docs/img/. The gallery strips show each
+image beside its heatmap, as the report does.
 """
 
 from __future__ import annotations
@@ -35,10 +36,11 @@ def fit_width(image: np.ndarray, width: int) -> np.ndarray:
 
 
 def gallery(html: str, width: int = 96) -> np.ndarray:
-    """The report's thumbnails (the surest correct images per class), in one strip."""
+    """The report's thumbnails (each image, then its heatmap), three pairs per row."""
     thumbs = []
-    for data in re.findall(r'<img alt="(?:hat|pants|shoes|t-shirt)" '
-                           r'src="data:image/(?:png|jpeg);base64,([^"]+)"', html):
+    for data in re.findall(r'<img alt="(?:why )?(?:hat|pants|shoes|t-shirt)" '
+                           r'(?:title="[^"]*" )?src="data:image/(?:png|jpeg);base64,([^"]+)"',
+                           html):
         image = cv2.imdecode(np.frombuffer(base64.b64decode(data), np.uint8), cv2.IMREAD_COLOR)
         thumbs.append(cv2.resize(image, (width, width), interpolation=cv2.INTER_AREA))
     rows = [np.hstack(thumbs[i:i + 6]) for i in range(0, len(thumbs) - len(thumbs) % 6, 6)]
@@ -54,7 +56,7 @@ def main() -> None:
             str(ROOT / "data/clothes/val/shoes"), "-o", "why", cwd=work)
         report = work / "clothes_report"
         for name in ("lambda_curve", "confusion_matrix", "reliability", "risk_coverage",
-                     "ood_scores"):
+                     "ood_scores", "evidence_split"):
             shutil.copyfile(report / f"{name}.png", IMG / f"report_{name}.png")
         cv2.imwrite(str(IMG / "report_gallery.png"),
                     gallery((report / "report.html").read_text()))

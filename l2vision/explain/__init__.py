@@ -8,6 +8,10 @@
 - :mod:`~l2vision.explain.linear`: the model's steps after its features as
   one linear function (:class:`LinearHead`), and what "standardized" means
   for l2vision's coefficients;
+- :mod:`~l2vision.explain.split`: each extractor's part of each class's score,
+  exactly, from the features alone (:func:`extractor_split`);
+- :mod:`~l2vision.explain.output`: the files both commands write
+  (:func:`write_explanations`);
 - :mod:`~l2vision.explain.drawing`: the heatmap drawn over the image (:func:`overlay`);
 - :mod:`~l2vision.explain.checks`: the checks that the maps mean something
   (deletion, and the randomized-weights sanity check).
@@ -32,11 +36,15 @@ _EXPORTS = {
     "Explanation": ".explain",
     "LinearHead": ".linear",
     "deletion_check": ".checks",
+    "ExplainedFolder": ".output",
+    "class_split": ".split",
     "explain_images": ".explain",
+    "extractor_split": ".split",
     "iter_explanations": ".explain",
     "linear_head": ".linear",
     "overlay": ".drawing",
     "sanity_check": ".checks",
+    "write_explanations": ".output",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

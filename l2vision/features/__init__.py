@@ -36,6 +36,7 @@ _EXPORTS = {
     "HOG": ".hog",
     "ImageExtractor": ".base",
     "ImageFeatures": ".driver",
+    "with_extractors": ".combine",
     "KMeansFeatures": ".kmeans",
     "LBP": ".texture",
     "LearnedExtractor": ".learned",

@@ -274,52 +274,6 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
                    if isinstance(ext, LearnedExtractor)]
         return config_text(self._named(), params, learned)
 
-    def with_extractors(self, extra: list) -> ImageFeatures:
-        """A fitted driver that runs the fixed extractors ``extra``, then this one's, per decode.
-
-        Each image is decoded once for all of them: ``l2vision audit`` measures
-        every image's quality and hashes (an extractor at the decoded size)
-        in the same decode as its features. The extractors of this driver
-        keep their fitted state (a learned dictionary is not fitted again);
-        the columns of ``extra`` come first.
-
-        Parameters
-        ----------
-        extra : list of ImageExtractor or (name, ImageExtractor)
-            Extractors that do not learn; named as in the constructor.
-
-        Returns
-        -------
-        ImageFeatures
-
-        Raises
-        ------
-        ValueError
-            An extractor of ``extra`` learns from images.
-
-        Examples
-        --------
-        >>> from l2vision.features import ColorHistogram, TinyImage
-        >>> images = [np.full((8, 8, 3), v, np.uint8) for v in (0, 255)]
-        >>> both = ImageFeatures([TinyImage((2, 2))]).fit().with_extractors([ColorHistogram()])
-        >>> both.transform(images).shape, both.get_feature_names_out()[0]
-        ((2, 140), 'colorhistogram__hsv_g1r0c0_h0_s0_v0')
-        """
-        check_is_fitted(self)
-        added = name_extractors(extra)
-        for name, ext in added:
-            if isinstance(ext, LearnedExtractor):
-                raise ValueError(f"with_extractors: {name} learns from images; give "
-                                 "extractors that do not (or fit a new ImageFeatures)")
-            ext.fit()
-        combined = ImageFeatures([*added, *self._named()], size=self.size,
-                                 reduced_decoding=self.reduced_decoding,
-                                 fit_images=self.fit_images, random_state=self.random_state)
-        combined._check_params()
-        combined.n_fit_images_ = self.n_fit_images_
-        combined.n_features_out_ = sum(ext._n_features() for _, ext in combined._named())
-        return combined
-
     def transform_with_errors(self, X) -> tuple[np.ndarray, dict[int, ImageReadError]]:
         """Like :meth:`transform`, but bad images are reported instead of raised.
 

@@ -39,6 +39,7 @@ from l2vision.audit import (
     near_duplicates,
 )
 from l2vision.datasets import DatasetError, ImageSet, load_dataset
+from l2vision.features.combine import with_extractors
 from l2vision.features.driver import ImageFeatures
 from l2vision.io.decode import image_name
 from l2vision.pipelines.build import make_features, make_search
@@ -93,7 +94,7 @@ def _stats_and_features(extractor, items) -> tuple[np.ndarray, np.ndarray, dict]
             .transform_with_errors(items)
         X, errors = extractor.transform_with_errors(items)
         return stats, X, {**errors, **stat_errors}
-    both, errors = extractor.with_extractors([stats_extractor]).transform_with_errors(items)
+    both, errors = with_extractors(extractor, [stats_extractor]).transform_with_errors(items)
     return both[:, :STATS_WIDTH], both[:, STATS_WIDTH:], errors
 
 

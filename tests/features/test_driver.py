@@ -41,10 +41,11 @@ def test_each_image_is_decoded_once(paths, monkeypatch):
 
 def test_extractors_added_to_a_fitted_driver_share_its_decode(paths, monkeypatch):
     from l2vision.features import KMeansFeatures, _batches
+    from l2vision.features.combine import with_extractors
 
     kmeans = KMeansFeatures(n_clusters=8, patch_size=4, size=(16, 16), n_patches=2000)
     learned = ImageFeatures([kmeans, ("gray", TinyImage(color="gray"))]).fit(paths)
-    both = learned.with_extractors([("first", ColorHistogram()), LBP()])
+    both = with_extractors(learned, [("first", ColorHistogram()), LBP()])
     assert [n.split("__")[0] for n in dict.fromkeys(
         both.get_feature_names_out())][:1] == ["first"]
     calls = []
@@ -58,7 +59,9 @@ def test_extractors_added_to_a_fitted_driver_share_its_decode(paths, monkeypatch
                           learned.transform(paths)])  # the dictionary was not fitted again
     np.testing.assert_allclose(X, expected, rtol=1e-6)
     with pytest.raises(ValueError, match="kmeansfeatures learns from images"):
-        learned.with_extractors([KMeansFeatures(n_clusters=4)])
+        with_extractors(learned, [KMeansFeatures(n_clusters=4)])
+    with pytest.raises(ValueError, match="names of extra repeat"):
+        with_extractors(learned, [("gray", LBP())])
 
 
 def test_serial_equals_parallel_and_batching_does_not_matter(paths):
