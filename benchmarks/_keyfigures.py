@@ -171,6 +171,19 @@ SPECS = {
         "f": (("planted", "duplicates", "copies_found"), "int"),
         "n": (("planted", "duplicates", "copies"), "int"),
         "p": (("planted", "labels", "precision_at_k"), "f2")})),
+    "cnn": Spec(Text(
+        "`CNNEmbedding` on {n} CIFAR-10 files, decoding included, against bare inference "
+        "loops on blobs prepared beforehand: MobileNet V2 with ONNX Runtime, MobileNet V1 "
+        "0.25 with OpenCV's dnn; and preprocessing alone.", {"n": (("n_images",), "int")}), (
+        ("MobileNet V2: ours / bare ONNX Runtime", Text("{a} / {b} images/s: {r}", {
+            "a": (("v2_images_per_s",), "f1"), "b": (("v2_bare_onnxruntime_images_per_s",), "f1"),
+            "r": (("v2_ratio_vs_bare",), "x")})),
+        ("MobileNet V1 0.25: ours / bare OpenCV dnn", Text("{a} / {b} images/s", {
+            "a": (("v1_opencv_images_per_s",), "int"),
+            "b": (("v1_bare_opencv_images_per_s",), "int")})),
+        ("OpenCV driver overhead", one(("v1_opencv_overhead",), "pct1")),
+        ("preprocessing alone (one thread)", one(("preprocessing_images_per_s",), "rate")),
+    ), Text("MobileNet V2 at {r} a bare inference loop", {"r": (("v2_ratio_vs_bare",), "x")})),
     "distributed": Spec(Text(
         "Scoring and feature extraction on a Dask `LocalCluster` of 2 single-threaded "
         "workers against local `n_jobs=2`, on {n} CIFAR-10 files; outputs checked identical.",
@@ -186,6 +199,19 @@ SPECS = {
             "r": (("extract_cluster_vs_local",), "x")})),
         ("outputs identical", one(("outputs_identical",), "bool")),
     ), Text("cluster scoring {r} local", {"r": (("score_cluster_vs_local",), "x")})),
+    "extract_handcrafted": Spec(Text(
+        "`ImageFeatures([HOG(), ColorHistogram()])` on {n} CIFAR-10 files against a "
+        "hand-written `skimage.feature.hog` + NumPy HSV loop and against decoding alone.",
+        {"n": (("n_images",), "int")}), (
+        *((label, one(("images_per_s", key), "rate")) for label, key in (
+            ("ours, n_jobs=2", "ImageFeatures([HOG(), ColorHistogram()]), n_jobs=2"),
+            ("ours, n_jobs=1", "ImageFeatures([HOG(), ColorHistogram()]), n_jobs=1"),
+            ("skimage + NumPy loop", "skimage.feature.hog + numpy HSV histogram loop "
+             "(3000 images)"),
+            ("decoding alone", "decode only (cv2.imread loop)"))),
+        ("ours / skimage loop", one(("ratio_vs_skimage_loop",), "x")),
+        ("ours / decoding alone", one(("ratio_vs_decode_only",), "x")),
+    ), Text("{r} a hand-written skimage loop", {"r": (("ratio_vs_skimage_loop",), "x")})),
     "explain": Spec(Text(
         "Heatmap explanations on clothing10 val (photo recipe) and CIFAR-10 (`hog,color`): "
         "completeness (a heatmap sums to the class's score), the deletion check (masking "
