@@ -206,11 +206,13 @@ def decode_views(specs, images, decoding: Decoding, n_jobs: int, batch_size: int
 
 
 def run_batches(function: Callable, named, images, batch_size: int, decoding: Decoding,
-                n_jobs: int, client=None, extra: tuple = ()):
+                n_jobs: int, client=None, extra: tuple = (), width: int | None = None):
     """``function(named, items, start, decoding, *extra)`` for every batch, in order.
 
     In this process, joblib workers, isolated decoding workers (when
-    ``decoding.image_timeout`` is set) or Dask tasks (``client``).
+    ``decoding.image_timeout`` is set) or Dask tasks (``client``). ``width``:
+    ``function`` returns ``(features with that many columns, errors)``, which
+    isolated workers hand back through shared memory.
     """
     starts = range(0, len(images), batch_size)
     if client is not None:
@@ -229,7 +231,8 @@ def run_batches(function: Callable, named, images, batch_size: int, decoding: De
     batches = ((named, list(images[s:s + batch_size]), s, decoding, *extra) for s in starts)
     if decoding.image_timeout:
         return run_isolated(function, list(batches), n_jobs, decoding.image_timeout,
-                            lambda i, item, reason: ImageReadError(image_name(item, i), reason))
+                            lambda i, item, reason: ImageReadError(image_name(item, i), reason),
+                            width)
     if n_jobs == 1:
         return (function(*args) for args in batches)
     return worker_pool(n_jobs, return_as="generator")(
@@ -239,7 +242,9 @@ def run_batches(function: Callable, named, images, batch_size: int, decoding: De
 def featurize_batches(named, images, batch_size: int, decoding: Decoding, n_jobs: int,
                       client=None):
     """Every batch's ``(features, errors)``, in order (see :func:`run_batches`)."""
-    return run_batches(featurize_batch, named, images, batch_size, decoding, n_jobs, client)
+    width = sum(ext._n_features() for _, ext in named)
+    return run_batches(featurize_batch, named, images, batch_size, decoding, n_jobs, client,
+                       width=width)
 
 
 def _on_worker(batches, shared, decoding: Decoding):

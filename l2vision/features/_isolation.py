@@ -65,6 +65,10 @@ def decoder_noise() -> str:
     return text.splitlines()[0].strip() if text else ""
 
 
+#: The process whose SIGALRM was set to its default action (which ends it).
+_ALARM_ENDS_PROCESS: list = [None]
+
+
 class image_alarm:  # noqa: N801 - used as a context manager, like a function
     """Within the block, the process ends (SIGALRM's default action) after ``seconds``."""
 
@@ -73,7 +77,9 @@ class image_alarm:  # noqa: N801 - used as a context manager, like a function
 
     def __enter__(self):
         if self.seconds:
-            signal.signal(signal.SIGALRM, signal.SIG_DFL)
+            if _ALARM_ENDS_PROCESS[0] != os.getpid():  # once per process, not per image
+                signal.signal(signal.SIGALRM, signal.SIG_DFL)
+                _ALARM_ENDS_PROCESS[0] = os.getpid()
             signal.alarm(max(1, math.ceil(self.seconds)))
         return self
 
@@ -155,15 +161,31 @@ def _broken_types():
     return (TerminatedWorkerError, LokyBroken, BrokenProcessPool)
 
 
-def run_isolated(function, batches: list, workers: int, timeout: float, make_error):
+def run_isolated(function, batches: list, workers: int, timeout: float, make_error,
+                 width: int | None = None):
     """Yield ``function(*args)`` for each ``args`` of ``batches``, in order, in workers.
 
     ``args[1]`` is the batch's list of items and ``args[2]`` its start index
     (as in :func:`~l2vision.features._batches.featurize_batch`). When a worker dies, the batches
     then in flight are retried one item at a time in a fresh worker, and
     ``make_error(index, item, reason)`` builds the error of the item that
-    killed it. Results are ``(features, {index: error})`` pairs.
+    killed it. Results are ``(features, {index: error})`` pairs. With
+    ``width`` (the features' columns), the blocks come back through shared
+    memory (:mod:`~l2vision.features._slots`) instead of the pool's pipe.
     """
+    if width is None or not batches:
+        yield from _run_isolated(function, batches, workers, timeout, make_error, None)
+        return
+    from l2vision.features._slots import ResultSlots
+
+    rows = max(len(args[1]) for args in batches)
+    with ResultSlots(2 * workers, rows=rows, width=width) as slots:
+        yield from _run_isolated(function, batches, workers, timeout, make_error, slots)
+
+
+def _run_isolated(function, batches, workers, timeout, make_error, slots):
+    from l2vision.features._slots import write_into_slot
+
     broken = _broken_types()
     pending = list(batches)
     in_flight: list = []
@@ -173,16 +195,29 @@ def run_isolated(function, batches: list, workers: int, timeout: float, make_err
         # this process predicts and writes the previous one.
         while pending and len(in_flight) < 2 * workers:
             args = pending.pop(0)
-            in_flight.append((args, executor.submit(function, *args)))
-        args, future = in_flight.pop(0)
+            if slots is None:
+                in_flight.append((args, None, executor.submit(function, *args)))
+                continue
+            slot = slots.take()
+            in_flight.append((args, slot, executor.submit(write_into_slot, function, slot,
+                                                          slots.width, *args)))
+        args, slot, future = in_flight.pop(0)
         try:
-            yield future.result()
+            result = future.result()
         except broken:
-            retry = [args] + [a for a, _ in in_flight]
+            retry = [args] + [a for a, _, _ in in_flight]
+            for _, other, _ in [(args, slot, future), *in_flight]:
+                if other is not None:
+                    slots.release(other)
             in_flight = []
             for batch in retry:
                 yield _one_by_one(function, batch, timeout, make_error, broken)
             executor = _executor(workers)
+            continue
+        if slot is not None:
+            rows, errors = result
+            result = (slots.read(slot, rows), errors)
+        yield result
 
 
 def _one_by_one(function, args, timeout, make_error, broken):

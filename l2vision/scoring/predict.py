@@ -195,33 +195,33 @@ def _chunk_features(features, paths: list):
         return features.transform_with_errors(paths)
 
 
-def _featurized_ahead(features, chunks: Iterable[Chunk]):
-    """``(chunk, (X, errors))`` in order, the next chunk's features computed meanwhile.
+def _featurized_ahead(features, chunks: Iterable[Chunk], ahead: int = 2):
+    """``(chunk, (X, errors))`` in order, the next chunks' features computed meanwhile.
 
-    A thread extracts chunk k + 1 (waiting on the decoding workers, without
-    the GIL) while the caller predicts and writes chunk k, so the workers are
-    not idle at chunk boundaries. The thread runs in a copy of the caller's
-    :mod:`contextvars` context, so it sees the same settings.
+    Threads extract the next ``ahead`` chunks (waiting on the decoding
+    workers, without the GIL) while the caller predicts and writes chunk k,
+    so the workers are not idle at chunk boundaries: with two chunks in
+    flight, the next chunk's batches are already queued when the current
+    one's last batch ends. The threads run in a copy of the caller's
+    :mod:`contextvars` context, so they see the same settings.
     """
+    from collections import deque
     from concurrent.futures import ThreadPoolExecutor
 
     iterator = iter(chunks)
-    current = next(iterator, None)
-    if current is None:
-        return
-    with ThreadPoolExecutor(1) as pool:
+    with ThreadPoolExecutor(ahead) as pool:
         def submit(chunk):
-            return pool.submit(contextvars.copy_context().run, _chunk_features, features,
-                               list(chunk.paths))
+            return chunk, pool.submit(contextvars.copy_context().run, _chunk_features,
+                                      features, list(chunk.paths))
 
-        future = submit(current)
-        while current is not None:
+        pending = deque(submit(chunk) for chunk in itertools.islice(iterator, ahead))
+        while pending:
+            chunk, future = pending.popleft()
             result = future.result()
             upcoming = next(iterator, None)
             if upcoming is not None:
-                future = submit(upcoming)
-            yield current, result
-            current = upcoming
+                pending.append(submit(upcoming))
+            yield chunk, result
 
 
 def predict_paths(model, paths: Iterable[str | os.PathLike], *, top_k: int = 1,

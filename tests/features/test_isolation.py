@@ -202,3 +202,33 @@ def test_relative_paths_follow_the_callers_working_folder(tmp_path, monkeypatch,
             X, errors = features.transform_with_errors(names)
             assert errors == {}
             np.testing.assert_allclose(X, features.transform([arrays[folder]] * 3), rtol=1e-6)
+
+
+def test_isolated_blocks_come_back_through_shared_memory_unchanged(tmp_path, monkeypatch):
+    """The workers write each batch's block to a slot file; the matrix is the in-process one."""
+    import l2vision.features._slots as slots_module
+    from l2vision.features import HOG, ColorHistogram, ImageFeatures
+
+    rng = np.random.default_rng(5)
+    paths = [str(write_image(tmp_path / f"{i:02d}.png",
+                             rng.integers(0, 255, (20 + i, 24, 3), dtype=np.uint8)))
+             for i in range(11)]
+    (tmp_path / "05_bad.png").write_bytes(b"not an image")
+    paths.insert(5, str(tmp_path / "05_bad.png"))
+    folders = []
+    real = slots_module.ResultSlots.__enter__
+
+    def spy(self):
+        out = real(self)
+        folders.append(self.folder)
+        return out
+
+    monkeypatch.setattr(slots_module.ResultSlots, "__enter__", spy)
+    features = ImageFeatures([HOG(), ColorHistogram()]).fit()
+    with config_context(isolate=True, batch_size=4):
+        X, errors = features.transform_with_errors(paths)
+    with config_context(isolate=False, batch_size=4):
+        expected, expected_errors = features.transform_with_errors(paths)
+    np.testing.assert_array_equal(X, expected)
+    assert list(errors) == list(expected_errors) == [5]
+    assert len(folders) == 1 and not os.path.exists(folders[0])  # removed after the run
