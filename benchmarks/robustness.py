@@ -142,12 +142,16 @@ def pass_times(model, images: ImageSet, rounds: int = 3) -> dict:
 
 def run_row(name: str, label: str, features: str, train_set: ImageSet, test_set: ImageSet,
             args, **study_options) -> None:
-    """One row: train (λ by 5-fold CV), robustness on the test set, the pass times, the study."""
+    """One row: train (λ by 5-fold CV), robustness on the test set, the pass times, the study.
+
+    With ``--model logreg`` the row's name gets ``_logreg`` (its own results file).
+    """
+    name = name if args.model == "ridge" else f"{name}_{args.model}"
     with config_context(n_jobs=2, cache_dir=args.cache):
         start = time.perf_counter()
-        result = train(train_set, features=features, model="ridge", test_size=0)
+        result = train(train_set, features=features, model=args.model, test_size=0)
         trained = time.perf_counter() - start
-        print(f"{name}: {label} + ridge on {train_set.n_images} images, λ "
+        print(f"{name}: {label} + {args.model} on {train_set.n_images} images, λ "
               f"{result.search['lambda']:.4g}, trained in {trained:.0f} s", flush=True)
         start = time.perf_counter()
         rob = robustness(result.model, test_set)
@@ -157,12 +161,13 @@ def run_row(name: str, label: str, features: str, train_set: ImageSet, test_set:
         times = pass_times(result.model,
                            test_set.subset(np.arange(min(args.timing_images, test_set.n_images))))
         save(args.out, name, rob, None)  # kept if the study is interrupted
-        stu = study(train_set, test_data=test_set, features=features, model="ridge",
+        stu = study(train_set, test_data=test_set, features=features, model=args.model,
                     **study_options)
     show_study(name, stu)
     save(args.out, name, rob, stu)
     figures = {
-        "features": features, "n_train": train_set.n_images, "n_test": test_set.n_images,
+        "features": features, "model": args.model, "n_train": train_set.n_images,
+        "n_test": test_set.n_images,
         "lambda": result.search["lambda"], "cv_accuracy": result.search["best_score"],
         "train_seconds": trained,
         "robustness": {key: rob[key] for key in ("clean_accuracy", "mean_corruption_accuracy",
@@ -179,7 +184,7 @@ def run_row(name: str, label: str, features: str, train_set: ImageSet, test_set:
         {"corruption_pass_vs_evaluate_images": target(ratio, 1.3, at_least=False, unit="x"),
          "corruption_pass_vs_clean_pass": target(round(times["corruption_vs_clean_pass"], 3),
                                                  1.3, at_least=False, unit="x")},
-        measures=MEASURES + ROW_MEASURES[name],
+        measures=MEASURES + ROW_MEASURES[name.split("_")[0]],
         notes="" if args.limit is None else f"a quick run: --limit {args.limit}")
     print(f"-> {path}", flush=True)
 
@@ -192,6 +197,10 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None,
                         help="at most this many training and test images in every row "
                              "(a quick run; the README's figures use all)")
+    parser.add_argument("--model", choices=("ridge", "logreg"), default="ridge",
+                        help="the model of every row (ridge: the README's figures; logreg: "
+                             "its probabilities at every λ of the study are its own, which "
+                             "shows L2's effect on calibration without a temperature)")
     parser.add_argument("--cnn-train", type=int, default=10_000)
     parser.add_argument("--cnn-test", type=int, default=1_000)
     parser.add_argument("--hand-penalties", default="l2,none",
