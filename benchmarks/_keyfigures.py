@@ -297,6 +297,21 @@ SPECS = {
     ), Text("clean {c}, under corruptions {m}", {
         "c": (("robustness", "clean_accuracy"), "pct"),
         "m": (("robustness", "mean_corruption_accuracy"), "pct")})),
+    "imbalance": Spec(Text(
+        "Training sets made imbalanced on purpose (the second half of the classes cut to "
+        "10% of their images) and a balanced test set: balanced accuracy without class "
+        "weights, with `class_weight=\"balanced\"`, and with λ also chosen by balanced "
+        "accuracy; means over {s} seeds.", {"s": (("seeds",), "int")}), tuple(
+        (f"{data} {model}: balanced accuracy without / balanced / + λ by balanced accuracy",
+         Text("{a} / {b} / {c}", {
+             "a": ((data, "mean", f"{model}/none", "balanced_accuracy"), "pct1"),
+             "b": ((data, "mean", f"{model}/balanced", "balanced_accuracy"), "pct1"),
+             "c": ((data, "mean", f"{model}/balanced+balanced_accuracy",
+                    "balanced_accuracy"), "pct1")}))
+        for data in ("digits", "cifar10") for model in ("ridge", "logreg")),
+        Text("balanced accuracy {a} -> {b} with balanced weights (CIFAR-10, ridge)", {
+        "a": (("cifar10", "mean", "ridge/none", "balanced_accuracy"), "pct1"),
+        "b": (("cifar10", "mean", "ridge/balanced", "balanced_accuracy"), "pct1")})),
     "score": Spec(Text(
         "`l2vision score` (crash-isolated) against `ImageFeatures` extraction alone on "
         "{n} CIFAR-10 files with a HOG + color ridge model, both whole processes (start-up "
