@@ -34,7 +34,7 @@ from l2vision.report.trust import (
     trust_section,
 )
 
-__all__ = ["ReportWarning", "write_report"]
+__all__ = ["ReportWarning", "report_part", "write_report"]
 
 
 class ReportWarning(UserWarning):
@@ -48,18 +48,18 @@ def _embed(png: Path) -> str:
 
 def _trust_part(metrics: dict, figures: dict, directory: Path) -> str:
     """The trust section with its three figures (each skipped alone if it fails)."""
-    plots = [_part("reliability diagram", plot_reliability, figures["reliability"],
-                   directory / "reliability.png", ece=metrics["calibration"]["after"]["ece"])]
+    plots = [report_part("reliability diagram", plot_reliability, figures["reliability"],
+                         directory / "reliability.png", ece=metrics["calibration"]["after"]["ece"])]
     if "risk_coverage" in metrics:
-        plots.append(_part("risk-coverage curve", plot_risk_coverage, metrics["risk_coverage"],
-                           directory / "risk_coverage.png"))
+        plots.append(report_part("risk-coverage curve", plot_risk_coverage,
+                                 metrics["risk_coverage"], directory / "risk_coverage.png"))
     if "ood_scores" in figures and "ood" in metrics:
-        plots.append(_part("ood scores", plot_ood_scores, figures["ood_scores"],
-                           metrics["ood"]["threshold"], directory / "ood_scores.png"))
+        plots.append(report_part("ood scores", plot_ood_scores, figures["ood_scores"],
+                                 metrics["ood"]["threshold"], directory / "ood_scores.png"))
     return trust_section(metrics, [p for p in plots if p is not None], _embed)
 
 
-def _part(what: str, make, *args, **kwargs):
+def report_part(what: str, make, *args, **kwargs):
     """``make(*args, **kwargs)``, or None with a :class:`ReportWarning` if it fails.
 
     A report never loses what was measured: the metrics are written first,
@@ -126,27 +126,28 @@ def write_report(directory: str | os.PathLike, metrics: dict, *, search: dict | 
         write_file(directory / "robustness.json", json.dumps(robustness, indent=2))
     figures = []
     if search:
-        figures.append(_part("λ curve", plot_lambda_curve, search["cv_results"],
-                             search["lambda"], directory / "lambda_curve.png",
-                             model=f"({search.get('model', '')})",
-                             lambda_1se=search.get("lambda_1se")))
-    figures.append(_part("confusion matrix", plot_confusion_matrix,
-                         metrics["confusion_matrix"], metrics["classes"],
-                         directory / "confusion_matrix.png"))
+        figures.append(report_part("λ curve", plot_lambda_curve, search["cv_results"],
+                                   search["lambda"], directory / "lambda_curve.png",
+                                   model=f"({search.get('model', '')})",
+                                   lambda_1se=search.get("lambda_1se")))
+    figures.append(report_part("confusion matrix", plot_confusion_matrix,
+                               metrics["confusion_matrix"], metrics["classes"],
+                               directory / "confusion_matrix.png"))
     if trust_arrays.get("evidence_split"):
-        figures.append(_part("evidence bars", plot_evidence_split,
-                             trust_arrays["evidence_split"], directory / "evidence_split.png"))
+        figures.append(report_part("evidence bars", plot_evidence_split,
+                                   trust_arrays["evidence_split"],
+                                   directory / "evidence_split.png"))
     figures = [f for f in figures if f is not None]
     section = ""
     if robustness:
-        plots = [_part("robustness heat map", plot_robustness_heatmap, robustness,
-                       directory / "robustness_heatmap.png"),
-                 _part("severity curves", plot_robustness_curves, robustness,
-                       directory / "robustness_severity.png")]
-        section = _part("robustness section", robustness_section, robustness,
-                        [p for p in plots if p is not None], _embed) or ""
+        plots = [report_part("robustness heat map", plot_robustness_heatmap, robustness,
+                             directory / "robustness_heatmap.png"),
+                 report_part("severity curves", plot_robustness_curves, robustness,
+                             directory / "robustness_severity.png")]
+        section = report_part("robustness section", robustness_section, robustness,
+                              [p for p in plots if p is not None], _embed) or ""
     if metrics.get("calibration") and trust_arrays:
-        section += _part("trust section", _trust_part, metrics, trust_arrays, directory) or ""
+        section += report_part("trust section", _trust_part, metrics, trust_arrays, directory) or ""
     rows = {"images evaluated": metrics["n_samples"], "accuracy": f"{metrics['accuracy']:.2%}",
             "balanced accuracy": f"{metrics['balanced_accuracy']:.2%}", **(details or {})}
     summary = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
@@ -170,7 +171,7 @@ figure.wrong figcaption{{color:#b00}}</style></head><body>
 <h2>Per class</h2>
 <table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>
 {per_class}</table>
-{(_part("gallery", gallery_html, predictions) or "") if predictions else ""}
+{(report_part("gallery", gallery_html, predictions) or "") if predictions else ""}
 </body></html>
 """
     report = directory / "report.html"

@@ -11,8 +11,6 @@ predictions, before ``train`` refits it on the held-out images too.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from l2vision.explain.drawing import overlay
@@ -76,16 +74,11 @@ def report_reasons(model, X: np.ndarray, predicted, predictions: list[dict]) -> 
     leaves a warning and the report without it: the measured metrics are
     never lost to a picture.
     """
-    from l2vision.report.html import ReportWarning
+    from l2vision.report.html import report_part
 
     figures = {}
-    for what, run in (("evidence bars", lambda: figures.update(
-                          evidence_split=evidence_figure(model, X, predicted))),
-                      ("gallery heatmaps", lambda: explain_examples(model, predictions))):
-        try:
-            run()
-        except Exception as exc:  # a report part, never the run
-            warnings.warn(f"report: the {what} could not be made ({type(exc).__name__}: "
-                          f"{exc}); the report was written without them", ReportWarning,
-                          stacklevel=2)
+    split = report_part("evidence bars", evidence_figure, model, X, predicted)
+    if split is not None:
+        figures["evidence_split"] = split
+    report_part("gallery heatmaps", explain_examples, model, predictions)
     return figures

@@ -16,19 +16,12 @@ from l2vision.scoring.selection import ExplainSelection
 from tests.conftest import write_image
 
 
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
+@pytest.fixture
+def model_file(color_folder, tmp_path):
     """A logistic model on tiny images and color histograms of red/green/blue images."""
-    root = tmp_path_factory.mktemp("train")
-    rng = np.random.default_rng(3)
-    for channel, name in enumerate(("blue", "green", "red")):
-        for i in range(8):
-            image = rng.integers(0, 90, (16, 16, 3), dtype=np.uint8)
-            image[:, :, channel] += 150
-            write_image(root / name / f"{i}.png", image)
-    data = load_image_folder(root)
+    data = load_image_folder(color_folder)
     model = make_pipeline("tiny,color", "logreg", lam=1.0).fit(data.images, data.labels)
-    return save(model, root / "model.joblib")
+    return save(model, tmp_path / "model.joblib")
 
 
 @pytest.fixture
