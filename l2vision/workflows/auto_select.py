@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from l2vision._validation import invalid
 from l2vision.config import config_context
 from l2vision.features.auto import PHOTO_LAYERS
 from l2vision.features.cnn import CNNEmbedding
@@ -27,7 +28,8 @@ from l2vision.features.color import ColorHistogram
 from l2vision.features.driver import ImageFeatures
 from l2vision.linear import RidgeClassifierKFoldCV
 
-__all__ = ["CANDIDATES", "V1_LAYERS", "Selection", "select_photo_features"]
+__all__ = ["CANDIDATES", "V1_LAYERS", "Selection", "best_candidate", "candidate_extractor",
+           "score_candidates", "select_photo_features"]
 
 #: The MobileNet V1 0.25 layers of the "+v1" candidates (pyramid-pooled, flip-averaged).
 V1_LAYERS = ("conv9", "conv11", "conv13")
@@ -97,6 +99,84 @@ def _group_of(name: str) -> str:
     return f"{network}:{rest.split(':', 1)[0]}"
 
 
+def candidate_extractor(name: str) -> ImageFeatures:
+    """The fitted extractor of candidate ``name`` (a key of :data:`CANDIDATES`).
+
+    ``candidate_extractor("photo+v1+color")`` extracts every candidate's
+    columns at once; :func:`score_candidates` picks them out by feature name.
+
+    Examples
+    --------
+    >>> [type(e).__name__ for e in candidate_extractor("embedding+color").extractors]
+    ['CNNEmbedding', 'ColorHistogram']
+    """
+    if name not in CANDIDATES:
+        raise invalid("candidate_extractor", "name", "one of " + ", ".join(CANDIDATES), name)
+    return ImageFeatures(_extractors(CANDIDATES[name])).fit()
+
+
+def score_candidates(X, feature_names, labels, *, cv: int = 5, seed: int = 0) -> list[dict]:
+    """Every candidate's CV accuracy on its columns of ``X`` (the exact ridge λ path, same folds).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_images, n_features)
+        Features of :func:`candidate_extractor` ``("photo+v1+color")`` (or of
+        any extractor whose columns include a candidate's: the others are skipped).
+    feature_names : sequence of str
+        ``X``'s column names (``get_feature_names_out``).
+    labels : array-like
+    cv, seed : int
+        The folds, the same for every candidate.
+
+    Returns
+    -------
+    list of dict
+        In :data:`CANDIDATES` order: ``name``, ``n_features``, ``cv_accuracy``,
+        ``cv_std`` and ``columns`` (the candidate's column indices in ``X``).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> names = ["cnnembedding-1__embedding:0", "cnnembedding-1__embedding:1",
+    ...          "colorhistogram__h0"]
+    >>> X, y = rng.normal(size=(40, 3)), np.repeat(["a", "b"], 20)
+    >>> X[y == "b", 0] += 3
+    >>> [(c["name"], c["n_features"]) for c in score_candidates(X, names, y, cv=2)]
+    [('embedding', 2), ('embedding+color', 3)]
+    """
+    groups = np.array([_group_of(n) for n in feature_names])
+    labels = np.asarray(labels)
+    scored = []
+    for name, wanted in CANDIDATES.items():
+        if not np.isin(list(wanted), groups).all():
+            continue
+        columns = np.flatnonzero(np.isin(groups, wanted))
+        search = RidgeClassifierKFoldCV(cv=cv, random_state=seed)
+        with warnings.catch_warnings(), config_context(progress=False):
+            warnings.simplefilter("ignore")  # an edge λ is fine for a comparison
+            search.fit(X[:, columns], labels)
+        best = search.best_index_
+        scored.append({"name": name, "n_features": int(len(columns)),
+                       "cv_accuracy": float(search.best_score_),
+                       "cv_std": float(search.cv_results_["std_test_score"][best]),
+                       "columns": columns})
+    return scored
+
+
+def best_candidate(scored: list[dict]) -> dict:
+    """The candidate of :func:`score_candidates` with the best CV accuracy (ties: the simplest).
+
+    Examples
+    --------
+    >>> best_candidate([{"name": "embedding", "cv_accuracy": 0.9},
+    ...                 {"name": "photo", "cv_accuracy": 0.9}])["name"]
+    'embedding'
+    """
+    return max(scored, key=lambda c: (round(c["cv_accuracy"], 10),
+                                      -list(CANDIDATES).index(c["name"])))
+
+
 def select_photo_features(images, labels, *, cv: int = 5, seed: int = 0) -> Selection:
     """Extract every candidate at once, score each by CV (ridge path), keep the best.
 
@@ -119,25 +199,11 @@ def select_photo_features(images, labels, *, cv: int = 5, seed: int = 0) -> Sele
     ImageReadError
         An image cannot be read (as ``train``).
     """
-    superset = ImageFeatures(_extractors(CANDIDATES["photo+v1+color"])).fit()
+    superset = candidate_extractor("photo+v1+color")
     X = superset.transform(images)
-    groups = np.array([_group_of(n) for n in superset.get_feature_names_out()])
-    labels = np.asarray(labels)
-    scored = []
-    for name, wanted in CANDIDATES.items():
-        columns = np.flatnonzero(np.isin(groups, wanted))
-        search = RidgeClassifierKFoldCV(cv=cv, random_state=seed)
-        with warnings.catch_warnings(), config_context(progress=False):
-            warnings.simplefilter("ignore")  # an edge λ is fine for a comparison
-            search.fit(X[:, columns], labels)
-        best = search.best_index_
-        scored.append({"name": name, "n_features": int(len(columns)),
-                       "cv_accuracy": float(search.best_score_),
-                       "cv_std": float(search.cv_results_["std_test_score"][best]),
-                       "columns": columns})
-    winner = max(scored, key=lambda c: (round(c["cv_accuracy"], 10),
-                                        -list(CANDIDATES).index(c["name"])))
-    extractor = ImageFeatures(_extractors(CANDIDATES[winner["name"]])).fit()
+    scored = score_candidates(X, superset.get_feature_names_out(), labels, cv=cv, seed=seed)
+    winner = best_candidate(scored)
+    extractor = candidate_extractor(winner["name"])
     chosen_X = X[:, winner["columns"]]
     for item in scored:
         del item["columns"]

@@ -6,8 +6,14 @@ import cv2
 import numpy as np
 import pytest
 
+from l2vision import ParameterError
 from l2vision.features.auto import choose_features
-from l2vision.workflows.auto_select import CANDIDATES, select_photo_features
+from l2vision.workflows.auto_select import (
+    CANDIDATES,
+    candidate_extractor,
+    score_candidates,
+    select_photo_features,
+)
 from l2vision.workflows.train import train
 
 
@@ -70,3 +76,27 @@ def test_thumbnails_and_explicit_features_are_not_compared():
     result = train(data, model="ridge", cv=3, test_size=0)
     assert result.metadata["features_candidates"] is None
     assert result.metadata["features_spec"] == "hog,color,lbp"
+
+
+def test_candidates_can_be_scored_from_features_extracted_once():
+    """A benchmark extracts the superset once and scores any subset of rows or columns."""
+    images, labels = _tinted((0, 6, 12), 40)
+    superset = candidate_extractor("photo+v1+color")
+    X = superset.transform(images)
+    names = superset.get_feature_names_out()
+    scored = score_candidates(X, names, labels, cv=3)
+    selection = select_photo_features(images, labels, cv=3)
+    assert [c["name"] for c in scored] == list(CANDIDATES)
+    for mine, theirs in zip(scored, selection.candidates, strict=True):
+        assert mine["cv_accuracy"] == pytest.approx(theirs["cv_accuracy"])
+    # Columns of the embedding and color only: the candidates needing more are skipped.
+    keep = [i for i, n in enumerate(names)
+            if n.startswith(("cnnembedding-1__embedding", "colorhistogram"))]
+    partial = score_candidates(X[:, keep], [names[i] for i in keep], labels, cv=3)
+    assert [c["name"] for c in partial] == ["embedding", "embedding+color"]
+    assert partial[1]["n_features"] == len(keep)
+
+
+def test_an_unknown_candidate_is_refused_with_the_known_ones():
+    with pytest.raises(ParameterError, match="photo\\+v1\\+color"):
+        candidate_extractor("vgg")
