@@ -144,6 +144,18 @@ SPECS = {
     ), Text("label errors P@k {p}, copies found {c}", {
         "p": (("labels", "clothing10_mean", "self_confidence", "precision_at_k"), "f2"),
         "c": (("duplicates", "photo", "summary", "all_cosine", "found_rate"), "pct1")})),
+    "auto_choice": Spec(Text(
+        "`auto` on photos: the candidate it picks by CV on the 80% split (as `train` does) "
+        "against the best candidate on `val/`, each with the default model, on clothing10 "
+        "and random subsets of its classes (no other photo set is reachable from this "
+        "machine)."), tuple(
+        (f"{name}: auto's pick / the best on val", Text("{c} {a} / {b} {v} (gap {g} points)", {
+            "c": ((name, "chosen"), "text"), "a": ((name, "chosen_val_accuracy"), "pct1"),
+            "b": ((name, "best"), "text"), "v": ((name, "best_val_accuracy"), "pct1"),
+            "g": ((name, "gap_points"), "f2")}))
+        for name in ("clothing10", *(f"clothing10[{k} classes, seed 0]" for k in (2, 3, 5, 7)))),
+        Text("auto's pick {g} points from the best candidate on clothing10 val", {
+            "g": (("clothing10", "gap_points"), "f2")})),
     "audit_command": Spec(Text(
         "`l2vision audit` end to end as a user runs it: clothing10 train with planted faults "
         "(5% of the labels flipped, copies, blurred and darkened photos), and CIFAR-10 train "

@@ -14,7 +14,8 @@ Rows and targets:
 - digits: ``l2vision train`` defaults (auto -> hog,color,lbp + L2 logistic,
   5-fold CV), stratified 20% held out. Target >= 98%.
 - clothing: ``l2vision train ../shared/data/clothing10/train`` defaults (auto ->
-  the photo recipe), evaluated on ``val/``; end-to-end time. Target >= 89%.
+  the photo recipe or the best candidate by CV), evaluated on ``val/``; end-to-end time.
+  Target >= 90% (the photos issue).
 - cifar: the "best" hand-crafted set (12,660 features) + L2 logistic, λ by
   3-fold CV on the 50,000 training images, tested on the 10,000 test images.
   Target >= 65% (a hand-written HOG + HSV histogram + logistic baseline: 57.6%).
@@ -84,7 +85,7 @@ MEASURES = {
     "digits": [*ENGINE, *LOGISTIC, *HAND, "l2vision/features/auto.py",
                "l2vision/features/registry.py", "l2vision/features/texture.py"],
     "clothing": [*ENGINE, *LOGISTIC, *CNN, "l2vision/features/auto.py",
-                 "l2vision/features/registry.py"],
+                 "l2vision/features/registry.py", "l2vision/workflows/auto_select.py"],
     "cifar": [*ENGINE, *LOGISTIC, *HAND, "l2vision/features/registry.py",
               "l2vision/features/texture.py", "l2vision/features/tiny.py"],
     "cnn": [*ENGINE, *LOGISTIC, *HAND, *CNN],
@@ -155,10 +156,10 @@ def main() -> None:
         figures = report(f"clothing10 val (defaults: auto -> {result.metadata['features_spec']};"
                          f" train {trained:.0f} s end to end, held-out "
                          f"{result.test_metrics['accuracy']:.2%})",
-                         metrics["accuracy"], 0.89, result, time.perf_counter() - start)
+                         metrics["accuracy"], 0.90, result, time.perf_counter() - start)
         record("clothing", {**figures, "train_seconds": trained,
                             "held_out_accuracy": result.test_metrics["accuracy"],
-                            "n_val": metrics["n_samples"]}, 0.89)
+                            "n_val": metrics["n_samples"]}, 0.90)
     if {"cifar", "cnn", "cnn2", "cnn3", "kmeans", "kmeans_soft", "kmeans_both", "kmeans4000",
         "bovw"} & set(rows):
         train_set, test_set = cifar("train", args.limit), cifar("test", args.limit)
