@@ -100,3 +100,16 @@ def test_candidates_can_be_scored_from_features_extracted_once():
 def test_an_unknown_candidate_is_refused_with_the_known_ones():
     with pytest.raises(ParameterError, match="photo\\+v1\\+color"):
         candidate_extractor("vgg")
+
+
+def test_the_cv_accuracy_is_the_mean_over_shufflings_of_the_folds():
+    rng = np.random.default_rng(1)
+    names = ["cnnembedding-1__embedding:0", "cnnembedding-1__embedding:1", "colorhistogram__h0"]
+    X, y = rng.normal(size=(60, 3)), np.repeat(["a", "b", "c"], 20)
+    X[y == "b", 0] += 1.0
+    X[y == "c", 1] += 1.0
+    one = [score_candidates(X, names, y, cv=3, seed=s, repeats=1)[0]["cv_accuracy"]
+           for s in (4, 5, 6)]
+    assert len(set(one)) > 1  # the shuffle of the folds matters on so few images
+    mean = score_candidates(X, names, y, cv=3, seed=4, repeats=3)[0]["cv_accuracy"]
+    assert mean == pytest.approx(np.mean(one))
