@@ -70,19 +70,21 @@ def measure_set(classes, train, val, names) -> dict:
     row_of = {str(image): row for image, row in zip(subset.images, rows, strict=True)}
     fit_rows = np.array([row_of[str(image)] for image in fit_part.images])
     y_fit = np.asarray(fit_part.labels)
-    scored = score_candidates(X_train[fit_rows], names, y_fit, cv=5, seed=0)
+    X_fit = X_train[fit_rows]
+    scored = score_candidates(X_fit, names, y_fit, cv=5, seed=0)
     chosen = best_candidate(scored)["name"]
     val_rows = np.flatnonzero(np.isin(val_set.labels, classes))
     y_all, y_val = np.asarray(train_set.labels)[rows], np.asarray(val_set.labels)[val_rows]
+    X_all, X_test = X_train[rows], X_val[val_rows]
     out = []
     for candidate in scored:
         columns = candidate["columns"]
         search = make_pipeline("color", "logreg", cv=5, random_state=0).steps[-1][1]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the same solver notes for every candidate
-            search.fit(X_train[fit_rows][:, columns], y_fit)
-            search.refit_on(X_train[rows][:, columns], y_all)
-        predicted = search.predict(X_val[val_rows][:, columns])
+            search.fit(X_fit[:, columns], y_fit)
+            search.refit_on(X_all[:, columns], y_all)
+        predicted = search.predict(X_test[:, columns])
         out.append({"name": candidate["name"], "n_features": candidate["n_features"],
                     "cv_accuracy": candidate["cv_accuracy"],
                     "val_accuracy": float(np.mean(predicted == y_val))})
