@@ -59,7 +59,7 @@ class RidgeClassifierKFoldCV(KFoldLambdaSearch):
         ``"kernel"``: the n x n kernel of each fold's standardized rows,
         ``n d`` in X's dtype plus ``3 n²`` float64, for d > n. ``"blocks"``:
         conjugate gradients with no d x d matrix, preconditioned by blocks of
-        at most 10,000 features (:mod:`~l2vision.linear.ridge_blocks`): about 4.3 GiB for 40,000
+        at most 10,000 features (:mod:`~l2vision.linear.ridge_blocks`): about 4.4 GiB for 40,000
         features, slower (the iterations pass over the rows); each fold solves
         λ from the largest down and, when X has more than 5 million values,
         stops after 3 consecutive λ scoring below its best (the small λ are

@@ -17,16 +17,29 @@ side by side, with:
   block of :data:`CHUNK_ROWS` rows at a time: no d x d matrix;
 * a block-diagonal preconditioner: the columns are cut into blocks of at most
   :data:`MAX_BLOCK` features, and each block's own scatter ``S_b`` is
-  eigendecomposed once per fold (``V_b diag(e_b) V_bᵀ``), so that
+  eigendecomposed (``V_b diag(e_b) V_bᵀ``), so that
   ``(S_b + λ I)⁻¹`` is cheap for every λ. When the features fit in one
   block, the preconditioner is the exact inverse and one step solves the
   system; with several, the iterations account for the blocks' correlations.
 
 Memory: the blocks' float64 Grams while they are accumulated (``8 Σ d_b²``),
 their eigenvectors in X's dtype, one block's eigendecomposition at a time,
-and ``d x L K`` float64 vectors for the iterations (L values of λ, K
-classes): about 4.3 GiB for 40,000 features in four blocks (against about
-38 GiB for the one-fold-at-a-time Gram form).
+``d x L K`` float64 vectors for the iterations (L values of λ, K classes)
+and the folds' decision values (``n x L K`` float32): about 4.4 GiB for
+40,000 features in four blocks (against about 38 GiB for the
+one-fold-at-a-time Gram form).
+
+With one block, each fold decomposes its own scatter. With several, the
+folds share one preconditioner: the blocks' eigendecompositions of all the
+rows' scatter (:class:`BlockSums`), computed once per search (the Grams and
+eigendecompositions are most of a fold's cost) and scaled by the fold's
+share of the rows. It is not the fold's own, so a fold may take more
+iterations, but conjugate gradients converge to the fold's exact solution
+whatever the (symmetric positive definite) preconditioner; the final model,
+on all the rows, has its own. The folds' decision values
+on their test rows, computed to score every λ anyway, are kept for the
+chosen λ's out-of-fold decisions (the calibration), so no fold is solved
+twice.
 
 Time: each iteration is two passes over the training rows for the columns not
 yet converged. Measured on CIFAR-10's 12,800 soft-threshold k-means features
@@ -54,10 +67,10 @@ import numpy as np
 import scipy.linalg
 from sklearn.exceptions import ConvergenceWarning
 
-from l2vision.linear.ridge_path import map_folds, scale_from_var
+from l2vision.linear.ridge_path import fold_results, scale_from_var
 
-__all__ = ["CHUNK_ROWS", "LAMBDA_GROUP", "MAX_BLOCK", "block_fold_scores", "block_solution",
-           "feature_blocks", "search_bytes"]
+__all__ = ["CHUNK_ROWS", "LAMBDA_GROUP", "MAX_BLOCK", "BlockSums", "block_fold_scores",
+           "block_out_of_fold_decisions", "block_solution", "feature_blocks", "search_bytes"]
 
 #: Largest feature block of the preconditioner (its eigendecomposition is
 #: cubic in this size: about a minute at 10,000 in float32 on two cores).
@@ -96,14 +109,15 @@ def search_bytes(n_samples: int, n_features: int, itemsize: int = 4) -> int:
     Examples
     --------
     >>> round(search_bytes(50_000, 40_000) / 2**30, 1)  # GiB
-    4.3
+    4.4
     """
     sizes = [b.stop - b.start for b in feature_blocks(n_features)]
     grams = 8 * sum(s * s for s in sizes)
     eigen = sum(itemsize * s * s for s in sizes) + 3 * itemsize * max(sizes) ** 2
     iterations = 6 * n_features * _COLUMNS * 8
     chunk = 2 * CHUNK_ROWS * n_features * itemsize + CHUNK_ROWS * _COLUMNS * 8
-    return max(grams + itemsize * max(sizes) ** 2, eigen + iterations + chunk)
+    kept = n_samples * _COLUMNS * 4  # the folds' decision values (see BlockSums)
+    return max(grams + itemsize * max(sizes) ** 2, eigen + iterations + chunk) + kept
 
 
 def _tolerance(dtype) -> float:
@@ -239,8 +253,46 @@ def _ridge_columns(data: _Standardized, lambdas, eigen=None, start=None, tol=Non
     return W
 
 
+class BlockSums:
+    """What the blocks mode's folds share: the preconditioner of all the rows, and
+    each fold's decision values on its test rows.
+
+    The search's counterpart of the Gram modes' :class:`~l2vision.linear.ridge_path.FoldSums`:
+    built once per search (one pass over X for the statistics, one for the
+    blocks' Grams, then their eigendecompositions), passed to
+    :func:`block_fold_scores`, :func:`block_out_of_fold_decisions` and
+    :func:`block_solution`. With a single block, each fold decomposes its own
+    (the exact inverse: one iteration) and only the final model uses it.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> X, Y = rng.normal(size=(40, 6)), np.eye(2)[rng.integers(0, 2, 40)]
+    >>> sums = BlockSums(X, Y)
+    >>> [e.shape for e, V in sums.eigen], sums.decisions
+    ([(6,)], {})
+    """
+
+    def __init__(self, X: np.ndarray, Y: np.ndarray):
+        self.n_samples = X.shape[0]
+        self.data = _Standardized(X, np.arange(X.shape[0]), Y)
+        self.eigen = self.data.block_eigen(feature_blocks(X.shape[1]))
+        self.decisions: dict = {}  # (fold, λ) -> that fold's test rows' decisions (n, K)
+
+    def eigen_for(self, n_rows: int) -> list:
+        """The preconditioner for ``n_rows`` of the rows: the scatter grows with the rows."""
+        share = n_rows / self.n_samples
+        return [(e * share, V) for e, V in self.eigen]
+
+    def keep(self, fold: int, lambdas, decisions: np.ndarray) -> None:
+        """Keep fold ``fold``'s decisions (n_test, L, K) of the λ values it reached."""
+        reached = ~np.isnan(decisions).any(axis=(0, 2))
+        for j in np.flatnonzero(reached if len(decisions) else []):
+            self.decisions[(fold, float(lambdas[j]))] = decisions[:, j]
+
+
 def block_fold_scores(X, labels, Y, folds, lambdas, decide, on_fold=None,
-                      client=None, patience=None) -> np.ndarray:
+                      client=None, patience=None, sums: BlockSums | None = None) -> np.ndarray:
     """:func:`~l2vision.linear.ridge_path.fold_scores` by preconditioned
     conjugate gradients (no d x d Gram); shape (n_folds, n_lambdas).
 
@@ -248,19 +300,37 @@ def block_fold_scores(X, labels, Y, folds, lambdas, decide, on_fold=None,
     at a time, each group starting from the previous group's smallest-λ
     solution; with ``patience``, a fold stops after that many consecutive λ
     values scoring below its best (the small λ are the slow ones to
-    converge), and the λ values it did not reach score NaN.
+    converge), and the λ values it did not reach score NaN. With ``sums``,
+    the folds use its preconditioner (unless they run as Dask tasks, which
+    build their own rather than receive it) and leave their decision values in it.
     """
-    return map_folds(_block_fold_score, len(folds), on_fold, client, X, labels, Y, folds,
-                      np.asarray(lambdas, dtype=np.float64), decide, patience)
+    lambdas = np.asarray(lambdas, dtype=np.float64)
+    # One block: the fold's own eigendecomposition is its exact inverse (one iteration).
+    share = sums is not None and client is None and len(sums.eigen) > 1
+    eigen = sums.eigen if share else None
+    scores = []
+    for k, (fold_scores, decisions) in enumerate(fold_results(
+            _block_fold_score, len(folds), on_fold, client, X, labels, Y, folds, lambdas,
+            decide, patience, eigen)):
+        scores.append(fold_scores)
+        if sums is not None:
+            sums.keep(k, lambdas, decisions)
+    return np.array(scores)
 
 
-def _block_fold_score(k, X, labels, Y, folds, lambdas, decide, patience) -> np.ndarray:
+def _block_fold_score(k, X, labels, Y, folds, lambdas, decide, patience, shared=None):
+    """Fold ``k``'s scores (L,) and test decisions (n_test, L, K) float32, NaN past its stop;
+    ``shared``: the preconditioner of all the rows (:attr:`BlockSums.eigen`)."""
     test = folds[k]
     train = np.setdiff1d(np.arange(X.shape[0]), test)
     data = _Standardized(X, train, Y)
-    eigen = data.block_eigen(feature_blocks(X.shape[1]))
+    if shared is None:
+        eigen = data.block_eigen(feature_blocks(X.shape[1]))
+    else:
+        eigen = [(e * (len(train) / X.shape[0]), V) for e, V in shared]
     n_targets = Y.shape[1]
     scores = np.full(len(lambdas), np.nan)
+    kept = np.full((len(test), len(lambdas), n_targets), np.nan, np.float32)
     descending = np.argsort(lambdas, kind="stable")[::-1]
     best, worse, start = -np.inf, 0, None
     for first in range(0, len(descending), LAMBDA_GROUP):
@@ -272,17 +342,43 @@ def _block_fold_score(k, X, labels, Y, folds, lambdas, decide, patience) -> np.n
                                for chunk in _chunks(test)])
         decisions = decisions.reshape(len(test), len(group), -1)
         scores[group] = decide(decisions, labels[test])
+        kept[:, group] = decisions
         for score in scores[group]:
             best, worse = (score, 0) if score >= best else (best, worse + 1)
         if patience is not None and worse >= patience:
             break
-    return scores
+    return scores, kept
 
 
-def block_solution(X, Y, lam: float):
-    """The model on all rows of X at one λ: ``(coef (K, d), intercept (K,), mean, scale)``."""
-    data = _Standardized(X, np.arange(X.shape[0]), Y)
-    w = _ridge_columns(data, [lam])
+def block_solution(X, Y, lam: float, rows: np.ndarray | None = None,
+                   sums: BlockSums | None = None):
+    """The model on the rows ``rows`` of X (default: all) at one λ:
+    ``(coef (K, d), intercept (K,), mean, scale)``; with ``sums``, preconditioned by its
+    blocks (the exact ones for all the rows)."""
+    everything = rows is None or len(rows) == X.shape[0]
+    if sums is not None and everything:
+        data = sums.data
+    else:
+        data = _Standardized(X, np.arange(X.shape[0]) if rows is None else rows, Y)
+    eigen = None if sums is None or (not everything and len(sums.eigen) == 1) \
+        else sums.eigen_for(len(data.rows))
+    w = _ridge_columns(data, [lam], eigen)
     coef = (w / data.scale[:, None]).T
     intercept = data.ybar - coef @ data.mean
     return coef, intercept, data.mean, data.scale
+
+
+def block_out_of_fold_decisions(X, Y, folds, lam: float, sums: BlockSums | None = None):
+    """Each row's decision values (n, K) float64 from the fold model at ``lam`` that did
+    not see it: the search's own (kept in ``sums``) where the fold reached ``lam``, else
+    the fold solved again (its rows in place, not copied)."""
+    decisions = np.empty((X.shape[0], Y.shape[1]))
+    everything = np.arange(X.shape[0])
+    for k, test in enumerate(folds):
+        kept = None if sums is None else sums.decisions.get((k, float(lam)))
+        if kept is None:
+            coef, intercept, _, _ = block_solution(X, Y, lam, np.setdiff1d(everything, test),
+                                                   sums)
+            kept = X[test] @ coef.T.astype(X.dtype) + intercept
+        decisions[test] = kept
+    return decisions

@@ -126,11 +126,15 @@ def _size(n_bytes: int) -> str:
 
 
 def fold_sums(X, Y, folds, mode: str, weights=None):
-    """The fold sums the Gram modes start from (one pass over X); None in the others.
+    """The fold sums the Gram modes start from (one pass over X); in the blocks mode the
+    preconditioner all folds share (:class:`~l2vision.linear.ridge_blocks.BlockSums`);
+    None in the kernel mode.
 
     ``weights``: one per row (class weights), Gram modes only.
     """
-    if mode in ("kernel", "blocks"):
+    if mode == "blocks":
+        return ridge_blocks.BlockSums(X, Y)
+    if mode == "kernel":
         return None
     return ridge_path.fold_sums(X, Y, folds, lowmem=mode == "gram-lowmem", weights=weights)
 
@@ -144,7 +148,7 @@ def fold_scores(mode: str, X, labels, Y, sums, folds, lambdas, decide, on_fold=N
     """
     if mode == "blocks":
         return ridge_blocks.block_fold_scores(X, labels, Y, folds, lambdas, decide, on_fold,
-                                               client, patience=patience)
+                                               client, patience=patience, sums=sums)
     if mode == "kernel":
         return ridge_path.kernel_fold_scores(X, labels, Y, folds, lambdas, decide, on_fold,
                                               client)
@@ -160,7 +164,7 @@ def solution(X, Y, lam: float, mode: str, sums=None, weights=None):
     if mode == "kernel":
         return ridge_path.kernel_solution(X, Y, lam)
     if mode == "blocks":
-        return ridge_blocks.block_solution(X, Y, lam)
+        return ridge_blocks.block_solution(X, Y, lam, sums=sums)
     if sums is None:
         sums = ridge_path.fold_sums(X, Y, [np.arange(X.shape[0])], weights=weights)
     return ridge_path.standardized_solution(sums, lam)
@@ -170,9 +174,12 @@ def out_of_fold_decisions(X, Y, folds, lam: float, mode: str, sums=None) -> np.n
     """Each row's decision values from the fold model at ``lam`` that did not see it.
 
     The Gram modes solve from the search's fold sums (one d x d solve per
-    fold, no pass over X); the others fit each fold's training rows again.
+    fold, no pass over X), the blocks mode takes the search's own decision
+    values; the kernel mode fits each fold's training rows again.
     Returns shape (n_samples, n_targets), float64.
     """
+    if mode == "blocks":
+        return ridge_blocks.block_out_of_fold_decisions(X, Y, folds, lam, sums)
     decisions = np.empty((X.shape[0], Y.shape[1]))
     everything = np.arange(X.shape[0])
     for k, test in enumerate(folds):

@@ -66,8 +66,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
-__all__ = ["FoldSums", "fold_scores", "fold_sums", "kernel_fold_scores", "kernel_solution",
-           "path_solutions", "scale_from_var", "standardized_solution"]
+__all__ = ["FoldSums", "fold_results", "fold_scores", "fold_sums", "kernel_fold_scores",
+           "kernel_solution", "map_folds", "path_solutions", "scale_from_var",
+           "standardized_solution"]
 
 class FoldSums:
     """Per-fold sums of one pass over the data: Grams, cross products, counts.
@@ -200,6 +201,12 @@ def fold_scores(X, labels, sums: FoldSums, folds, lambdas, decide, on_fold=None,
 
 def map_folds(function, n_folds, on_fold, client, *args) -> np.ndarray:
     """``function(k, *args)`` for every fold, here or as Dask tasks; rows in fold order."""
+    return np.array(list(fold_results(function, n_folds, on_fold, client, *args)))
+
+
+def fold_results(function, n_folds, on_fold, client, *args):
+    """Yield ``function(k, *args)`` for every fold in fold order, here or as Dask tasks
+    (arrays and fold sums sent once); ``on_fold()`` after each (progress)."""
     if client is None:
         results = (function(k, *args) for k in range(n_folds))
     else:
@@ -207,12 +214,10 @@ def map_folds(function, n_folds, on_fold, client, *args) -> np.ndarray:
 
         shared = [Shared(a) if isinstance(a, (np.ndarray, FoldSums)) else a for a in args]
         results = ordered_results(client, function, range(n_folds), *shared)
-    rows = []
-    for row in results:
-        rows.append(row)
+    for result in results:
+        yield result
         if on_fold is not None:
             on_fold()
-    return np.array(rows)
 
 
 def _fold_score(k, X, labels, sums, folds, lambdas, decide) -> np.ndarray:

@@ -106,6 +106,31 @@ def test_blocks_mode_with_several_blocks_equals_grid_search(digits, monkeypatch)
     assert (single.predict(X.astype(np.float32)) == ours.predict(X)).mean() > 0.995
 
 
+def test_blocks_mode_decomposes_once_and_solves_each_fold_once(digits, monkeypatch):
+    # Several blocks: the blocks are decomposed once for the whole search (the
+    # folds share the preconditioner of all the rows, the final model uses it
+    # as its own), and the calibration's out-of-fold decisions are the search's:
+    # each fold's λ groups, then one solve on all the rows at the chosen λ.
+    from l2vision.linear import ridge_blocks as _ridge_blocks
+
+    monkeypatch.setattr(_ridge_blocks, "MAX_BLOCK", 16)
+    decomposed, solved = [], []
+    eigen, columns = _ridge_blocks._Standardized.block_eigen, _ridge_blocks._ridge_columns
+    monkeypatch.setattr(_ridge_blocks._Standardized, "block_eigen",
+                        lambda self, blocks: decomposed.append(len(self.rows))
+                        or eigen(self, blocks))
+    monkeypatch.setattr(_ridge_blocks, "_ridge_columns",
+                        lambda data, lambdas, *args: solved.append((len(data.rows), len(lambdas)))
+                        or columns(data, lambdas, *args))
+    X, y = digits
+    model = RidgeClassifierKFoldCV(GRID, cv=FOLDS, mode="blocks").fit(X, y)
+    groups = -(-len(GRID) // _ridge_blocks.LAMBDA_GROUP)
+    assert decomposed == [len(X)]
+    assert len(solved) == FOLDS.get_n_splits() * groups + 1 and solved[-1] == (len(X), 1)
+    assert all(n < len(X) for n, _ in solved[:-1])
+    assert model.oof_decision_.shape == (len(X), 10)
+
+
 def test_blocks_mode_stops_each_fold_after_patience_worse_lambdas(digits, monkeypatch):
     # Large X (more than 5 million values): each fold walks λ from the largest
     # down and stops 3 values past its best; what it did not reach is NaN and

@@ -65,6 +65,33 @@ def test_ridge_out_of_fold_decisions_equal_each_folds_own_fit(hard_problem):
     np.testing.assert_allclose(from_sums, refit, atol=1e-8)
 
 
+def test_blocks_out_of_fold_decisions_are_the_searchs_own(hard_problem, monkeypatch):
+    """Several blocks: the folds share one preconditioner, and the out-of-fold decisions
+    at a λ the search scored are its own; at another, each fold is solved again. Both
+    equal a fit on each fold's rows."""
+    from l2vision.linear import ridge_blocks
+    from l2vision.linear.cv_metrics import FoldScorer
+
+    monkeypatch.setattr(ridge_blocks, "MAX_BLOCK", 8)
+    X, y = hard_problem
+    X = X[:600]
+    y_index = np.unique(y[:600], return_inverse=True)[1]
+    Y = class_targets(y_index, 10).astype(X.dtype)
+    folds = np.array_split(np.random.default_rng(0).permutation(600), 4)
+    sums = ridge_modes.fold_sums(X, Y, folds, "blocks")
+    assert len(sums.eigen) == 3
+    ridge_modes.fold_scores("blocks", X, y_index, Y, sums, folds, [300.0, 30.0],
+                            FoldScorer("accuracy", 10, False))
+    assert sorted(sums.decisions) == [(k, lam) for k in range(4) for lam in (30.0, 300.0)]
+    exact = ridge_modes.out_of_fold_decisions(X, Y, folds, 30.0, "kernel")
+    kept = ridge_modes.out_of_fold_decisions(X, Y, folds, 30.0, "blocks", sums)
+    np.testing.assert_allclose(kept, exact, atol=1e-6)
+    np.testing.assert_array_equal(kept[folds[1]], sums.decisions[(1, 30.0)])
+    solved = ridge_modes.out_of_fold_decisions(X, Y, folds, 3.0, "blocks", sums)
+    np.testing.assert_allclose(solved, ridge_modes.out_of_fold_decisions(X, Y, folds, 3.0,
+                                                                           "kernel"), atol=1e-6)
+
+
 def test_binary_ridge_probabilities_are_a_sigmoid_of_the_decision():
     X, y = make_classification(600, 10, class_sep=0.5, flip_y=0.1, random_state=1)
     model = RidgeClassifierKFoldCV(lambdas=10).fit(X, y)
