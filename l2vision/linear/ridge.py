@@ -204,10 +204,11 @@ class RidgeClassifierKFoldCV(KFoldLambdaSearch):
         lambdas, scores, _ = self._search(X.shape[0], evaluate)
         self._select(lambdas, scores)
         decision = ridge_modes.out_of_fold_decisions(X, Y, folds, self.lambda_, self.mode_, sums)
-        self._calibrate(decision[:, 0] if binary else decision, y_index)
-        self._fit_ood(X, y_index)
         self.coef_, self.intercept_, self.mean_, self.scale_ = \
             ridge_modes.solution(X, Y, self.lambda_, self.mode_, sums)
+        sums = None  # GBs at 40,000 features: not held while the detector copies X
+        self._calibrate(decision[:, 0] if binary else decision, y_index)
+        self._fit_ood(X, y_index)
         self.alpha_ = self.lambda_
         return self
 

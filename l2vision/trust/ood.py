@@ -243,23 +243,28 @@ class OODDetector(BaseEstimator):
         held_out = np.empty(len(X))
         folds = KFold(self.cv, shuffle=True, random_state=self.random_state)
         for inside, outside in folds.split(X):
-            state = self._fit_state(X[inside], y[inside])
+            state = self._fit_state(X[inside], y[inside], own=True)
             held_out[outside] = self._score(state, X[outside])
         return X, y, held_out
 
-    def _fit_state(self, X: np.ndarray, y: np.ndarray) -> dict:
-        """The fitted attributes of ``self.method`` from rows X (labels y) as a dict."""
+    def _fit_state(self, X: np.ndarray, y: np.ndarray, own: bool = False) -> dict:
+        """The fitted attributes of ``self.method`` from rows X (labels y) as a dict;
+        ``own``: X is a copy this call may overwrite (a fold's rows)."""
         if self.method == "knn":
             keep = np.random.default_rng(self.random_state).permutation(len(X))
             return {"reference_": _normalize(X[np.sort(keep[: self.max_reference])])}
-        mean = X.mean(axis=0, dtype=np.float64)
-        scale = X.std(axis=0, dtype=np.float64)
+        mean, scale = _column_moments(X)
         scale[scale <= 1e-12 * max(scale.max(), 1e-300)] = 1.0
-        Z = np.asarray(X, dtype=np.float32) - mean.astype(np.float32)   # float32: n x d once
+        # float32, n x d once: in place when X is a float32 copy of our own (at 50,000 x
+        # 38,400 each copy is 7.7 GB)
+        Z = X if own and X.dtype == np.float32 else np.array(X, dtype=np.float32)
+        Z -= mean.astype(np.float32)
         Z /= scale.astype(np.float32)
         n_classes = int(y.max()) + 1
         means = np.stack([Z[y == c].mean(axis=0, dtype=np.float64) for c in range(n_classes)])
-        Z -= means[y].astype(np.float32)           # within-class residuals, in place
+        class_means = means.astype(np.float32)
+        for start in range(0, len(Z), 2048):       # within-class residuals, in place
+            Z[start:start + 2048] -= class_means[y[start:start + 2048]]
         n, d = Z.shape
         r = max(1, min(self.n_components, d - 1, n - n_classes - 1))
         _, s, vt = randomized_svd(Z, r, n_iter=4, random_state=self.random_state)
@@ -302,6 +307,18 @@ class OODDetector(BaseEstimator):
     def predict(self, X) -> np.ndarray:
         """Boolean (n_samples,): True where the image is out of distribution (unknown)."""
         return self.ood_score(X) > self.threshold_
+
+
+def _column_moments(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each column's mean and standard deviation in float64, 8 MB of rows at a time:
+    ``X.std(dtype=np.float64)`` would hold a float64 copy of X (15 GB at 50,000 x 38,400)."""
+    mean = X.mean(axis=0, dtype=np.float64)  # a buffered reduction: no copy of X
+    rows = max(1, (1 << 20) // max(X.shape[1], 1))
+    squares = np.zeros(X.shape[1])
+    for start in range(0, len(X), rows):
+        centered = X[start:start + rows] - mean
+        squares += np.einsum("ij,ij->j", centered, centered)
+    return mean, np.sqrt(squares / len(X))
 
 
 def _normalize(X: np.ndarray) -> np.ndarray:
