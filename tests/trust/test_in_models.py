@@ -52,13 +52,17 @@ def test_probabilities_keep_the_argmax_and_sum_to_one(hard_problem, search):
     assert model.oof_decision_.shape == (2000, 10)
 
 
+def _four_folds(problem):
+    """600 rows of ``problem``: X, class indices, one-hot targets and 4 random test folds."""
+    X, y = problem
+    y_index = np.unique(y[:600], return_inverse=True)[1]
+    folds = np.array_split(np.random.default_rng(0).permutation(600), 4)
+    return X[:600], y_index, class_targets(y_index, 10).astype(X.dtype), folds
+
+
 def test_ridge_out_of_fold_decisions_equal_each_folds_own_fit(hard_problem):
     """The Gram modes' per-fold solve from the search's sums equals a fit on the fold's rows."""
-    X, y = hard_problem
-    X = X[:600]
-    y_index = np.unique(y[:600], return_inverse=True)[1]
-    Y = class_targets(y_index, 10).astype(X.dtype)
-    folds = np.array_split(np.random.default_rng(0).permutation(600), 4)
+    X, y_index, Y, folds = _four_folds(hard_problem)
     sums = ridge_modes.fold_sums(X, Y, folds, "gram")
     from_sums = ridge_modes.out_of_fold_decisions(X, Y, folds, 30.0, "gram", sums)
     refit = ridge_modes.out_of_fold_decisions(X, Y, folds, 30.0, "kernel")
@@ -73,11 +77,7 @@ def test_blocks_out_of_fold_decisions_are_the_searchs_own(hard_problem, monkeypa
     from l2vision.linear.cv_metrics import FoldScorer
 
     monkeypatch.setattr(ridge_blocks, "MAX_BLOCK", 8)
-    X, y = hard_problem
-    X = X[:600]
-    y_index = np.unique(y[:600], return_inverse=True)[1]
-    Y = class_targets(y_index, 10).astype(X.dtype)
-    folds = np.array_split(np.random.default_rng(0).permutation(600), 4)
+    X, y_index, Y, folds = _four_folds(hard_problem)
     sums = ridge_modes.fold_sums(X, Y, folds, "blocks")
     assert len(sums.eigen) == 3
     ridge_modes.fold_scores("blocks", X, y_index, Y, sums, folds, [300.0, 30.0],
