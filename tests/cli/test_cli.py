@@ -100,7 +100,7 @@ def test_a_search_too_large_for_the_machine_is_one_clear_line(color_folder, tmp_
     assert code == 1 and not model.exists()
     # Neither the kernel form nor the blocks mode (auto's last resort) fits.
     assert ("error: MemoryError: The ridge λ search over 28 rows of 640 features ('blocks' "
-            "mode) needs about 43.2 MiB besides the 0.1 MiB feature matrix, more than this "
+            "mode) needs about 43.3 MiB besides the 0.1 MiB feature matrix, more than this "
             "machine's 0.0 MiB") in err
     assert "use fewer features" in err and "unexpected" not in err
 
