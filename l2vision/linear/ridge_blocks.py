@@ -41,13 +41,14 @@ on their test rows, computed to score every λ anyway, are kept for the
 chosen λ's out-of-fold decisions (the calibration), so no fold is solved
 twice.
 
-Time: each iteration is two passes over the training rows for the columns not
-yet converged. Measured on CIFAR-10's 12,800 soft-threshold k-means features
-(50,000 rows, float32, two blocks, two cores; 3 folds, 10 λ from 10 to
-10,000; 2026-11-28, when each fold decomposed its own blocks): 53-63 iterations per fold (about 3 minutes), 9 for the final fit,
-10.7 minutes in all, 4.4 GB peak with X; the same λ (100) as the Gram form
-(9.2 minutes, 7.2 GB), CV scores within 0.07 points from λ 46 up and 0.5 at
-λ 10, where the float32 tolerance (relative residual 1e-3) tells.
+Time: each iteration is two products of X's rows (read in place, the fold's test rows
+masked) with the columns not yet converged. Measured on CIFAR-10's 12,800
+soft-threshold k-means features (50,000 rows, float32, two blocks, two cores; 3 folds,
+10 λ from 10 to 10,000; 2026-11-28, when each fold decomposed its own blocks and
+copied its rows for every product): 53-63 iterations per fold (about 3 minutes), 9 for
+the final fit, 10.7 minutes in all, 4.4 GB peak with X; the same λ (100) as the Gram
+form (9.2 minutes, 7.2 GB), CV scores within 0.07 points from λ 46 up and 0.5 at λ 10,
+where the float32 tolerance (relative residual 1e-3) tells.
 The small λ of a wide grid converge slowly (on 8,000 of those rows, more
 features than rows, the λ below 1e-4 n did not converge in 300 iterations):
 after :data:`MAX_ITER` iterations the remaining columns keep their last
@@ -133,7 +134,10 @@ class _Standardized:
     """The rows ``rows`` of X standardized by their own statistics, a chunk at a time."""
 
     def __init__(self, X, rows, Y):
-        self.X, self.rows = X, rows
+        self.X, self.rows = X, np.unique(rows)
+        rows = self.rows
+        self.inside = np.zeros(X.shape[0], dtype=bool)
+        self.inside[rows] = True
         n = len(rows)
         total = np.zeros(X.shape[1])
         for chunk in _chunks(rows):
@@ -178,13 +182,33 @@ class _Standardized:
         return eigen
 
     def gram_product(self, P):
-        """``Zᵀ Z P`` through the rows (P float64, returned float64)."""
+        """``Zᵀ Z P`` through the rows (P float64, returned float64).
+
+        ``Z = (X_T - 1 μᵀ) D⁻¹`` is never formed: with ``Q = D⁻¹ P`` and
+        ``c = μᵀ Q``, ``Z P = X_T Q - 1 cᵀ`` and ``Zᵀ U = D⁻¹ (X_Tᵀ U - μ 1ᵀ U)``.
+        X is read in contiguous slices of rows (views: no copy), and the rows
+        outside ``rows`` get ``U = 0``, so a slice costs its two products and
+        nothing else. Gathering, centring and scaling each chunk of rows first
+        took 2.5x as long as this on a fold of CIFAR-10-like k-means features
+        (12,000 x 38,400 float32, two cores), most of the search's time.
+        """
+        Q = P / self.scale[:, None]
+        shift = (self.mean @ Q).astype(self.X.dtype)
+        Q = Q.astype(self.X.dtype)
         out = np.zeros_like(P)
-        Pc = P.astype(self.X.dtype)
-        for chunk in _chunks(self.rows):
-            Zc = self.chunk(chunk)
-            out += Zc.T @ (Zc @ Pc)
-        return out
+        column_sums = np.zeros(P.shape[1])
+        for start in range(self.rows[0], self.rows[-1] + 1, CHUNK_ROWS):
+            stop = min(start + CHUNK_ROWS, self.rows[-1] + 1)
+            rows = self.X[start:stop]
+            U = rows @ Q
+            U -= shift
+            outside = ~self.inside[start:stop]
+            if outside.any():
+                U[outside] = 0
+            out += rows.T @ U
+            column_sums += U.sum(axis=0, dtype=np.float64)
+        out -= np.outer(self.mean, column_sums)
+        return out / self.scale[:, None]
 
 
 def _precondition(eigen, blocks, R, shifts):

@@ -104,6 +104,27 @@ def test_blocks_mode_with_several_blocks_equals_grid_search(digits, monkeypatch)
     np.testing.assert_allclose(single.cv_results_["mean_test_score"],
                                ours.cv_results_["mean_test_score"], atol=2e-3)
     assert (single.predict(X.astype(np.float32)) == ours.predict(X)).mean() > 0.995
+    # The products use X uncentred (Z P = X Q - 1 cᵀ): an offset of 1,000 (200 deviations)
+    # in float32 leaves the scores where they were.
+    offset = RidgeClassifierKFoldCV(GRID, cv=FOLDS, mode="blocks").fit(
+        (X + 1000).astype(np.float32), y)
+    np.testing.assert_allclose(offset.cv_results_["mean_test_score"],
+                               ours.cv_results_["mean_test_score"], atol=2e-3)
+
+
+def test_blocks_gram_product_is_the_standardized_fold_scatter_times_p():
+    # Z_Tᵀ Z_T P for the rows of a fold (not contiguous, 3,000 rows: two slices of X)
+    # without forming Z: against the explicitly standardized rows.
+    from l2vision.linear import ridge_blocks as _ridge_blocks
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(5.0, 2.0, size=(3000, 7)) * rng.uniform(0.5, 3.0, 7)
+    Y = np.eye(3)[rng.integers(0, 3, 3000)]
+    rows = np.sort(rng.choice(3000, 2000, replace=False))
+    data = _ridge_blocks._Standardized(X, rows, Y)
+    Z = (X[rows] - X[rows].mean(axis=0)) / X[rows].std(axis=0)
+    P = rng.normal(size=(7, 4))
+    np.testing.assert_allclose(data.gram_product(P), Z.T @ (Z @ P), rtol=1e-10)
 
 
 def test_blocks_mode_decomposes_once_and_solves_each_fold_once(digits, monkeypatch):
