@@ -233,6 +233,12 @@ SPECS = {
         (f"{name}: {label}", one((name, *path), kind))
         for name in ("clothing10", "cifar10") for label, path, kind in (
             ("deletion check success rate", ("deletion_mean", "success_rate"), "pct1"),
+            ("deletion with occlusion maps (a reference)",
+             ("deletion_occlusion_reference", "success_rate"), "pct1"),
+            ("deletion, class-against-the-others map (tried)",
+             ("deletion_against_the_others", "success_rate"), "pct1"),
+            ("deletion, map spread by a Gaussian (tried)",
+             ("deletion_gaussian_spread", "success_rate"), "pct1"),
             ("sanity: mean correlation under random weights",
              ("sanity", "mean_correlation"), "f3"),
             ("completeness: largest relative error",
