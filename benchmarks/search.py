@@ -35,6 +35,7 @@ from l2vision.linear import LambdaAtEdgeWarning, LogisticRegressionKFoldCV, Ridg
 
 MEASURES = ["l2vision/linear/ridge.py", "l2vision/linear/ridge_path.py",
             "l2vision/linear/ridge_modes.py", "l2vision/linear/ridge_blocks.py",
+            "l2vision/linear/conjugate_ridge.py",
             "l2vision/linear/kfold.py", "l2vision/linear/logistic.py",
             "l2vision/linear/logistic_path.py"]
 

@@ -7,20 +7,7 @@ in memory: 32,000 soft-threshold k-means features (``kmeans:4000``) need about
 
 Notes
 -----
-The fold's problem is the same as in :mod:`~l2vision.linear.ridge_path`: with ``Z_T`` the training
-rows standardized by their own mean and deviation, solve
-``(Z_Tᵀ Z_T + λ I) w = Z_Tᵀ (Y_T - ȳ)`` for every λ of the grid. Here it is
-solved by conjugate gradients, one column per (λ, class) pair, all columns
-side by side, with:
-
-* the product ``(Z_Tᵀ Z_T) P`` formed through the rows, ``Z_Tᵀ (Z_T P)``, a
-  block of :data:`CHUNK_ROWS` rows at a time: no d x d matrix;
-* a block-diagonal preconditioner: the columns are cut into blocks of at most
-  :data:`MAX_BLOCK` features, and each block's own scatter ``S_b`` is
-  eigendecomposed (``V_b diag(e_b) V_bᵀ``), so that
-  ``(S_b + λ I)⁻¹`` is cheap for every λ. When the features fit in one
-  block, the preconditioner is the exact inverse and one step solves the
-  system; with several, the iterations account for the blocks' correlations.
+The solver is :mod:`~l2vision.linear.conjugate_ridge`'s.
 
 Memory: the blocks' float64 Grams while they are accumulated (``8 Σ d_b²``),
 their eigenvectors in X's dtype, one block's eigendecomposition at a time,
@@ -51,9 +38,9 @@ form (9.2 minutes, 7.2 GB), CV scores within 0.07 points from λ 46 up and 0.5 a
 where the float32 tolerance (relative residual 1e-3) tells.
 The small λ of a wide grid converge slowly (on 8,000 of those rows, more
 features than rows, the λ below 1e-4 n did not converge in 300 iterations):
-after :data:`MAX_ITER` iterations the remaining columns keep their last
-iterate with a ``ConvergenceWarning``. So each fold solves the grid from the
-largest λ down, :data:`LAMBDA_GROUP` values at a time (one preconditioner for
+after :data:`~l2vision.linear.conjugate_ridge.MAX_ITER` iterations the remaining
+columns keep their last iterate with a ``ConvergenceWarning``. So each fold solves
+the grid from the largest λ down, :data:`LAMBDA_GROUP` values at a time (one preconditioner for
 all, each group starting from the previous group's smallest-λ solution), and
 may stop after ``patience`` consecutive values scoring below its best, as the
 logistic path does: the default 40-value grid then costs about the λ values
@@ -62,46 +49,25 @@ down to the best and three more, the well-conditioned ones.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
-import scipy.linalg
-from sklearn.exceptions import ConvergenceWarning
 
-from l2vision.linear.ridge_path import fold_results, scale_from_var
+from l2vision.linear.conjugate_ridge import (
+    CHUNK_ROWS,
+    StandardizedRows,
+    feature_blocks,
+    ridge_columns,
+    row_chunks,
+)
+from l2vision.linear.ridge_path import fold_results
 
-__all__ = ["CHUNK_ROWS", "LAMBDA_GROUP", "MAX_BLOCK", "BlockSums", "block_fold_scores",
-           "block_out_of_fold_decisions", "block_solution", "feature_blocks", "search_bytes"]
-
-#: Largest feature block of the preconditioner (its eigendecomposition is
-#: cubic in this size: about a minute at 10,000 in float32 on two cores).
-MAX_BLOCK = 10_000
-
-#: Rows standardized and multiplied at a time (bounds the temporaries).
-CHUNK_ROWS = 2_048
-
-#: Conjugate-gradient iterations per fold before a column is given up on.
-MAX_ITER = 300
+__all__ = ["LAMBDA_GROUP", "BlockSums", "block_fold_scores", "block_out_of_fold_decisions",
+           "block_solution", "search_bytes"]
 
 #: λ values a fold solves together (from the largest down), sharing the passes over the rows.
 LAMBDA_GROUP = 4
 
 #: Columns (λ values x classes) the estimate of :func:`search_bytes` allows for.
 _COLUMNS = 600
-
-
-def feature_blocks(n_features: int, max_block: int | None = None) -> list[slice]:
-    """Contiguous, nearly equal column blocks of at most ``max_block`` features.
-
-    Examples
-    --------
-    >>> feature_blocks(25_000)
-    [slice(0, 8333, None), slice(8333, 16667, None), slice(16667, 25000, None)]
-    """
-    max_block = MAX_BLOCK if max_block is None else max_block
-    n_blocks = max(1, -(-n_features // max_block))
-    edges = np.linspace(0, n_features, n_blocks + 1).round().astype(int)
-    return [slice(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
 
 
 def search_bytes(n_samples: int, n_features: int, itemsize: int = 4) -> int:
@@ -119,162 +85,6 @@ def search_bytes(n_samples: int, n_features: int, itemsize: int = 4) -> int:
     chunk = 2 * CHUNK_ROWS * n_features * itemsize + CHUNK_ROWS * _COLUMNS * 8
     kept = n_samples * _COLUMNS * 4  # the folds' decision values (see BlockSums)
     return max(grams + itemsize * max(sizes) ** 2, eigen + iterations + chunk) + kept
-
-
-def _tolerance(dtype) -> float:
-    return 1e-3 if np.dtype(dtype).itemsize <= 4 else 1e-10
-
-
-def _chunks(rows: np.ndarray):
-    for start in range(0, len(rows), CHUNK_ROWS):
-        yield rows[start:start + CHUNK_ROWS]
-
-
-class _Standardized:
-    """The rows ``rows`` of X standardized by their own statistics, a chunk at a time."""
-
-    def __init__(self, X, rows, Y):
-        self.X, self.rows = X, np.unique(rows)
-        rows = self.rows
-        self.inside = np.zeros(X.shape[0], dtype=bool)
-        self.inside[rows] = True
-        n = len(rows)
-        total = np.zeros(X.shape[1])
-        for chunk in _chunks(rows):
-            total += X[chunk].sum(axis=0, dtype=np.float64)
-        self.mean = total / n
-        self.ybar = Y[rows].mean(axis=0, dtype=np.float64)
-        squares = np.zeros(X.shape[1])
-        cross = np.zeros((X.shape[1], Y.shape[1]))
-        for chunk in _chunks(rows):
-            Xc = self._centered(chunk)
-            squares += np.einsum("ij,ij->j", Xc, Xc, dtype=np.float64)
-            cross += Xc.T.astype(np.float64) @ (Y[chunk] - self.ybar)
-        self.scale = scale_from_var(squares / n, self.mean, n)
-        self.b = cross / self.scale[:, None]          # Z_Tᵀ (Y_T - ȳ)
-
-    def _centered(self, chunk):
-        Xc = self.X[chunk]
-        Xc -= self.mean.astype(self.X.dtype)
-        return Xc
-
-    def chunk(self, chunk):
-        """``Z`` for the rows ``chunk`` (in X's dtype)."""
-        Xc = self._centered(chunk)
-        Xc /= self.scale.astype(self.X.dtype)
-        return Xc
-
-    def block_eigen(self, blocks):
-        """``(e_b, V_b)`` of every block's scatter ``Z_bᵀ Z_b``."""
-        grams = [np.zeros((b.stop - b.start,) * 2) for b in blocks]
-        for chunk in _chunks(self.rows):
-            Zc = self.chunk(chunk)
-            for gram, block in zip(grams, blocks, strict=True):
-                part = Zc[:, block]
-                gram += part.T @ part
-        eigen = []
-        for i in range(len(grams)):
-            S = grams[i].astype(self.X.dtype, copy=False)
-            grams[i] = None  # frees the float64 Gram of float32 input
-            e, V = scipy.linalg.eigh(S, driver="evd", overwrite_a=True, check_finite=False)
-            del S
-            eigen.append((np.maximum(e.astype(np.float64), 0), V))
-        return eigen
-
-    def gram_product(self, P):
-        """``Zᵀ Z P`` through the rows (P float64, returned float64).
-
-        ``Z = (X_T - 1 μᵀ) D⁻¹`` is never formed: with ``Q = D⁻¹ P`` and
-        ``c = μᵀ Q``, ``Z P = X_T Q - 1 cᵀ`` and ``Zᵀ U = D⁻¹ (X_Tᵀ U - μ 1ᵀ U)``.
-        X is read in contiguous slices of rows (views: no copy), and the rows
-        outside ``rows`` get ``U = 0``, so a slice costs its two products and
-        nothing else. Gathering, centring and scaling each chunk of rows first
-        took 2.5x as long as this on a fold of CIFAR-10-like k-means features
-        (12,000 x 38,400 float32, two cores), most of the search's time.
-        """
-        Q = P / self.scale[:, None]
-        shift = (self.mean @ Q).astype(self.X.dtype)
-        Q = Q.astype(self.X.dtype)
-        out = np.zeros_like(P)
-        column_sums = np.zeros(P.shape[1])
-        for start in range(self.rows[0], self.rows[-1] + 1, CHUNK_ROWS):
-            stop = min(start + CHUNK_ROWS, self.rows[-1] + 1)
-            rows = self.X[start:stop]
-            U = rows @ Q
-            U -= shift
-            outside = ~self.inside[start:stop]
-            if outside.any():
-                U[outside] = 0
-            out += rows.T @ U
-            column_sums += U.sum(axis=0, dtype=np.float64)
-        out -= np.outer(self.mean, column_sums)
-        return out / self.scale[:, None]
-
-
-def _precondition(eigen, blocks, R, shifts):
-    """``(S_b + λ_j I)⁻¹ r_j`` block by block, column j with its own shift."""
-    out = np.empty_like(R)
-    for (e, V), block in zip(eigen, blocks, strict=True):
-        Q = (V.T @ R[block].astype(V.dtype)).astype(np.float64)
-        Q /= e[:, None] + shifts[None, :]
-        out[block] = V @ Q.astype(V.dtype)
-    return out
-
-
-def _ridge_columns(data: _Standardized, lambdas, eigen=None, start=None, tol=None,
-                   max_iter=None):
-    """Standardized ridge weights for every λ, shape (d, L * K): λ-major columns.
-
-    ``eigen``: the blocks' ``(e_b, V_b)`` when already computed (a fold solves
-    several groups of λ with one preconditioner); ``start``: a first iterate
-    for every λ's K columns (d, K), the solution of a neighbouring λ.
-    Columns still above the tolerance after ``max_iter`` iterations (small λ
-    on ill-conditioned features) keep their last iterate, with a
-    ``ConvergenceWarning`` naming the λ values concerned.
-    """
-    max_iter = MAX_ITER if max_iter is None else max_iter
-    lambdas = np.asarray(lambdas, dtype=np.float64)
-    n_targets = data.b.shape[1]
-    blocks = feature_blocks(data.b.shape[0])
-    eigen = data.block_eigen(blocks) if eigen is None else eigen
-    tol = _tolerance(data.X.dtype) if tol is None else tol
-    B = np.tile(data.b, len(lambdas))                      # (d, L*K)
-    shifts = np.repeat(lambdas, n_targets)
-    norms = np.linalg.norm(B, axis=0)
-    if start is None:
-        W = np.zeros_like(B)
-        R = B.copy()
-    else:
-        W = np.tile(start, len(lambdas))
-        R = B - data.gram_product(W) - shifts * W
-    active = np.flatnonzero(norms > 0)  # a zero right-hand side is solved by w = 0
-    W[:, norms == 0] = 0
-    norms[norms == 0] = 1
-    Zr = _precondition(eigen, blocks, R[:, active], shifts[active])
-    P = Zr.copy()
-    rz = np.einsum("ij,ij->j", R[:, active], Zr)
-    for _ in range(max_iter if len(active) else 0):
-        AP = data.gram_product(P) + shifts[active] * P
-        step = rz / np.einsum("ij,ij->j", P, AP)
-        W[:, active] += step * P
-        R[:, active] -= step * AP
-        residual = np.linalg.norm(R[:, active], axis=0) / norms[active]
-        keep = residual > tol
-        active, P, rz = active[keep], P[:, keep], rz[keep]
-        if not len(active):
-            break
-        Zr = _precondition(eigen, blocks, R[:, active], shifts[active])
-        rz_new = np.einsum("ij,ij->j", R[:, active], Zr)
-        P = Zr + (rz_new / rz) * P
-        rz = rz_new
-    if len(active):
-        slow = np.unique(shifts[active])
-        warnings.warn(ConvergenceWarning(
-            f"Ridge by conjugate gradients: {len(slow)} of {len(lambdas)} λ values "
-            f"(up to {slow.max():g}) not converged to {tol:g} after {max_iter} iterations; "
-            "their scores are approximate. A grid of larger λ values converges faster."),
-            stacklevel=2)
-    return W
 
 
 class BlockSums:
@@ -299,7 +109,7 @@ class BlockSums:
 
     def __init__(self, X: np.ndarray, Y: np.ndarray):
         self.n_samples = X.shape[0]
-        self.data = _Standardized(X, np.arange(X.shape[0]), Y)
+        self.data = StandardizedRows(X, np.arange(X.shape[0]), Y)
         self.eigen = self.data.block_eigen(feature_blocks(X.shape[1]))
         self.decisions: dict = {}  # (fold, λ) -> that fold's test rows' decisions (n, K)
 
@@ -347,7 +157,7 @@ def _block_fold_score(k, X, labels, Y, folds, lambdas, decide, patience, shared=
     ``shared``: the preconditioner of all the rows (:attr:`BlockSums.eigen`)."""
     test = folds[k]
     train = np.setdiff1d(np.arange(X.shape[0]), test)
-    data = _Standardized(X, train, Y)
+    data = StandardizedRows(X, train, Y)
     if shared is None:
         eigen = data.block_eigen(feature_blocks(X.shape[1]))
     else:
@@ -359,11 +169,11 @@ def _block_fold_score(k, X, labels, Y, folds, lambdas, decide, patience, shared=
     best, worse, start = -np.inf, 0, None
     for first in range(0, len(descending), LAMBDA_GROUP):
         group = descending[first:first + LAMBDA_GROUP]
-        W = _ridge_columns(data, lambdas[group], eigen, start)
+        W = ridge_columns(data, lambdas[group], eigen, start)
         start = W[:, -n_targets:]
         offset = np.tile(data.ybar, len(group))
         decisions = np.vstack([data.chunk(chunk).astype(np.float64) @ W + offset
-                               for chunk in _chunks(test)])
+                               for chunk in row_chunks(test)])
         decisions = decisions.reshape(len(test), len(group), -1)
         scores[group] = decide(decisions, labels[test])
         kept[:, group] = decisions
@@ -383,10 +193,10 @@ def block_solution(X, Y, lam: float, rows: np.ndarray | None = None,
     if sums is not None and everything:
         data = sums.data
     else:
-        data = _Standardized(X, np.arange(X.shape[0]) if rows is None else rows, Y)
+        data = StandardizedRows(X, np.arange(X.shape[0]) if rows is None else rows, Y)
     eigen = None if sums is None or (not everything and len(sums.eigen) == 1) \
         else sums.eigen_for(len(data.rows))
-    w = _ridge_columns(data, [lam], eigen)
+    w = ridge_columns(data, [lam], eigen)
     coef = (w / data.scale[:, None]).T
     intercept = data.ybar - coef @ data.mean
     return coef, intercept, data.mean, data.scale

@@ -88,10 +88,10 @@ def test_auto_mode_keeps_the_fold_grams_only_while_they_fit_in_memory():
 def test_blocks_mode_with_several_blocks_equals_grid_search(digits, monkeypatch):
     # Four blocks of 16 features: the preconditioner is no longer the exact
     # inverse and the conjugate gradients do the rest (to 1e-10 in float64).
-    from l2vision.linear import ridge_blocks as _ridge_blocks
+    from l2vision.linear import conjugate_ridge
 
-    monkeypatch.setattr(_ridge_blocks, "MAX_BLOCK", 16)
-    assert len(_ridge_blocks.feature_blocks(64)) == 4
+    monkeypatch.setattr(conjugate_ridge, "MAX_BLOCK", 16)
+    assert len(conjugate_ridge.feature_blocks(64)) == 4
     X, y = digits
     ours = RidgeClassifierKFoldCV(GRID, cv=FOLDS, mode="blocks").fit(X, y)
     brute = _grid_search(X, y)
@@ -115,13 +115,13 @@ def test_blocks_mode_with_several_blocks_equals_grid_search(digits, monkeypatch)
 def test_blocks_gram_product_is_the_standardized_fold_scatter_times_p():
     # Z_Tᵀ Z_T P for the rows of a fold (not contiguous, 3,000 rows: two slices of X)
     # without forming Z: against the explicitly standardized rows.
-    from l2vision.linear import ridge_blocks as _ridge_blocks
+    from l2vision.linear.conjugate_ridge import StandardizedRows
 
     rng = np.random.default_rng(0)
     X = rng.normal(5.0, 2.0, size=(3000, 7)) * rng.uniform(0.5, 3.0, 7)
     Y = np.eye(3)[rng.integers(0, 3, 3000)]
     rows = np.sort(rng.choice(3000, 2000, replace=False))
-    data = _ridge_blocks._Standardized(X, rows, Y)
+    data = StandardizedRows(X, rows, Y)
     Z = (X[rows] - X[rows].mean(axis=0)) / X[rows].std(axis=0)
     P = rng.normal(size=(7, 4))
     np.testing.assert_allclose(data.gram_product(P), Z.T @ (Z @ P), rtol=1e-10)
@@ -132,15 +132,17 @@ def test_blocks_mode_decomposes_once_and_solves_each_fold_once(digits, monkeypat
     # folds share the preconditioner of all the rows, the final model uses it
     # as its own), and the calibration's out-of-fold decisions are the search's:
     # each fold's λ groups, then one solve on all the rows at the chosen λ.
+    from l2vision.linear import conjugate_ridge
     from l2vision.linear import ridge_blocks as _ridge_blocks
 
-    monkeypatch.setattr(_ridge_blocks, "MAX_BLOCK", 16)
+    monkeypatch.setattr(conjugate_ridge, "MAX_BLOCK", 16)
     decomposed, solved = [], []
-    eigen, columns = _ridge_blocks._Standardized.block_eigen, _ridge_blocks._ridge_columns
-    monkeypatch.setattr(_ridge_blocks._Standardized, "block_eigen",
+    rows = conjugate_ridge.StandardizedRows
+    eigen, columns = rows.block_eigen, _ridge_blocks.ridge_columns
+    monkeypatch.setattr(rows, "block_eigen",
                         lambda self, blocks: decomposed.append(len(self.rows))
                         or eigen(self, blocks))
-    monkeypatch.setattr(_ridge_blocks, "_ridge_columns",
+    monkeypatch.setattr(_ridge_blocks, "ridge_columns",
                         lambda data, lambdas, *args: solved.append((len(data.rows), len(lambdas)))
                         or columns(data, lambdas, *args))
     X, y = digits
@@ -164,8 +166,8 @@ def test_blocks_mode_stops_each_fold_after_patience_worse_lambdas(digits, monkey
     grid = np.logspace(-3, 4, 22)
     full = RidgeClassifierKFoldCV(grid, cv=FOLDS, mode="gram").fit(X, y)
     calls = []
-    solve = _ridge_blocks._ridge_columns
-    monkeypatch.setattr(_ridge_blocks, "_ridge_columns",
+    solve = _ridge_blocks.ridge_columns
+    monkeypatch.setattr(_ridge_blocks, "ridge_columns",
                         lambda data, lambdas, *a: calls.append(lambdas) or solve(data, lambdas, *a))
     ours = RidgeClassifierKFoldCV(grid, cv=FOLDS, mode="blocks").fit(X, y)
     assert ours.lambda_ == full.lambda_
@@ -190,10 +192,10 @@ def test_blocks_mode_stops_each_fold_after_patience_worse_lambdas(digits, monkey
 def test_blocks_mode_warns_when_small_lambdas_do_not_converge(digits, monkeypatch):
     from sklearn.exceptions import ConvergenceWarning
 
-    from l2vision.linear import ridge_blocks as _ridge_blocks
+    from l2vision.linear import conjugate_ridge
 
-    monkeypatch.setattr(_ridge_blocks, "MAX_BLOCK", 16)
-    monkeypatch.setattr(_ridge_blocks, "MAX_ITER", 3)
+    monkeypatch.setattr(conjugate_ridge, "MAX_BLOCK", 16)
+    monkeypatch.setattr(conjugate_ridge, "MAX_ITER", 3)
     with pytest.warns(ConvergenceWarning, match=r"λ values \(up to .*\) not converged to "
                                                  r"1e-10 after 3 iterations"):
         RidgeClassifierKFoldCV([1e-3, 1e4], cv=3, mode="blocks").fit(*digits)

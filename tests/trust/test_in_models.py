@@ -73,10 +73,10 @@ def test_blocks_out_of_fold_decisions_are_the_searchs_own(hard_problem, monkeypa
     """Several blocks: the folds share one preconditioner, and the out-of-fold decisions
     at a λ the search scored are its own; at another, each fold is solved again. Both
     equal a fit on each fold's rows."""
-    from l2vision.linear import ridge_blocks
+    from l2vision.linear import conjugate_ridge
     from l2vision.linear.cv_metrics import FoldScorer
 
-    monkeypatch.setattr(ridge_blocks, "MAX_BLOCK", 8)
+    monkeypatch.setattr(conjugate_ridge, "MAX_BLOCK", 8)
     X, y_index, Y, folds = _four_folds(hard_problem)
     sums = ridge_modes.fold_sums(X, Y, folds, "blocks")
     assert len(sums.eigen) == 3
