@@ -49,6 +49,7 @@ def fmt(value, kind: str = "g") -> str:
         else f"{v:.1f} s", "ms": lambda v: f"{1e3 * v:.0f} ms", "min": lambda v: f"{v:.1f} min",
         **{f"f{n}": lambda v, n=n: f"{v:.{n}f}" for n in range(1, 5)},
         "mb": lambda v: f"{v:,.1f} MB", "mib": lambda v: f"{v:,.0f} MiB",
+        "gb": lambda v: f"{v:,.1f} GB",
         "sci": lambda v: f"{v:.1e}",
     }
     if isinstance(value, int) and kind == "g":
@@ -101,7 +102,10 @@ def _accuracy(about: str) -> Spec:
         ("images in `val/`", one(("n_val",), "int")),
         ("λ chosen", one(("lambda",), "g")),
         ("`train` end to end", one(("train_seconds",), "s")),
+        ("dictionaries + training features", one(("extract_train_minutes",), "min")),
+        ("λ search", one(("search_minutes",), "min")),
         ("whole row", one(("minutes",), "min")),
+        ("peak memory (largest process)", one(("peak_memory_gb",), "gb")),
     ), Text("{acc} test accuracy", {"acc": (("test_accuracy",), "pct")}))
 
 
