@@ -20,7 +20,13 @@ from sklearn.model_selection import KFold
 from sklearn.utils.extmath import randomized_svd
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-__all__ = ["OODDetector"]
+__all__ = ["AUTO_VALUES", "OODDetector"]
+
+#: Values (rows x features) of the float32 copy ``max_samples="auto"`` allows: 1 GiB.
+AUTO_VALUES = 2**28
+
+#: Rows standardized at a time outside that copy (bounds the temporaries).
+_CHUNK_BYTES = 1 << 23
 
 _METHODS = ("mahalanobis", "knn")
 
@@ -48,8 +54,16 @@ class OODDetector(BaseEstimator):
         in (0, 1).
     cv : int, default=5
         Folds of the cross-fitting that gives held-out scores for the threshold (>= 2).
+    max_samples : "auto" or int, default="auto"
+        "mahalanobis": at most this many rows (a seeded random subsample)
+        give the principal directions and the noise level; the standardization
+        and the class means always come from all rows, a few megabytes of rows
+        at a time.
+        "auto": all rows while their float32 copy fits in 1 GiB
+        (:data:`AUTO_VALUES` values), else as many as fit: at 50,000 x
+        38,400 k-means features the copy of all rows was 7.7 GB beside X.
     random_state : int, default=0
-        Seed of the folds, the randomized SVD and the reference subsample.
+        Seed of the folds, the randomized SVD and the subsamples.
 
     Attributes
     ----------
@@ -158,14 +172,20 @@ class OODDetector(BaseEstimator):
 
     def __init__(self, method: str = "mahalanobis", *, n_components: int = 64,
                  n_neighbors: int = 1, max_reference: int = 1000, accept: float = 0.95,
-                 cv: int = 5, random_state: int = 0):
+                 cv: int = 5, max_samples="auto", random_state: int = 0):
         self.method = method
         self.n_components = n_components
         self.n_neighbors = n_neighbors
         self.max_reference = max_reference
         self.accept = accept
         self.cv = cv
+        self.max_samples = max_samples
         self.random_state = random_state
+
+    def __setstate__(self, state):
+        # Detectors saved before ``max_samples`` existed fitted on all rows.
+        state.setdefault("max_samples", "auto")
+        super().__setstate__(state)
 
     def _check_params(self) -> None:
         """Raise ValueError, in scikit-learn's message shape, on a bad parameter."""
@@ -179,6 +199,8 @@ class OODDetector(BaseEstimator):
             ("accept", "a float in (0, 1)", isinstance(self.accept, Real)
              and not isinstance(self.accept, bool) and 0 < self.accept < 1),
             ("cv", "an int >= 2", is_int(self.cv, 2)),
+            ("max_samples", "'auto' or an int >= 2",
+             self.max_samples == "auto" or is_int(self.max_samples, 2)),
             ("random_state", "an int >= 0", is_int(self.random_state, 0)),
         ]
         for name, allowed, ok in checks:
@@ -208,7 +230,7 @@ class OODDetector(BaseEstimator):
             length, or fewer rows than folds and neighbours need.
         """
         X, y, held_out = self._held_out(X, y)
-        for name, value in self._fit_state(X, y).items():
+        for name, value in self._fit_state(X, y, np.arange(len(X))).items():
             setattr(self, name, value)
         rank = min(math.ceil((len(X) + 1) * self.accept - 1e-9), len(X))
         self.threshold_ = float(np.partition(held_out, rank - 1)[rank - 1])
@@ -243,41 +265,58 @@ class OODDetector(BaseEstimator):
         held_out = np.empty(len(X))
         folds = KFold(self.cv, shuffle=True, random_state=self.random_state)
         for inside, outside in folds.split(X):
-            state = self._fit_state(X[inside], y[inside], own=True)
-            held_out[outside] = self._score(state, X[outside])
+            held_out[outside] = self._score(self._fit_state(X, y, inside), X, outside)
         return X, y, held_out
 
-    def _fit_state(self, X: np.ndarray, y: np.ndarray, own: bool = False) -> dict:
-        """The fitted attributes of ``self.method`` from rows X (labels y) as a dict;
-        ``own``: X is a copy this call may overwrite (a fold's rows)."""
+    def _fit_state(self, X: np.ndarray, y: np.ndarray, rows: np.ndarray) -> dict:
+        """The fitted attributes of ``self.method`` from the rows ``rows`` of X (labels
+        ``y``, class indices of all of X's rows) as a dict; X is never copied whole."""
+        rng = np.random.default_rng(self.random_state)
         if self.method == "knn":
-            keep = np.random.default_rng(self.random_state).permutation(len(X))
-            return {"reference_": _normalize(X[np.sort(keep[: self.max_reference])])}
-        mean, scale = _column_moments(X)
+            keep = rng.permutation(len(rows))
+            return {"reference_": _normalize(X[rows[np.sort(keep[: self.max_reference])]])}
+        mean, scale = _column_moments(X, rows)
         scale[scale <= 1e-12 * max(scale.max(), 1e-300)] = 1.0
-        # float32, n x d once: in place when X is a float32 copy of our own (at 50,000 x
-        # 38,400 each copy is 7.7 GB)
-        Z = X if own and X.dtype == np.float32 else np.array(X, dtype=np.float32)
-        Z -= mean.astype(np.float32)
-        Z /= scale.astype(np.float32)
         n_classes = int(y.max()) + 1
-        means = np.stack([Z[y == c].mean(axis=0, dtype=np.float64) for c in range(n_classes)])
+        means = _class_means(X, y, rows, n_classes, mean, scale)
         class_means = means.astype(np.float32)
-        for start in range(0, len(Z), 2048):       # within-class residuals, in place
-            Z[start:start + 2048] -= class_means[y[start:start + 2048]]
-        n, d = Z.shape
-        r = max(1, min(self.n_components, d - 1, n - n_classes - 1))
+        # The principal directions from at most max_samples rows, in one float32 copy
+        # (within-class residuals of the standardized rows); all of them when they fit.
+        limit = self._sample_limit(X.shape[1])
+        sample = rows if len(rows) <= limit else np.sort(rng.choice(rows, limit, replace=False))
+        Z = np.empty((len(sample), X.shape[1]), dtype=np.float32)
+        for part in _chunks(np.arange(len(sample)), X.shape[1]):
+            Z[part] = _standardized(X, sample[part], mean, scale)
+            Z[part] -= class_means[y[sample[part]]]
+        d = X.shape[1]
+        r = max(1, min(self.n_components, d - 1, len(sample) - n_classes - 1))
         _, s, vt = randomized_svd(Z, r, n_iter=4, random_state=self.random_state)
-        eig = s.astype(np.float64) ** 2 / n
-        total = float(np.einsum("ij,ij->", Z, Z, dtype=np.float64)) / n
+        eig = s.astype(np.float64) ** 2 / len(sample)
+        total = float(np.einsum("ij,ij->", Z, Z, dtype=np.float64)) / len(sample)
+        del Z
         noise = max((total - eig.sum()) / (d - r), 1e-6 * total / d, 1e-300)
         eig = np.maximum(eig, noise)               # a degenerate direction counts as noise
-        return {"mean_": mean, "scale_": scale, "class_means_": means.astype(np.float32),
+        return {"mean_": mean, "scale_": scale, "class_means_": class_means,
                 "components_": vt.astype(np.float32), "explained_variance_": eig,
                 "noise_variance_": float(noise), "n_components_": r}
 
-    def _score(self, state: dict, X: np.ndarray) -> np.ndarray:
-        """Scores of rows X under a state dict (a fold's, or the fitted attributes)."""
+    def _sample_limit(self, n_features: int) -> int:
+        """The rows the principal directions are estimated from, at most (``max_samples``)."""
+        if self.max_samples == "auto":
+            return max(AUTO_VALUES // n_features, 2)
+        return self.max_samples
+
+    def _score(self, state: dict, X: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """Scores of the rows ``rows`` of X (default: all) under a state dict (a fold's,
+        or the fitted attributes), a few megabytes of rows at a time."""
+        rows = np.arange(len(X)) if rows is None else rows
+        scores = np.empty(len(rows))
+        for part in _chunks(np.arange(len(rows)), X.shape[1]):
+            scores[part] = self._score_rows(state, X[rows[part]])
+        return scores
+
+    def _score_rows(self, state: dict, X: np.ndarray) -> np.ndarray:
+        """:meth:`_score` of a few rows."""
         if self.method == "knn":
             similarity = _normalize(X) @ state["reference_"].T
             k = min(self.n_neighbors, similarity.shape[1])
@@ -285,8 +324,7 @@ class OODDetector(BaseEstimator):
             return np.sqrt(np.maximum(2 - 2 * kth.astype(np.float64), 0))
         # float32 products (half the time of float64), float64 sums: |a - b|^2 = |a|^2 -
         # 2ab + |b|^2, weighted by w in the principal subspace
-        Z = np.asarray(X, dtype=np.float32) - state["mean_"].astype(np.float32)
-        Z *= (1 / state["scale_"]).astype(np.float32)
+        Z = _standardized(X, slice(None), state["mean_"], state["scale_"])
         means, comps, noise = state["class_means_"], state["components_"], \
             state["noise_variance_"]
         w = 1 / state["explained_variance_"] - 1 / noise    # <= 0: lambda_j >= sigma^2
@@ -309,16 +347,43 @@ class OODDetector(BaseEstimator):
         return self.ood_score(X) > self.threshold_
 
 
-def _column_moments(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each column's mean and standard deviation in float64, 8 MB of rows at a time:
-    ``X.std(dtype=np.float64)`` would hold a float64 copy of X (15 GB at 50,000 x 38,400)."""
-    mean = X.mean(axis=0, dtype=np.float64)  # a buffered reduction: no copy of X
-    rows = max(1, (1 << 20) // max(X.shape[1], 1))
+def _chunks(rows: np.ndarray, n_features: int):
+    """``rows`` in consecutive pieces of about ``_CHUNK_BYTES`` of float64 values."""
+    step = max(1, _CHUNK_BYTES // (8 * max(n_features, 1)))
+    for start in range(0, len(rows), step):
+        yield rows[start:start + step]
+
+
+def _standardized(X: np.ndarray, rows, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """``(X[rows] - mean) / scale`` in float32."""
+    Z = np.asarray(X[rows], dtype=np.float32) - mean.astype(np.float32)
+    Z *= (1 / scale).astype(np.float32)
+    return Z
+
+
+def _column_moments(X: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each column's mean and standard deviation over the rows ``rows``, in float64, a
+    few megabytes of rows at a time: ``X.std(dtype=np.float64)`` would hold a float64
+    copy of X (15 GB at 50,000 x 38,400)."""
+    total = np.zeros(X.shape[1])
+    for part in _chunks(rows, X.shape[1]):
+        total += X[part].sum(axis=0, dtype=np.float64)
+    mean = total / len(rows)
     squares = np.zeros(X.shape[1])
-    for start in range(0, len(X), rows):
-        centered = X[start:start + rows] - mean
+    for part in _chunks(rows, X.shape[1]):
+        centered = X[part] - mean
         squares += np.einsum("ij,ij->j", centered, centered)
-    return mean, np.sqrt(squares / len(X))
+    return mean, np.sqrt(squares / len(rows))
+
+
+def _class_means(X, y, rows, n_classes: int, mean, scale) -> np.ndarray:
+    """Each class's mean of the standardized rows ``rows`` (n_classes, n_features), float64."""
+    sums = np.zeros((n_classes, X.shape[1]))
+    for part in _chunks(rows, X.shape[1]):
+        members = np.eye(n_classes)[y[part]]
+        sums += members.T @ X[part].astype(np.float64)
+    counts = np.bincount(y[rows], minlength=n_classes)
+    return (sums / np.maximum(counts, 1)[:, None] - mean) / scale
 
 
 def _normalize(X: np.ndarray) -> np.ndarray:

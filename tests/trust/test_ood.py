@@ -13,6 +13,7 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from l2vision.trust import OODDetector
+from l2vision.trust import ood as ood_module
 
 METHODS = ["mahalanobis", "knn"]
 
@@ -129,6 +130,7 @@ def test_fits_without_labels_and_round_trips():
     ({"n_neighbors": 2.0}, r"'n_neighbors' .* an int >= 1. Got 2.0."),
     ({"max_reference": -5}, r"'max_reference' .* Got -5."),
     ({"cv": 1}, r"'cv' .* an int >= 2. Got 1."),
+    ({"max_samples": 1}, r"'max_samples' .* 'auto' or an int >= 2. Got 1."),
     ({"random_state": None}, r"'random_state' .* an int >= 0. Got None."),
 ])
 def test_bad_parameters(params, match):
@@ -174,3 +176,49 @@ def test_mahalanobis_fit_holds_one_float32_copy_of_x_and_small_work():
     assert peak < 2 * X.nbytes  # one float32 copy, the SVD's n x 74 float64 work
     np.testing.assert_allclose(detector.scale_, expected, rtol=1e-10)
     np.testing.assert_allclose(detector.mean_, X.mean(axis=0, dtype=np.float64), rtol=1e-12)
+
+
+def test_mahalanobis_on_many_rows_takes_its_directions_from_a_bounded_sample(monkeypatch):
+    """At 50,000 x 38,400 (CIFAR-10 k-means) a float32 copy of all rows was 7.7 GB beside
+    X: past ``AUTO_VALUES`` the directions come from a subsample, the rest from all rows."""
+    import tracemalloc
+
+    X, y = blobs(8000, d=200)
+    X = X.astype(np.float32)
+    held_out, _ = blobs(4000, d=200, seed=1)
+    full = OODDetector(n_components=5).fit(X, y)
+    monkeypatch.setattr(ood_module, "AUTO_VALUES", 500 * 200)
+    monkeypatch.setattr(ood_module, "_CHUNK_BYTES", 100 * 200 * 8)
+    tracemalloc.start()
+    try:
+        sampled = OODDetector(n_components=5).fit(X, y)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < X.nbytes / 4  # 500 rows copied (0.4 MB), not 8,000 (6.4 MB)
+    # The standardization and the class means are still those of all rows ...
+    np.testing.assert_allclose(sampled.mean_, full.mean_, rtol=1e-10)
+    np.testing.assert_allclose(sampled.scale_, full.scale_, rtol=1e-10)
+    np.testing.assert_allclose(sampled.class_means_, full.class_means_, atol=1e-5)
+    # ... the principal subspace is nearly the same (its 5 directions are the signal) ...
+    cosines = np.linalg.svd(sampled.components_ @ full.components_.T, compute_uv=False)
+    assert cosines.min() > 0.99
+    np.testing.assert_allclose(sampled.noise_variance_, full.noise_variance_, rtol=0.05)
+    # ... and so are the scores and the 95% acceptance.
+    assert np.corrcoef(sampled.ood_score(held_out), full.ood_score(held_out))[0, 1] > 0.99
+    assert 0.93 <= np.mean(~sampled.predict(held_out)) <= 0.975
+    # An int max_samples is the same cap, whatever AUTO_VALUES.
+    monkeypatch.setattr(ood_module, "AUTO_VALUES", 2**28)
+    explicit = OODDetector(n_components=5, max_samples=500).fit(X, y)
+    np.testing.assert_array_equal(explicit.components_, sampled.components_)
+
+
+def test_a_detector_saved_before_max_samples_loads_with_its_default():
+    X, y = blobs(200)
+    ood = OODDetector(n_components=3).fit(X, y)
+    state = ood.__getstate__()
+    del state["max_samples"]
+    old = OODDetector.__new__(OODDetector)
+    old.__setstate__(state)
+    assert old.get_params()["max_samples"] == "auto"
+    np.testing.assert_array_equal(old.ood_score(X[:5]), ood.ood_score(X[:5]))
