@@ -75,9 +75,11 @@ ENGINE = ["l2vision/features/driver.py", "l2vision/features/_batches.py",
           "l2vision/pipelines/build.py", "l2vision/workflows/train.py",
           "l2vision/workflows/evaluate.py", "l2vision/linear/kfold.py"]
 LOGISTIC = ["l2vision/linear/logistic.py", "l2vision/linear/logistic_path.py"]
+# The OOD detector runs in every row, but only the learned rows' X (up to 50,000 x
+# 38,400) is large enough for its subsample: it changes their time and memory alone.
 RIDGE = ["l2vision/linear/ridge.py", "l2vision/linear/ridge_path.py",
          "l2vision/linear/ridge_modes.py", "l2vision/linear/ridge_blocks.py",
-         "l2vision/linear/conjugate_ridge.py"]
+         "l2vision/linear/conjugate_ridge.py", "l2vision/trust/ood.py"]
 HAND = ["l2vision/features/hog.py", "l2vision/features/color.py"]
 CNN = ["l2vision/features/cnn.py", "l2vision/features/_net.py", "l2vision/features/zoo.py"]
 KMEANS = ["l2vision/features/kmeans.py", "l2vision/features/_kmeans_codes.py",

@@ -60,11 +60,13 @@ class RidgeClassifierKFoldCV(KFoldLambdaSearch):
         ``n d`` in X's dtype plus ``3 n²`` float64, for d > n. ``"blocks"``:
         conjugate gradients with no d x d matrix, preconditioned by blocks of
         at most 10,000 features (:mod:`~l2vision.linear.ridge_blocks`): about 4.4 GiB for 40,000
-        features, slower (the iterations pass over the rows); each fold solves
-        λ from the largest down and, when X has more than 5 million values,
-        stops after 3 consecutive λ scoring below its best (the small λ are
-        the slow ones; the λ it did not reach score NaN and are not chosen,
-        as with the logistic path's ``patience``). ``"auto"``: ``"kernel"`` when d > n,
+        features, slower (the iterations pass over the rows; the folds are
+        solved together); the folds solve λ from the largest down and, when X
+        has more than 5 million values, walk every third λ, each fold
+        stopping one past its best (the small λ are the slow ones; the λ it
+        did not reach score NaN and are not chosen, as with the logistic
+        path's ``patience``), then the values around the best of the folds'
+        mean. ``"auto"``: ``"kernel"`` when d > n,
         else ``"gram"`` while the Grams fit in 4 GiB, else ``"gram-lowmem"``,
         or ``"blocks"`` when that would not fit in this machine's memory.
     class_weight : {None, "balanced"} or dict, default=None

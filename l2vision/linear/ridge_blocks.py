@@ -9,7 +9,7 @@ Notes
 -----
 The solver is :mod:`~l2vision.linear.conjugate_ridge`'s.
 
-Memory: the blocks' float64 Grams while they are accumulated (``8 Σ d_b²``),
+Memory: the blocks' Grams while they are accumulated (``Σ d_b²`` in X's dtype),
 their eigenvectors in X's dtype, one block's eigendecomposition at a time,
 ``d x L K`` float64 vectors for the iterations (L values of λ, K classes)
 and the folds' decision values (``n x L K`` float32): about 4.4 GiB for
@@ -28,23 +28,21 @@ on their test rows, computed to score every λ anyway, are kept for the
 chosen λ's out-of-fold decisions (the calibration), so no fold is solved
 twice.
 
-Time: each iteration is two products of X's rows (read in place, the fold's test rows
-masked) with the columns not yet converged. Measured on CIFAR-10's 12,800
-soft-threshold k-means features (50,000 rows, float32, two blocks, two cores; 3 folds,
-10 λ from 10 to 10,000; 2026-11-28, when each fold decomposed its own blocks and
-copied its rows for every product): 53-63 iterations per fold (about 3 minutes), 9 for
-the final fit, 10.7 minutes in all, 4.4 GB peak with X; the same λ (100) as the Gram
-form (9.2 minutes, 7.2 GB), CV scores within 0.07 points from λ 46 up and 0.5 at λ 10,
-where the float32 tolerance (relative residual 1e-3) tells.
-The small λ of a wide grid converge slowly (on 8,000 of those rows, more
-features than rows, the λ below 1e-4 n did not converge in 300 iterations):
-after :data:`~l2vision.linear.conjugate_ridge.MAX_ITER` iterations the remaining
-columns keep their last iterate with a ``ConvergenceWarning``. So each fold solves
-the grid from the largest λ down, :data:`LAMBDA_GROUP` values at a time (one preconditioner for
-all, each group starting from the previous group's smallest-λ solution), and
-may stop after ``patience`` consecutive values scoring below its best, as the
-logistic path does: the default 40-value grid then costs about the λ values
-down to the best and three more, the well-conditioned ones.
+Time: each iteration is two products of X's rows (read in place) with the
+columns not yet converged, for all folds at once: a column of fold k is masked
+on fold k's test rows, and the product's cost grows slowly with its columns
+(:func:`~l2vision.linear.conjugate_ridge.gram_products`). The small λ of a
+wide grid converge slowly (on 8,000 of CIFAR-10's k-means rows, more features
+than rows, the λ below 1e-4 n did not converge in 300 iterations): after
+:data:`~l2vision.linear.conjugate_ridge.MAX_ITER` iterations the remaining
+columns keep their last iterate with a ``ConvergenceWarning``. So the folds
+solve the grid from the largest λ down, :data:`LAMBDA_GROUP` values at a time
+(each group starting from the previous group's smallest-λ solution), and with
+a ``patience`` (large X) walk every :data:`COARSE_STRIDE`-th λ first, each
+fold stopping past its best, then refine around the best coarse value
+(:func:`fold_walk`); the final model starts from the folds' mean weights at
+the chosen λ. Measured figures: ``benchmarks/accuracy.py --rows kmeans``
+(``docs/benchmarks.md``).
 """
 
 from __future__ import annotations
@@ -55,16 +53,21 @@ from l2vision.linear.conjugate_ridge import (
     CHUNK_ROWS,
     StandardizedRows,
     feature_blocks,
+    joint_ridge_columns,
     ridge_columns,
     row_chunks,
 )
 from l2vision.linear.ridge_path import fold_results
 
-__all__ = ["LAMBDA_GROUP", "BlockSums", "block_fold_scores", "block_out_of_fold_decisions",
-           "block_solution", "search_bytes"]
+__all__ = ["COARSE_STRIDE", "LAMBDA_GROUP", "BlockSums", "block_fold_scores",
+           "block_out_of_fold_decisions", "block_solution", "fold_walk", "search_bytes"]
 
 #: λ values a fold solves together (from the largest down), sharing the passes over the rows.
 LAMBDA_GROUP = 4
+
+#: With a patience (large X), the walk first takes every COARSE_STRIDE-th λ (see
+#: :func:`fold_walk`): with the default 40-value grid, a factor 3.5 between them.
+COARSE_STRIDE = 3
 
 #: Columns (λ values x classes) the estimate of :func:`search_bytes` allows for.
 _COLUMNS = 600
@@ -79,7 +82,7 @@ def search_bytes(n_samples: int, n_features: int, itemsize: int = 4) -> int:
     4.4
     """
     sizes = [b.stop - b.start for b in feature_blocks(n_features)]
-    grams = 8 * sum(s * s for s in sizes)
+    grams = itemsize * sum(s * s for s in sizes)
     eigen = sum(itemsize * s * s for s in sizes) + 3 * itemsize * max(sizes) ** 2
     iterations = 6 * n_features * _COLUMNS * 8
     chunk = 2 * CHUNK_ROWS * n_features * itemsize + CHUNK_ROWS * _COLUMNS * 8
@@ -112,17 +115,28 @@ class BlockSums:
         self.data = StandardizedRows(X, np.arange(X.shape[0]), Y)
         self.eigen = self.data.block_eigen(feature_blocks(X.shape[1]))
         self.decisions: dict = {}  # (fold, λ) -> that fold's test rows' decisions (n, K)
+        self.solutions: dict = {}  # (fold, λ) -> that fold's standardized weights (d, K)
 
     def eigen_for(self, n_rows: int) -> list:
         """The preconditioner for ``n_rows`` of the rows: the scatter grows with the rows."""
         share = n_rows / self.n_samples
         return [(e * share, V) for e, V in self.eigen]
 
-    def keep(self, fold: int, lambdas, decisions: np.ndarray) -> None:
-        """Keep fold ``fold``'s decisions (n_test, L, K) of the λ values it reached."""
+    def keep(self, fold: int, lambdas, decisions: np.ndarray, solutions: dict) -> None:
+        """Keep fold ``fold``'s decisions (n_test, L, K) of the λ values it reached, and
+        its weights (``solutions``: λ index -> (d, K))."""
         reached = ~np.isnan(decisions).any(axis=(0, 2))
         for j in np.flatnonzero(reached if len(decisions) else []):
             self.decisions[(fold, float(lambdas[j]))] = decisions[:, j]
+        for j, W in solutions.items():
+            self.solutions[(fold, float(lambdas[j]))] = W
+
+    def start_for(self, lam: float):
+        """A first iterate for the model on all the rows at ``lam``: the mean of the
+        folds' weights there (a fold's weights at λ are the whole set's at about 1.5 λ
+        with 3 folds), or None."""
+        found = [W for (_, at), W in self.solutions.items() if at == float(lam)]
+        return np.mean(found, axis=0) if found else None
 
 
 def block_fold_scores(X, labels, Y, folds, lambdas, decide, on_fold=None,
@@ -130,58 +144,142 @@ def block_fold_scores(X, labels, Y, folds, lambdas, decide, on_fold=None,
     """:func:`~l2vision.linear.ridge_path.fold_scores` by preconditioned
     conjugate gradients (no d x d Gram); shape (n_folds, n_lambdas).
 
-    Each fold solves the λ values from the largest down, :data:`LAMBDA_GROUP`
-    at a time, each group starting from the previous group's smallest-λ
-    solution; with ``patience``, a fold stops after that many consecutive λ
-    values scoring below its best (the small λ are the slow ones to
-    converge), and the λ values it did not reach score NaN. With ``sums``,
-    the folds use its preconditioner (unless they run as Dask tasks, which
-    build their own rather than receive it) and leave their decision values in it.
+    The folds are solved together (:func:`~l2vision.linear.conjugate_ridge.joint_ridge_columns`:
+    each pass over X's rows serves all of them), or one per task on a Dask
+    cluster. Each fold solves the λ values from the largest down,
+    :data:`LAMBDA_GROUP` at a time, each group starting from the previous
+    group's smallest-λ solution; with ``patience``, a fold stops after that
+    many consecutive λ values scoring below its best (the small λ are the slow
+    ones to converge), and the λ values it did not reach score NaN. With
+    ``sums``, the folds use its preconditioner (unless they run as Dask tasks,
+    which build their own rather than receive it) and leave their decision
+    values in it.
     """
     lambdas = np.asarray(lambdas, dtype=np.float64)
     # One block: the fold's own eigendecomposition is its exact inverse (one iteration).
     share = sums is not None and client is None and len(sums.eigen) > 1
     eigen = sums.eigen if share else None
+    if client is None:
+        results = fold_walk(X, labels, Y, folds, range(len(folds)), lambdas, decide, patience,
+                            eigen)
+        if on_fold is not None:
+            for _ in folds:
+                on_fold()
+    else:
+        results = fold_results(_block_fold_score, len(folds), on_fold, client, X, labels, Y,
+                               folds, lambdas, decide, patience)
     scores = []
-    for k, (fold_scores, decisions) in enumerate(fold_results(
-            _block_fold_score, len(folds), on_fold, client, X, labels, Y, folds, lambdas,
-            decide, patience, eigen)):
+    for k, (fold_scores, decisions, solutions) in enumerate(results):
         scores.append(fold_scores)
         if sums is not None:
-            sums.keep(k, lambdas, decisions)
+            sums.keep(k, lambdas, decisions, solutions)
     return np.array(scores)
 
 
-def _block_fold_score(k, X, labels, Y, folds, lambdas, decide, patience, shared=None):
-    """Fold ``k``'s scores (L,) and test decisions (n_test, L, K) float32, NaN past its stop;
-    ``shared``: the preconditioner of all the rows (:attr:`BlockSums.eigen`)."""
-    test = folds[k]
-    train = np.setdiff1d(np.arange(X.shape[0]), test)
-    data = StandardizedRows(X, train, Y)
-    if shared is None:
-        eigen = data.block_eigen(feature_blocks(X.shape[1]))
-    else:
-        eigen = [(e * (len(train) / X.shape[0]), V) for e, V in shared]
-    n_targets = Y.shape[1]
-    scores = np.full(len(lambdas), np.nan)
-    kept = np.full((len(test), len(lambdas), n_targets), np.nan, np.float32)
+def _block_fold_score(k, X, labels, Y, folds, lambdas, decide, patience):
+    """Fold ``k``'s scores and test decisions (a Dask task; see :func:`fold_walk`): every
+    λ down to its stop, as the coarse-to-fine walk needs the other folds' scores."""
+    return fold_walk(X, labels, Y, folds, [k], lambdas, decide, patience, coarse=False)[0]
+
+
+def fold_walk(X, labels, Y, folds, ks, lambdas, decide, patience, shared=None,
+              coarse: bool = True) -> list:
+    """The λ walk of the folds ``ks``, solved together: for each, its scores (L,),
+    test decisions (n_test, L, K) float32, NaN where not solved, and weights (λ index
+    -> (d, K) standardized weights); ``shared``: the
+    preconditioner of all the rows (:attr:`BlockSums.eigen`), else each fold its own.
+
+    Without ``patience`` (or ``coarse``), every λ from the largest down (to
+    the stop). With it (large X), first every :data:`COARSE_STRIDE`-th λ from
+    the largest down, each fold stopping ``ceil(patience / COARSE_STRIDE)`` of
+    them past its best (as far below its best as ``patience`` grid values),
+    then the grid values between the coarse value with the best mean score and
+    its two neighbours, each fold starting from its solution there. When the
+    mean score has a single peak this finds the best λ of the whole walk, in
+    about half the λ values.
+    """
+    walk = _Walk(X, labels, Y, folds, ks, lambdas, decide, shared)
     descending = np.argsort(lambdas, kind="stable")[::-1]
-    best, worse, start = -np.inf, 0, None
-    for first in range(0, len(descending), LAMBDA_GROUP):
-        group = descending[first:first + LAMBDA_GROUP]
-        W = ridge_columns(data, lambdas[group], eigen, start)
-        start = W[:, -n_targets:]
+    stride = COARSE_STRIDE if patience is not None and coarse else 1
+    coarse = descending[::stride]
+    walk.run(coarse, None if patience is None else -(-patience // stride))
+    centre = walk.best_of(coarse) if stride > 1 else None
+    if centre is not None:
+        at = int(np.flatnonzero(descending == centre)[0])
+        near = descending[max(at - stride + 1, 0):at + stride]
+        walk.run(np.array([j for j in near if not walk.solved(j)], dtype=int), None,
+                 start_at=centre)
+    return walk.results()
+
+
+class _Walk:
+    """The state of :func:`fold_walk`: each fold's rows, preconditioner, scores,
+    decisions and the solutions it reached."""
+
+    def __init__(self, X, labels, Y, folds, ks, lambdas, decide, shared):
+        n = X.shape[0]
+        self.labels, self.lambdas, self.decide = labels, lambdas, decide
+        self.n_targets = Y.shape[1]
+        self.tests = [folds[k] for k in ks]
+        self.parts = [StandardizedRows(X, np.setdiff1d(np.arange(n), test), Y)
+                      for test in self.tests]
+        self.eigens = [part.block_eigen(feature_blocks(X.shape[1])) if shared is None
+                       else [(e * (len(part.rows) / n), V) for e, V in shared]
+                       for part in self.parts]
+        self.scores = [np.full(len(lambdas), np.nan) for _ in ks]
+        self.kept = [np.full((len(test), len(lambdas), self.n_targets), np.nan, np.float32)
+                     for test in self.tests]
+        self.solutions: list[dict] = [{} for _ in ks]  # λ index -> (d, K) weights
+
+    def run(self, order, patience, start_at=None) -> None:
+        """Solve the λ indices ``order`` in groups of :data:`LAMBDA_GROUP`, all folds
+        together, each fold stopping after ``patience`` values below its best; the
+        first group starts from the solutions at ``start_at`` (else from zero)."""
+        walking = list(range(len(self.parts)))
+        best, worse = [-np.inf] * len(walking), [0] * len(walking)
+        starts = [None if start_at is None else self.solutions[i][start_at] for i in walking]
+        for first in range(0, len(order), LAMBDA_GROUP):
+            group = order[first:first + LAMBDA_GROUP]
+            solved = joint_ridge_columns([self.parts[i] for i in walking],
+                                         self.lambdas[group], [self.eigens[i] for i in walking],
+                                         [starts[i] for i in walking])
+            for i, W in zip(walking, solved, strict=True):
+                self._score(i, group, W)
+                starts[i] = W[:, -self.n_targets:]
+                for score in self.scores[i][group]:
+                    best[i], worse[i] = (score, 0) if score >= best[i] else \
+                        (best[i], worse[i] + 1)
+            walking = [i for i in walking if patience is None or worse[i] < patience]
+            if not walking:
+                break
+
+    def _score(self, i: int, group, W) -> None:
+        """Fold ``i``'s decisions and scores for the λ indices ``group`` (weights W)."""
+        data, test, K = self.parts[i], self.tests[i], self.n_targets
         offset = np.tile(data.ybar, len(group))
         decisions = np.vstack([data.chunk(chunk).astype(np.float64) @ W + offset
                                for chunk in row_chunks(test)])
         decisions = decisions.reshape(len(test), len(group), -1)
-        scores[group] = decide(decisions, labels[test])
-        kept[:, group] = decisions
-        for score in scores[group]:
-            best, worse = (score, 0) if score >= best else (best, worse + 1)
-        if patience is not None and worse >= patience:
-            break
-    return scores, kept
+        self.scores[i][group] = self.decide(decisions, self.labels[test])
+        self.kept[i][:, group] = decisions
+        for j, index in enumerate(group):
+            self.solutions[i][int(index)] = W[:, j * K:(j + 1) * K]
+
+    def solved(self, index) -> bool:
+        """Whether any fold solved the λ of index ``index``."""
+        return any(not np.isnan(scores[index]) for scores in self.scores)
+
+    def best_of(self, order):
+        """The index in ``order`` with the best mean score over the folds (all of them
+        reached; the first of a tie), or None."""
+        mean = np.mean([scores[order] for scores in self.scores], axis=0)
+        if np.isnan(mean).all():
+            return None
+        return int(order[np.nanargmax(mean)])
+
+    def results(self) -> list:
+        """``(scores, decisions, solutions)`` of each fold."""
+        return list(zip(self.scores, self.kept, self.solutions, strict=True))
 
 
 def block_solution(X, Y, lam: float, rows: np.ndarray | None = None,
@@ -196,7 +294,8 @@ def block_solution(X, Y, lam: float, rows: np.ndarray | None = None,
         data = StandardizedRows(X, np.arange(X.shape[0]) if rows is None else rows, Y)
     eigen = None if sums is None or (not everything and len(sums.eigen) == 1) \
         else sums.eigen_for(len(data.rows))
-    w = ridge_columns(data, [lam], eigen)
+    start = sums.start_for(lam) if sums is not None and everything else None
+    w = ridge_columns(data, [lam], eigen, start)
     coef = (w / data.scale[:, None]).T
     intercept = data.ybar - coef @ data.mean
     return coef, intercept, data.mean, data.scale

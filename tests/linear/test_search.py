@@ -131,33 +131,74 @@ def test_blocks_mode_decomposes_once_and_solves_each_fold_once(digits, monkeypat
     # Several blocks: the blocks are decomposed once for the whole search (the
     # folds share the preconditioner of all the rows, the final model uses it
     # as its own), and the calibration's out-of-fold decisions are the search's:
-    # each fold's λ groups, then one solve on all the rows at the chosen λ.
+    # the folds' λ groups, all folds together in each (one pass over the rows
+    # per product for all), then one solve on all the rows at the chosen λ.
     from l2vision.linear import conjugate_ridge
     from l2vision.linear import ridge_blocks as _ridge_blocks
 
     monkeypatch.setattr(conjugate_ridge, "MAX_BLOCK", 16)
-    decomposed, solved = [], []
+    decomposed, solved, final = [], [], []
     rows = conjugate_ridge.StandardizedRows
-    eigen, columns = rows.block_eigen, _ridge_blocks.ridge_columns
+    eigen, joint = rows.block_eigen, _ridge_blocks.joint_ridge_columns
+    columns = _ridge_blocks.ridge_columns
     monkeypatch.setattr(rows, "block_eigen",
                         lambda self, blocks: decomposed.append(len(self.rows))
                         or eigen(self, blocks))
+    monkeypatch.setattr(_ridge_blocks, "joint_ridge_columns",
+                        lambda parts, lambdas, *args: solved.append(
+                            ([len(part.rows) for part in parts], len(lambdas)))
+                        or joint(parts, lambdas, *args))
     monkeypatch.setattr(_ridge_blocks, "ridge_columns",
-                        lambda data, lambdas, *args: solved.append((len(data.rows), len(lambdas)))
-                        or columns(data, lambdas, *args))
+                        lambda data, lambdas, eigen, start: final.append(
+                            (len(data.rows), len(lambdas), start is not None))
+                        or columns(data, lambdas, eigen, start))
     X, y = digits
     model = RidgeClassifierKFoldCV(GRID, cv=FOLDS, mode="blocks").fit(X, y)
     groups = -(-len(GRID) // _ridge_blocks.LAMBDA_GROUP)
     assert decomposed == [len(X)]
-    assert len(solved) == FOLDS.get_n_splits() * groups + 1 and solved[-1] == (len(X), 1)
-    assert all(n < len(X) for n, _ in solved[:-1])
+    # The final model starts from the folds' mean weights at the chosen λ.
+    assert len(solved) == groups and final == [(len(X), 1, True)]
+    assert all(len(sizes) == FOLDS.get_n_splits() and max(sizes) < len(X)
+               for sizes, _ in solved)
     assert model.oof_decision_.shape == (len(X), 10)
 
 
-def test_blocks_mode_stops_each_fold_after_patience_worse_lambdas(digits, monkeypatch):
-    # Large X (more than 5 million values): each fold walks λ from the largest
-    # down and stops 3 values past its best; what it did not reach is NaN and
-    # the choice is the full grid's. Forced here on the digits.
+def test_blocks_folds_solved_together_equal_each_fold_alone(digits, monkeypatch):
+    # One pass over the rows for all folds (each column masked to its fold's rows,
+    # standardized by its fold's statistics) gives each fold's own solution.
+    from l2vision.linear import conjugate_ridge
+    from l2vision.linear.conjugate_ridge import (
+        StandardizedRows,
+        feature_blocks,
+        joint_ridge_columns,
+        ridge_columns,
+    )
+
+    monkeypatch.setattr(conjugate_ridge, "MAX_BLOCK", 16)
+
+    X, y = digits
+    X = X + np.random.default_rng(0).normal(0, 0.1, X.shape)   # no constant columns
+    Y = np.eye(10)[y]
+    folds = [test for _, test in FOLDS.split(X, y)][:3]
+    parts = [StandardizedRows(X, np.setdiff1d(np.arange(len(X)), test), Y) for test in folds]
+    blocks = feature_blocks(X.shape[1])
+    eigens = [part.block_eigen(blocks) for part in parts]
+    together = joint_ridge_columns(parts, [30.0, 3.0], eigens, tol=1e-12)
+    for part, eigen, W in zip(parts, eigens, together, strict=True):
+        alone = ridge_columns(part, [30.0, 3.0], eigen, tol=1e-12)
+        np.testing.assert_allclose(W, alone, rtol=1e-7, atol=1e-9)
+        Z = (X[part.rows] - part.mean) / part.scale
+        direct = np.linalg.solve(Z.T @ Z + 3.0 * np.eye(X.shape[1]), Z.T @ (Y[part.rows]
+                                                                            - part.ybar))
+        np.testing.assert_allclose(W[:, 10:], direct, rtol=1e-6, atol=1e-8)
+
+
+def test_blocks_mode_walks_coarse_then_fine_and_stops_each_fold_past_its_best(digits,
+                                                                              monkeypatch):
+    # Large X (more than 5 million values): every 3rd λ from the largest down, each
+    # fold stopping one of them (3 grid values) past its best, then the grid values
+    # between the best coarse value (mean over the folds) and its neighbours. What
+    # a fold did not solve is NaN, and the choice is the full grid's.
     from l2vision.linear import ridge as search
     from l2vision.linear import ridge_blocks as _ridge_blocks
 
@@ -166,27 +207,32 @@ def test_blocks_mode_stops_each_fold_after_patience_worse_lambdas(digits, monkey
     grid = np.logspace(-3, 4, 22)
     full = RidgeClassifierKFoldCV(grid, cv=FOLDS, mode="gram").fit(X, y)
     calls = []
-    solve = _ridge_blocks.ridge_columns
-    monkeypatch.setattr(_ridge_blocks, "ridge_columns",
-                        lambda data, lambdas, *a: calls.append(lambdas) or solve(data, lambdas, *a))
+    solve = _ridge_blocks.joint_ridge_columns
+    monkeypatch.setattr(_ridge_blocks, "joint_ridge_columns",
+                        lambda parts, lambdas, *a: calls.append(lambdas)
+                        or solve(parts, lambdas, *a))
     ours = RidgeClassifierKFoldCV(grid, cv=FOLDS, mode="blocks").fit(X, y)
     assert ours.lambda_ == full.lambda_
-    for k in range(5):
-        split = ours.cv_results_[f"split{k}_test_score"]
+    coarse = list(range(len(grid) - 1, -1, -3))                    # 21, 18, ..., 0
+    splits = [ours.cv_results_[f"split{k}_test_score"] for k in range(5)]
+    reached_coarse = [[j for j in coarse if not np.isnan(split[j])] for split in splits]
+    centre_mean = [np.mean([split[j] for split in splits]) for j in coarse]
+    centre = coarse[int(np.nanargmax(centre_mean))]
+    fine = {centre - 2, centre - 1, centre + 1, centre + 2} & set(range(len(grid)))
+    for k, split in enumerate(splits):
         reached = np.flatnonzero(~np.isnan(split))
-        # Descending groups of 4 from the largest λ, none skipped in between.
-        assert reached[-1] == len(grid) - 1 and np.all(np.diff(reached) == 1)
         np.testing.assert_allclose(split[reached],
                                    full.cv_results_[f"split{k}_test_score"][reached], atol=1e-12)
-        # A fold that stopped did so at least 3 values past its best (its
-        # last maximum in descending order).
-        if reached[0] > 0:
-            descending = split[reached][::-1]
-            last_best = len(descending) - 1 - np.argmax(descending[::-1])
-            assert len(descending) - 1 - last_best >= 3
-    assert np.isnan(ours.cv_results_["mean_test_score"][0])
+        # The coarse values from the largest down, none skipped, then the fine ones.
+        assert reached_coarse[k] == coarse[:len(reached_coarse[k])]
+        assert set(reached) == set(reached_coarse[k]) | fine
+        # A fold that stopped did so at least one coarse value past its best.
+        if len(reached_coarse[k]) < len(coarse):
+            assert int(np.argmax(split[reached_coarse[k]])) < len(reached_coarse[k]) - 1
+    assert ours.lambda_ == grid[int(np.nanargmax(ours.cv_results_["mean_test_score"]))]
     assert all(len(group) <= _ridge_blocks.LAMBDA_GROUP for group in calls)
-    assert calls[0].tolist() == grid[::-1][:4].tolist()
+    assert calls[0].tolist() == grid[coarse[:4]].tolist()
+    assert sorted(calls[-1].tolist()) == sorted(grid[sorted(fine)].tolist())
 
 
 def test_blocks_mode_warns_when_small_lambdas_do_not_converge(digits, monkeypatch):
