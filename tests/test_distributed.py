@@ -114,6 +114,7 @@ def test_extraction_and_lambda_search_on_the_cluster_equal_local(photos, client)
     X, y = load_digits(return_X_y=True)
     for search in (RidgeClassifierKFoldCV(lambdas=[1, 10, 100, 1000]),
                    RidgeClassifierKFoldCV(lambdas=[1, 10, 100], mode="kernel"),
+                   RidgeClassifierKFoldCV(lambdas=[1, 10, 100, 1000], mode="blocks"),
                    LogisticRegressionKFoldCV(lambdas=[0.1, 1, 10, 100])):
         data = (X[:150], y[:150]) if search.get_params().get("mode") == "kernel" else (X, y)
         here = clone(search).fit(*data)
