@@ -161,7 +161,6 @@ def gram_products(parts: list[StandardizedRows], P, owner) -> np.ndarray:
         Qp = P[:, cols] / parts[p].scale[:, None]
         shift[cols] = parts[p].mean @ Qp
         Q[:, cols] = Qp
-    inside = np.stack([parts[p].inside for p in used], axis=1)[:, np.searchsorted(used, owner)]
     first = min(int(parts[p].rows[0]) for p in used)
     last = max(int(parts[p].rows[-1]) for p in used) + 1
     out = np.zeros_like(P)
@@ -171,7 +170,10 @@ def gram_products(parts: list[StandardizedRows], P, owner) -> np.ndarray:
         part = X[start:stop]
         U = part @ Q
         U -= shift
-        U *= inside[start:stop]
+        for p, cols in zip(used, columns, strict=True):
+            outside = ~parts[p].inside[start:stop]
+            if outside.any():
+                U[np.ix_(outside, cols)] = 0
         out += part.T @ U
         column_sums += U.sum(axis=0, dtype=np.float64)
     for p, cols in zip(used, columns, strict=True):

@@ -69,11 +69,12 @@ LAMBDA_GROUP = 4
 #: :func:`fold_walk`): with the default 40-value grid, a factor 3.5 between them.
 COARSE_STRIDE = 3
 
-#: Columns (λ values x classes) the estimate of :func:`search_bytes` allows for.
-_COLUMNS = 600
+#: Classes the estimate of :func:`search_bytes` allows for (the iterations hold
+#: n_folds x LAMBDA_GROUP x classes columns: beyond this many, it is low).
+_CLASSES = 50
 
 
-def search_bytes(n_samples: int, n_features: int, itemsize: int = 4) -> int:
+def search_bytes(n_samples: int, n_features: int, itemsize: int = 4, n_folds: int = 3) -> int:
     """Peak memory of the blocks mode beyond X: see the module's notes.
 
     Examples
@@ -82,11 +83,12 @@ def search_bytes(n_samples: int, n_features: int, itemsize: int = 4) -> int:
     4.4
     """
     sizes = [b.stop - b.start for b in feature_blocks(n_features)]
+    columns = n_folds * LAMBDA_GROUP * _CLASSES
     grams = itemsize * sum(s * s for s in sizes)
     eigen = sum(itemsize * s * s for s in sizes) + 3 * itemsize * max(sizes) ** 2
-    iterations = 6 * n_features * _COLUMNS * 8
-    chunk = 2 * CHUNK_ROWS * n_features * itemsize + CHUNK_ROWS * _COLUMNS * 8
-    kept = n_samples * _COLUMNS * 4  # the folds' decision values (see BlockSums)
+    iterations = 6 * n_features * columns * 8
+    chunk = 2 * CHUNK_ROWS * n_features * itemsize + CHUNK_ROWS * columns * 8
+    kept = n_samples * columns * 4  # the folds' decision values (see BlockSums)
     return max(grams + itemsize * max(sizes) ** 2, eigen + iterations + chunk) + kept
 
 
@@ -144,22 +146,27 @@ def block_fold_scores(X, labels, Y, folds, lambdas, decide, on_fold=None,
     """:func:`~l2vision.linear.ridge_path.fold_scores` by preconditioned
     conjugate gradients (no d x d Gram); shape (n_folds, n_lambdas).
 
-    The folds are solved together (:func:`~l2vision.linear.conjugate_ridge.joint_ridge_columns`:
-    each pass over X's rows serves all of them), or one per task on a Dask
-    cluster. Each fold solves the λ values from the largest down,
-    :data:`LAMBDA_GROUP` at a time, each group starting from the previous
-    group's smallest-λ solution; with ``patience``, a fold stops after that
-    many consecutive λ values scoring below its best (the small λ are the slow
-    ones to converge), and the λ values it did not reach score NaN. With
-    ``sums``, the folds use its preconditioner (unless they run as Dask tasks,
-    which build their own rather than receive it) and leave their decision
-    values in it.
+    With several blocks, the folds are solved together
+    (:func:`~l2vision.linear.conjugate_ridge.joint_ridge_columns`: each pass
+    over X's rows serves all of them) and walk coarse to fine
+    (:func:`fold_walk`). With one block (each fold its own exact
+    preconditioner: one iteration per λ, and one fold's d x d eigenvectors in
+    memory at a time), or one fold per task on a Dask cluster, each fold walks
+    alone, every λ down to its stop: the λ set can then differ from a
+    coarse-to-fine walk's, and so, rarely, the choice. Each fold solves the λ
+    values from the largest down, :data:`LAMBDA_GROUP` at a time, each group
+    starting from the previous group's smallest-λ solution; with ``patience``,
+    a fold stops after that many consecutive λ values scoring below its best
+    (the small λ are the slow ones to converge), and the λ values it did not
+    reach score NaN. With ``sums``, the folds use its preconditioner (unless
+    they run as Dask tasks, which build their own rather than receive it) and
+    leave their decision values in it.
     """
     lambdas = np.asarray(lambdas, dtype=np.float64)
     # One block: the fold's own eigendecomposition is its exact inverse (one iteration).
     share = sums is not None and client is None and len(sums.eigen) > 1
     eigen = sums.eigen if share else None
-    if client is None:
+    if share:
         results = fold_walk(X, labels, Y, folds, range(len(folds)), lambdas, decide, patience,
                             eigen)
         if on_fold is not None:
@@ -177,17 +184,18 @@ def block_fold_scores(X, labels, Y, folds, lambdas, decide, on_fold=None,
 
 
 def _block_fold_score(k, X, labels, Y, folds, lambdas, decide, patience):
-    """Fold ``k``'s scores and test decisions (a Dask task; see :func:`fold_walk`): every
-    λ down to its stop, as the coarse-to-fine walk needs the other folds' scores."""
+    """Fold ``k`` alone (here, or as a Dask task; see :func:`fold_walk`): every λ down
+    to its stop, as the coarse-to-fine walk needs the other folds' scores."""
     return fold_walk(X, labels, Y, folds, [k], lambdas, decide, patience, coarse=False)[0]
 
 
 def fold_walk(X, labels, Y, folds, ks, lambdas, decide, patience, shared=None,
               coarse: bool = True) -> list:
     """The λ walk of the folds ``ks``, solved together: for each, its scores (L,),
-    test decisions (n_test, L, K) float32, NaN where not solved, and weights (λ index
-    -> (d, K) standardized weights); ``shared``: the
-    preconditioner of all the rows (:attr:`BlockSums.eigen`), else each fold its own.
+    test decisions (n_test, L, K) float32, NaN where not solved, and its
+    standardized weights (d, K) at the λ of the best mean score (``{λ index:
+    weights}``); ``shared``: the preconditioner of all the rows
+    (:attr:`BlockSums.eigen`), else each fold its own.
 
     Without ``patience`` (or ``coarse``), every λ from the largest down (to
     the stop). With it (large X), first every :data:`COARSE_STRIDE`-th λ from
@@ -203,7 +211,7 @@ def fold_walk(X, labels, Y, folds, ks, lambdas, decide, patience, shared=None,
     stride = COARSE_STRIDE if patience is not None and coarse else 1
     coarse = descending[::stride]
     walk.run(coarse, None if patience is None else -(-patience // stride))
-    centre = walk.best_of(coarse) if stride > 1 else None
+    centre = walk.best if stride > 1 else None
     if centre is not None:
         at = int(np.flatnonzero(descending == centre)[0])
         near = descending[max(at - stride + 1, 0):at + stride]
@@ -213,8 +221,9 @@ def fold_walk(X, labels, Y, folds, ks, lambdas, decide, patience, shared=None,
 
 
 class _Walk:
-    """The state of :func:`fold_walk`: each fold's rows, preconditioner, scores,
-    decisions and the solutions it reached."""
+    """The state of :func:`fold_walk`: each fold's rows, preconditioner, scores and
+    decisions, and the λ with the best mean score so far with each fold's weights there
+    (one (d, K) copy per fold: the refinement's and the final model's start)."""
 
     def __init__(self, X, labels, Y, folds, ks, lambdas, decide, shared):
         n = X.shape[0]
@@ -229,7 +238,9 @@ class _Walk:
         self.scores = [np.full(len(lambdas), np.nan) for _ in ks]
         self.kept = [np.full((len(test), len(lambdas), self.n_targets), np.nan, np.float32)
                      for test in self.tests]
-        self.solutions: list[dict] = [{} for _ in ks]  # λ index -> (d, K) weights
+        self.best: int | None = None          # λ index: the best mean score so far
+        self.solutions: list[dict] = [{} for _ in ks]  # {self.best: (d, K) weights}
+        self.descending = np.argsort(lambdas, kind="stable")[::-1]
 
     def run(self, order, patience, start_at=None) -> None:
         """Solve the λ indices ``order`` in groups of :data:`LAMBDA_GROUP`, all folds
@@ -249,36 +260,40 @@ class _Walk:
                 for score in self.scores[i][group]:
                     best[i], worse[i] = (score, 0) if score >= best[i] else \
                         (best[i], worse[i] + 1)
+            self._track(group, dict(zip(walking, solved, strict=True)))
             walking = [i for i in walking if patience is None or worse[i] < patience]
             if not walking:
                 break
 
     def _score(self, i: int, group, W) -> None:
         """Fold ``i``'s decisions and scores for the λ indices ``group`` (weights W)."""
-        data, test, K = self.parts[i], self.tests[i], self.n_targets
+        data, test = self.parts[i], self.tests[i]
         offset = np.tile(data.ybar, len(group))
         decisions = np.vstack([data.chunk(chunk).astype(np.float64) @ W + offset
                                for chunk in row_chunks(test)])
         decisions = decisions.reshape(len(test), len(group), -1)
         self.scores[i][group] = self.decide(decisions, self.labels[test])
         self.kept[i][:, group] = decisions
-        for j, index in enumerate(group):
-            self.solutions[i][int(index)] = W[:, j * K:(j + 1) * K]
+
+    def _track(self, group, solved: dict) -> None:
+        """Move :attr:`best` to the λ with the best mean score over the folds (solved by
+        all of them; the largest λ of a tie) and keep each fold's weights there."""
+        mean = np.mean(self.scores, axis=0)[self.descending]
+        if np.isnan(mean).all():
+            return
+        best = int(self.descending[np.nanargmax(mean)])
+        if best != self.best and best in group:
+            j, K = list(group).index(best), self.n_targets
+            self.best = best
+            self.solutions = [{best: solved[i][:, j * K:(j + 1) * K].copy()}
+                              for i in range(len(self.parts))]
 
     def solved(self, index) -> bool:
         """Whether any fold solved the λ of index ``index``."""
         return any(not np.isnan(scores[index]) for scores in self.scores)
 
-    def best_of(self, order):
-        """The index in ``order`` with the best mean score over the folds (all of them
-        reached; the first of a tie), or None."""
-        mean = np.mean([scores[order] for scores in self.scores], axis=0)
-        if np.isnan(mean).all():
-            return None
-        return int(order[np.nanargmax(mean)])
-
     def results(self) -> list:
-        """``(scores, decisions, solutions)`` of each fold."""
+        """``(scores, decisions, {best λ index: weights})`` of each fold."""
         return list(zip(self.scores, self.kept, self.solutions, strict=True))
 
 

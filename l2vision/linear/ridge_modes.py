@@ -75,7 +75,7 @@ def search_bytes(n_samples: int, n_features: int, n_folds: int, mode: str,
     """
     n, d, test_rows = n_samples, n_features, -(-n_samples // n_folds)
     if mode == "blocks":
-        return ridge_blocks.search_bytes(n, d, itemsize)
+        return ridge_blocks.search_bytes(n, d, itemsize, n_folds)
     if mode == "kernel":  # the final fit's is the largest: all rows
         return n * d * itemsize + 40 * n * n + test_rows * n * 8
     stored = (1 if mode == "gram-lowmem" else n_folds) * 8 * d * d

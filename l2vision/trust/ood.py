@@ -280,6 +280,8 @@ class OODDetector(BaseEstimator):
         n_classes = int(y.max()) + 1
         means = _class_means(X, y, rows, n_classes, mean, scale)
         class_means = means.astype(np.float32)
+        # A class with no row among ``rows`` (a rare class missing from a fold) has no mean.
+        present = np.bincount(y[rows], minlength=n_classes) > 0
         # The principal directions from at most max_samples rows, in one float32 copy
         # (within-class residuals of the standardized rows); all of them when they fit.
         limit = self._sample_limit(X.shape[1])
@@ -296,7 +298,7 @@ class OODDetector(BaseEstimator):
         del Z
         noise = max((total - eig.sum()) / (d - r), 1e-6 * total / d, 1e-300)
         eig = np.maximum(eig, noise)               # a degenerate direction counts as noise
-        return {"mean_": mean, "scale_": scale, "class_means_": class_means,
+        return {"mean_": mean, "scale_": scale, "class_means_": class_means[present],
                 "components_": vt.astype(np.float32), "explained_variance_": eig,
                 "noise_variance_": float(noise), "n_components_": r}
 
@@ -377,11 +379,11 @@ def _column_moments(X: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 def _class_means(X, y, rows, n_classes: int, mean, scale) -> np.ndarray:
-    """Each class's mean of the standardized rows ``rows`` (n_classes, n_features), float64."""
+    """Each class's mean of the standardized rows ``rows`` (n_classes, n_features), float64
+    (a class without rows there gets the standardized origin: leave it out)."""
     sums = np.zeros((n_classes, X.shape[1]))
     for part in _chunks(rows, X.shape[1]):
-        members = np.eye(n_classes)[y[part]]
-        sums += members.T @ X[part].astype(np.float64)
+        np.add.at(sums, y[part], X[part])
     counts = np.bincount(y[rows], minlength=n_classes)
     return (sums / np.maximum(counts, 1)[:, None] - mean) / scale
 

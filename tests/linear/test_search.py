@@ -163,9 +163,12 @@ def test_blocks_mode_decomposes_once_and_solves_each_fold_once(digits, monkeypat
     assert model.oof_decision_.shape == (len(X), 10)
 
 
-def test_blocks_folds_solved_together_equal_each_fold_alone(digits, monkeypatch):
+@pytest.mark.parametrize("preconditioner", ["own", "shared"])
+def test_blocks_folds_solved_together_equal_each_fold_alone(digits, monkeypatch, preconditioner):
     # One pass over the rows for all folds (each column masked to its fold's rows,
-    # standardized by its fold's statistics) gives each fold's own solution.
+    # standardized by its fold's statistics) gives each fold's own solution, with
+    # each fold's own preconditioner or with the search's (all rows' eigenvectors,
+    # shared by the folds: their products shared too, eigenvalues scaled per fold).
     from l2vision.linear import conjugate_ridge
     from l2vision.linear.conjugate_ridge import (
         StandardizedRows,
@@ -182,7 +185,22 @@ def test_blocks_folds_solved_together_equal_each_fold_alone(digits, monkeypatch)
     folds = [test for _, test in FOLDS.split(X, y)][:3]
     parts = [StandardizedRows(X, np.setdiff1d(np.arange(len(X)), test), Y) for test in folds]
     blocks = feature_blocks(X.shape[1])
-    eigens = [part.block_eigen(blocks) for part in parts]
+    if preconditioner == "own":
+        eigens = [part.block_eigen(blocks) for part in parts]
+    else:
+        everything = StandardizedRows(X, np.arange(len(X)), Y).block_eigen(blocks)
+        eigens = [[(e * len(part.rows) / len(X), V) for e, V in everything] for part in parts]
+    # The preconditioner (its value does not change the solution, only the
+    # iterations): block by block, each column with its fold's eigenvalues and λ.
+    rng = np.random.default_rng(1)
+    R, shifts = rng.normal(size=(X.shape[1], 6)), np.array([1.0, 5.0, 2.0, 7.0, 3.0, 9.0])
+    owner = np.array([0, 0, 1, 1, 2, 2])
+    applied = conjugate_ridge._precondition(eigens, blocks, R, shifts, owner)
+    for j in range(6):
+        for (e, V), block in zip(eigens[owner[j]], blocks, strict=True):
+            S = (V * e) @ V.T + shifts[j] * np.eye(len(e))
+            np.testing.assert_allclose(applied[block, j], np.linalg.solve(S, R[block, j]),
+                                       rtol=1e-8)
     together = joint_ridge_columns(parts, [30.0, 3.0], eigens, tol=1e-12)
     for part, eigen, W in zip(parts, eigens, together, strict=True):
         alone = ridge_columns(part, [30.0, 3.0], eigen, tol=1e-12)
@@ -198,11 +216,14 @@ def test_blocks_mode_walks_coarse_then_fine_and_stops_each_fold_past_its_best(di
     # Large X (more than 5 million values): every 3rd λ from the largest down, each
     # fold stopping one of them (3 grid values) past its best, then the grid values
     # between the best coarse value (mean over the folds) and its neighbours. What
-    # a fold did not solve is NaN, and the choice is the full grid's.
+    # a fold did not solve is NaN, and the choice is the full grid's. Several blocks
+    # (with one, each fold walks alone: its own exact preconditioner).
+    from l2vision.linear import conjugate_ridge
     from l2vision.linear import ridge as search
     from l2vision.linear import ridge_blocks as _ridge_blocks
 
     monkeypatch.setattr(search, "WHOLE_GRID_SIZE", 0)
+    monkeypatch.setattr(conjugate_ridge, "MAX_BLOCK", 16)
     X, y = digits
     grid = np.logspace(-3, 4, 22)
     full = RidgeClassifierKFoldCV(grid, cv=FOLDS, mode="gram").fit(X, y)

@@ -222,3 +222,19 @@ def test_a_detector_saved_before_max_samples_loads_with_its_default():
     old.__setstate__(state)
     assert old.get_params()["max_samples"] == "auto"
     np.testing.assert_array_equal(old.ood_score(X[:5]), ood.ood_score(X[:5]))
+
+
+def test_a_class_missing_from_a_fold_has_no_mean_there():
+    # A class with fewer rows than folds is absent from some folds' training rows:
+    # those folds' detectors score with the classes they saw, not a spurious mean at
+    # the origin that would accept blank (all-zero) images.
+    X, y = blobs(400)
+    y = y.copy()
+    y[:2] = 7                                          # a class of two rows
+    detector = OODDetector(n_components=3)
+    state = detector._fit_state(X, np.unique(y, return_inverse=True)[1], np.arange(2, 400))
+    assert state["class_means_"].shape == (4, X.shape[1])
+    assert np.isfinite(state["class_means_"]).all()
+    blank = np.zeros((1, X.shape[1]))
+    assert detector._score(state, blank)[0] > np.quantile(detector._score(state, X), 0.99)
+    assert OODDetector(n_components=3).fit(X, y).class_means_.shape == (5, X.shape[1])
