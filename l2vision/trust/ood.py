@@ -383,7 +383,11 @@ def _class_means(X, y, rows, n_classes: int, mean, scale) -> np.ndarray:
     (a class without rows there gets the standardized origin: leave it out)."""
     sums = np.zeros((n_classes, X.shape[1]))
     for part in _chunks(rows, X.shape[1]):
-        np.add.at(sums, y[part], X[part])
+        # class by class (np.add.at took 44 ms per 27-row chunk at 38,400 features,
+        # 15 times this, and a one-hot matrix is chunk x classes)
+        chunk, labels = X[part], y[part]
+        for c in np.unique(labels):
+            sums[c] += chunk[labels == c].sum(axis=0, dtype=np.float64)
     counts = np.bincount(y[rows], minlength=n_classes)
     return (sums / np.maximum(counts, 1)[:, None] - mean) / scale
 
