@@ -190,15 +190,11 @@ def _precondition(eigens, blocks, R, shifts, owner):
     out = np.empty_like(R)
     used = np.unique(owner)
     for b, block in enumerate(blocks):
-        groups: list = []                       # [(V, [parts])] by identity of V
+        sharing: dict = {}                      # id(V) -> the parts whose block b is V
         for p in used:
-            V = eigens[p][b][1]
-            same = next((g for g in groups if g[0] is V), None)
-            if same is None:
-                groups.append((V, [p]))
-            else:
-                same[1].append(p)
-        for V, parts in groups:
+            sharing.setdefault(id(eigens[p][b][1]), []).append(p)
+        for parts in sharing.values():
+            V = eigens[parts[0]][b][1]
             cols = np.isin(owner, parts)
             Q = (V.T @ R[block][:, cols].astype(V.dtype)).astype(np.float64)
             for p in parts:

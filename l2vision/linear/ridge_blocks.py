@@ -165,10 +165,9 @@ def block_fold_scores(X, labels, Y, folds, lambdas, decide, on_fold=None,
     lambdas = np.asarray(lambdas, dtype=np.float64)
     # One block: the fold's own eigendecomposition is its exact inverse (one iteration).
     share = sums is not None and client is None and len(sums.eigen) > 1
-    eigen = sums.eigen if share else None
     if share:
         results = fold_walk(X, labels, Y, folds, range(len(folds)), lambdas, decide, patience,
-                            eigen)
+                            sums)
         if on_fold is not None:
             for _ in folds:
                 on_fold()
@@ -194,8 +193,8 @@ def fold_walk(X, labels, Y, folds, ks, lambdas, decide, patience, shared=None,
     """The λ walk of the folds ``ks``, solved together: for each, its scores (L,),
     test decisions (n_test, L, K) float32, NaN where not solved, and its
     standardized weights (d, K) at the λ of the best mean score (``{λ index:
-    weights}``); ``shared``: the preconditioner of all the rows
-    (:attr:`BlockSums.eigen`), else each fold its own.
+    weights}``); ``shared``: the search's :class:`BlockSums`, whose preconditioner of all
+    the rows the folds share (scaled to their rows), else each fold its own.
 
     Without ``patience`` (or ``coarse``), every λ from the largest down (to
     the stop). With it (large X), first every :data:`COARSE_STRIDE`-th λ from
@@ -233,8 +232,7 @@ class _Walk:
         self.parts = [StandardizedRows(X, np.setdiff1d(np.arange(n), test), Y)
                       for test in self.tests]
         self.eigens = [part.block_eigen(feature_blocks(X.shape[1])) if shared is None
-                       else [(e * (len(part.rows) / n), V) for e, V in shared]
-                       for part in self.parts]
+                       else shared.eigen_for(len(part.rows)) for part in self.parts]
         self.scores = [np.full(len(lambdas), np.nan) for _ in ks]
         self.kept = [np.full((len(test), len(lambdas), self.n_targets), np.nan, np.float32)
                      for test in self.tests]
